@@ -1,0 +1,6 @@
+//! Actors: the engine pools that own the models (one model set per worker, inference on the
+//! worker's own OS thread) and, beside each actor, its message enum.
+
+pub mod face_pool;
+
+pub use face_pool::{EngineBuilder, FaceJob, FacePool, PoolConfig, PoolError, PoolStatus};

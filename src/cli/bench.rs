@@ -1,0 +1,237 @@
+//! `kyc bench`: measurements for BENCHMARKS.md, run on a quiet machine. `faces` times
+//! detect + align + embed per already-decoded image for each engine; `compare` times whole
+//! `kyc compare` processes.
+
+use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
+use crate::engines;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+use vision::face::engine::build_engine;
+use vision::{EngineKind, decode_image};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Per-image detect + align + embed time of each engine (images decoded beforehand).
+    Faces(FacesArgs),
+    /// Wall time of whole `kyc compare A B` processes.
+    Compare(CompareBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FacesArgs {
+    /// Photos to run (default: the fetched test photos).
+    pub images: Vec<PathBuf>,
+    /// Passes over the photos.
+    #[arg(long, default_value_t = 30)]
+    pub iterations: usize,
+    /// Intra-op threads of the engine.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Detector input size (overrides engine.det_size).
+    #[arg(long)]
+    pub det_size: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareBenchArgs {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct EngineResult {
+    engine: String,
+    detector: String,
+    device: String,
+    det_size: u32,
+    threads: usize,
+    samples: usize,
+    median_ms: f64,
+    p90_ms: f64,
+    detect_median_ms: f64,
+    align_median_ms: f64,
+    embed_median_ms: f64,
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() - 1) as f64 * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+pub fn run(args: BenchArgs) -> ExitCode {
+    super::init_cli_tracing();
+    match args.what {
+        BenchWhat::Faces(a) => faces(a),
+        BenchWhat::Compare(a) => compare(a),
+    }
+}
+
+fn faces(args: FacesArgs) -> ExitCode {
+    let mut settings = match super::load_settings("bench") {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Some(s) = args.det_size {
+        settings.engine.det_size = s;
+    }
+    settings.engine.threads_per_worker = args.threads;
+    vision::runtime::set_opencv_threads(args.threads);
+    let paths = if args.images.is_empty() {
+        ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]
+            .iter()
+            .map(|n| settings.models.dir.join("test_images").join(n))
+            .collect()
+    } else {
+        args.images.clone()
+    };
+    let limits = engines::image_limits(&settings);
+    let mut images = Vec::new();
+    for p in &paths {
+        let decoded = std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| decode_image(&b, limits).map_err(|e| e.to_string()));
+        match decoded {
+            Ok(img) => images.push(img),
+            Err(e) => {
+                eprintln!("kyc bench: {}: {e}", p.display());
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    let mut results = Vec::new();
+    for kind in [EngineKind::Insightface, EngineKind::Opencv] {
+        let cfg = engines::engine_config(&settings, Some(kind));
+        let mut engine = match build_engine(&cfg) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("kyc bench: {kind}: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        };
+        // One untimed pass: first runs allocate and pick kernels.
+        for img in &images {
+            let _ = engine.analyze(img);
+        }
+        let (mut total, mut det, mut ali, mut emb) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..args.iterations {
+            for img in &images {
+                let t = Instant::now();
+                let r = engine.analyze(img);
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                match r {
+                    Ok(a) => {
+                        total.push(ms);
+                        det.push(a.timings.detect_ms);
+                        ali.push(a.timings.align_ms);
+                        emb.push(a.timings.embed_ms);
+                    }
+                    Err(e) => {
+                        eprintln!("kyc bench: {kind}: {e}");
+                        return ExitCode::from(EXIT_FAILURE);
+                    }
+                }
+            }
+        }
+        let info = engine.info();
+        results.push(EngineResult {
+            engine: kind.to_string(),
+            detector: info.detector,
+            device: info.device.to_string(),
+            det_size: cfg.det_size,
+            threads: args.threads,
+            samples: total.len(),
+            median_ms: percentile(&mut total.clone(), 0.5),
+            p90_ms: percentile(&mut total, 0.9),
+            detect_median_ms: percentile(&mut det, 0.5),
+            align_median_ms: percentile(&mut ali, 0.5),
+            embed_median_ms: percentile(&mut emb, 0.5),
+        });
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&results) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("kyc bench: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        }
+    } else {
+        println!(
+            "{:<12} {:<8} {:>5} {:>4} {:>7} {:>9} {:>7} {:>9} {:>8} {:>8}",
+            "engine", "detector", "size", "thr", "samples", "median", "p90", "detect", "align", "embed"
+        );
+        for r in &results {
+            println!(
+                "{:<12} {:<8} {:>5} {:>4} {:>7} {:>7.2}ms {:>5.2}ms {:>7.2}ms {:>6.2}ms {:>6.2}ms",
+                r.engine,
+                r.detector,
+                r.det_size,
+                r.threads,
+                r.samples,
+                r.median_ms,
+                r.p90_ms,
+                r.detect_median_ms,
+                r.align_median_ms,
+                r.embed_median_ms
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn compare(args: CompareBenchArgs) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("kyc bench: cannot find the kyc binary: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let mut walls = Vec::new();
+    for _ in 0..args.runs.max(1) {
+        let t = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .arg("compare")
+            .arg(&args.a)
+            .arg(&args.b)
+            .arg("--json")
+            .output();
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        match out {
+            Ok(o) if o.status.success() => walls.push(ms),
+            Ok(o) => {
+                eprintln!(
+                    "kyc bench: kyc compare failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                return ExitCode::from(EXIT_FAILURE);
+            }
+            Err(e) => {
+                eprintln!("kyc bench: cannot run kyc compare: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        }
+    }
+    let n = walls.len();
+    let med = percentile(&mut walls.clone(), 0.5);
+    let p90 = percentile(&mut walls, 0.9);
+    println!("kyc compare wall time over {n} runs: median {med:.0} ms, p90 {p90:.0} ms");
+    ExitCode::SUCCESS
+}

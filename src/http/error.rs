@@ -1,0 +1,181 @@
+//! The HTTP layer's error: one enum, each variant a status and a stable code in the envelope.
+//! Internal errors are logged (with the request id) and answered with a generic message, so no
+//! file path, SQL or stack detail reaches a client.
+
+use super::envelope::{Envelope, ErrorBody, envelope_response};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// A handler's `Result` type.
+pub type ApiResult<T> = Result<super::ApiResponse<T>, ApiError>;
+
+/// Everything a request can fail with, as the client sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed (a bad path or query parameter, …).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400: the body is not valid JSON.
+    #[error("invalid JSON body: {0}")]
+    InvalidJson(String),
+    /// 422: the input parsed but is not acceptable (a missing field, a value out of range).
+    #[error("{message}")]
+    Validation {
+        message: String,
+        details: Option<Value>,
+    },
+    /// 401: missing or wrong credentials.
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    /// 403: the credentials do not allow this.
+    #[error("not allowed")]
+    Forbidden,
+    /// 404: the named thing (e.g. "session 1234") does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// 405: the path exists, the method does not.
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+    /// 409: the request conflicts with the current state (e.g. an upload to a decided session).
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is over the limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415: the content type is not accepted.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 429: too many requests; `retry_after_secs` goes into `Retry-After`.
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: Option<u64> },
+    /// 503: the server is not ready (engine pools still loading, …).
+    #[error("not ready: {0}")]
+    NotReady(String),
+    /// 503: a dependency is overloaded or down (e.g. an engine queue is full).
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: anything else. The cause is logged, never sent.
+    #[error("an internal error occurred")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// 422 with a message only.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::Validation {
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotReady(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code in `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "BAD_REQUEST",
+            Self::InvalidJson(_) => "INVALID_JSON",
+            Self::Validation { .. } => "VALIDATION_FAILED",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            Self::Conflict(_) => "CONFLICT",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            Self::TooManyRequests { .. } => "RATE_LIMITED",
+            Self::NotReady(_) => "NOT_READY",
+            Self::Unavailable(_) => "UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    fn details(&self) -> Option<Value> {
+        match self {
+            Self::Validation { details, .. } => details.clone(),
+            Self::NotReady(reason) => Some(serde_json::json!({ "reason": reason })),
+            Self::TooManyRequests {
+                retry_after_secs: Some(s),
+            } => Some(serde_json::json!({ "retryAfterSecs": s })),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Self::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            Self::NotReady(reason) => tracing::debug!(%reason, "not ready"),
+            _ => tracing::debug!(status = status.as_u16(), error = %self, "request refused"),
+        }
+        let envelope = Envelope::<()>::failure(ErrorBody {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            details: self.details(),
+        });
+        let mut res = envelope_response(status, &envelope);
+        if let Self::TooManyRequests {
+            retry_after_secs: Some(s),
+        } = self
+        {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let e = ApiError::from(anyhow::anyhow!("/secret/path/db.sled: permission denied"));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.code(), "INTERNAL");
+        assert!(!e.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn statuses_and_codes() {
+        assert_eq!(
+            ApiError::NotFound("session 1".into()).to_string(),
+            "session 1 not found"
+        );
+        assert_eq!(
+            ApiError::NotReady("x".into()).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(ApiError::validation("bad").status().as_u16(), 422);
+        let res = ApiError::TooManyRequests {
+            retry_after_secs: Some(3),
+        }
+        .into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            res.headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("3")
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! kyc: a self-hosted identity-verification server. This library holds the server package:
+//! settings, the HTTP layer, model management and the command-line interface.
+
+pub mod cli;
+pub mod compare;
+pub mod engines;
+pub mod http;
+pub mod models;
+pub mod settings;

@@ -1,0 +1,195 @@
+//! SCRFD-500m face detector through ONNX Runtime: letterbox to one fixed square input (so
+//! shapes never change, which keeps GPU memory flat), anchor decoding, and NMS.
+
+use crate::error::{Result, VisionError};
+use crate::runtime::{ActiveDevice, RuntimeConfig, session};
+use ndarray::Array4;
+use opencv::core::{Mat, Size};
+use opencv::imgproc;
+use opencv::prelude::*;
+use ort::session::Session;
+use ort::value::TensorRef;
+use std::path::Path;
+
+use super::FaceBox;
+
+const STRIDES: [usize; 3] = [8, 16, 32];
+const ANCHORS_PER_CELL: usize = 2;
+const NMS_IOU: f32 = 0.4;
+
+/// Something that finds faces in a BGR image.
+pub trait Detector {
+    /// Faces with score ≥ the detector's threshold, best first, in image coordinates.
+    fn detect(&mut self, image: &Mat) -> Result<Vec<FaceBox>>;
+    /// Short name recorded with the result (`scrfd`, `yunet`, `haar`).
+    fn name(&self) -> &'static str;
+}
+
+/// The letterbox geometry: the image is scaled by `scale` and pasted at the top-left.
+pub(crate) struct Letterbox {
+    pub scale: f32,
+}
+
+/// Resizes `image` to fit `side`×`side` keeping its aspect ratio, padding right/bottom with zeros.
+pub(crate) fn letterbox(image: &Mat, side: i32) -> Result<(Mat, Letterbox)> {
+    let (w, h) = (image.cols(), image.rows());
+    let scale = (side as f32 / w as f32).min(side as f32 / h as f32);
+    let nw = ((w as f32 * scale).round() as i32).clamp(1, side);
+    let nh = ((h as f32 * scale).round() as i32).clamp(1, side);
+    let mut resized = Mat::default();
+    imgproc::resize(
+        image,
+        &mut resized,
+        Size::new(nw, nh),
+        0.0,
+        0.0,
+        imgproc::INTER_LINEAR,
+    )?;
+    let mut padded = Mat::default();
+    opencv::core::copy_make_border(
+        &resized,
+        &mut padded,
+        0,
+        side - nh,
+        0,
+        side - nw,
+        opencv::core::BORDER_CONSTANT,
+        opencv::core::Scalar::all(0.0),
+    )?;
+    Ok((padded, Letterbox { scale }))
+}
+
+fn iou(a: &FaceBox, b: &FaceBox) -> f32 {
+    let x1 = a.x.max(b.x);
+    let y1 = a.y.max(b.y);
+    let x2 = (a.x + a.width).min(b.x + b.width);
+    let y2 = (a.y + a.height).min(b.y + b.height);
+    let inter = (x2 - x1).max(0.0) * (y2 - y1).max(0.0);
+    let union = a.area() + b.area() - inter;
+    if union <= 0.0 { 0.0 } else { inter / union }
+}
+
+/// Greedy non-maximum suppression; returns the kept boxes, best score first.
+pub(crate) fn nms(mut boxes: Vec<FaceBox>, iou_threshold: f32) -> Vec<FaceBox> {
+    boxes.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<FaceBox> = Vec::new();
+    for b in boxes {
+        if kept.iter().all(|k| iou(k, &b) < iou_threshold) {
+            kept.push(b);
+        }
+    }
+    kept
+}
+
+/// SCRFD-500m with 5 key points.
+pub struct Scrfd {
+    session: Session,
+    device: ActiveDevice,
+    side: i32,
+    threshold: f32,
+    input: Array4<f32>,
+}
+
+impl Scrfd {
+    /// `side` is the fixed square input (a multiple of 32, e.g. 640 or 320).
+    pub fn load(cfg: &RuntimeConfig, model: &Path, side: u32, threshold: f32) -> Result<Self> {
+        if side < 64 || side % 32 != 0 {
+            return Err(VisionError::Runtime(format!(
+                "detector input size {side} must be a multiple of 32 and at least 64"
+            )));
+        }
+        let (session, device) = session(cfg, model)?;
+        let s = side as usize;
+        Ok(Self {
+            session,
+            device,
+            side: side as i32,
+            threshold,
+            input: Array4::zeros((1, 3, s, s)),
+        })
+    }
+
+    pub fn device(&self) -> ActiveDevice {
+        self.device
+    }
+
+    fn fill_input(&mut self, padded: &Mat) -> Result<()> {
+        let bytes = padded.data_bytes()?;
+        let hw = (self.side * self.side) as usize;
+        let data = self
+            .input
+            .as_slice_mut()
+            .ok_or_else(|| VisionError::Runtime("input tensor is not contiguous".into()))?;
+        let (r, rest) = data.split_at_mut(hw);
+        let (g, b) = rest.split_at_mut(hw);
+        for (p, px) in bytes.chunks_exact(3).enumerate() {
+            b[p] = (px[0] as f32 - 127.5) / 128.0;
+            g[p] = (px[1] as f32 - 127.5) / 128.0;
+            r[p] = (px[2] as f32 - 127.5) / 128.0;
+        }
+        Ok(())
+    }
+}
+
+impl Detector for Scrfd {
+    fn detect(&mut self, image: &Mat) -> Result<Vec<FaceBox>> {
+        let (padded, lb) = letterbox(image, self.side)?;
+        self.fill_input(&padded)?;
+        let side = self.side as usize;
+        let threshold = self.threshold;
+        let outputs = self
+            .session
+            .run(ort::inputs!["input.1" => TensorRef::from_array_view(&self.input)?])?;
+        let mut found = Vec::new();
+        for stride in STRIDES {
+            let (_, scores) =
+                outputs[format!("score_{stride}").as_str()].try_extract_tensor::<f32>()?;
+            let (_, bboxes) =
+                outputs[format!("bbox_{stride}").as_str()].try_extract_tensor::<f32>()?;
+            let (_, kps) = outputs[format!("kps_{stride}").as_str()].try_extract_tensor::<f32>()?;
+            let cols = side / stride;
+            let n = (side / stride) * cols * ANCHORS_PER_CELL;
+            if scores.len() < n || bboxes.len() < n * 4 || kps.len() < n * 10 {
+                return Err(VisionError::Runtime(format!(
+                    "detector output for stride {stride} is shorter than expected"
+                )));
+            }
+            let s = stride as f32;
+            for (i, &score) in scores.iter().take(n).enumerate() {
+                if score < threshold {
+                    continue;
+                }
+                let cell = i / ANCHORS_PER_CELL;
+                let cx = (cell % cols) as f32 * s;
+                let cy = (cell / cols) as f32 * s;
+                let d = &bboxes[i * 4..i * 4 + 4];
+                let x1 = (cx - d[0] * s) / lb.scale;
+                let y1 = (cy - d[1] * s) / lb.scale;
+                let x2 = (cx + d[2] * s) / lb.scale;
+                let y2 = (cy + d[3] * s) / lb.scale;
+                let k = &kps[i * 10..i * 10 + 10];
+                let mut landmarks = [[0f32; 2]; 5];
+                for (j, lm) in landmarks.iter_mut().enumerate() {
+                    *lm = [
+                        (cx + k[2 * j] * s) / lb.scale,
+                        (cy + k[2 * j + 1] * s) / lb.scale,
+                    ];
+                }
+                found.push(FaceBox {
+                    x: x1,
+                    y: y1,
+                    width: x2 - x1,
+                    height: y2 - y1,
+                    score,
+                    landmarks,
+                    landmarks_detected: true,
+                });
+            }
+        }
+        Ok(nms(found, NMS_IOU))
+    }
+
+    fn name(&self) -> &'static str {
+        "scrfd"
+    }
+}

@@ -1,0 +1,122 @@
+//! Image intake: sniff the format from magic bytes, check the declared size from the header
+//! before decoding a single pixel, then decode to BGR with OpenCV (EXIF orientation applied).
+
+use crate::error::{Result, VisionError};
+use opencv::core::{Mat, MatTraitConst, Vector};
+use opencv::imgcodecs;
+
+/// Limits checked from the header, before decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageLimits {
+    pub max_pixels: u64,
+    pub min_side: u64,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        Self {
+            max_pixels: 40_000_000,
+            min_side: 32,
+        }
+    }
+}
+
+/// A decoded 8-bit BGR image.
+pub struct DecodedImage {
+    pub mat: Mat,
+}
+
+impl DecodedImage {
+    pub fn width(&self) -> i32 {
+        self.mat.cols()
+    }
+    pub fn height(&self) -> i32 {
+        self.mat.rows()
+    }
+}
+
+fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("png")
+    } else if bytes.starts_with(b"BM") {
+        Some("bmp")
+    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("webp")
+    } else {
+        None
+    }
+}
+
+/// Decodes an uploaded image, refusing what is not an image, too large or too small with a
+/// clear error. Never panics on any input.
+pub fn decode_image(bytes: &[u8], limits: ImageLimits) -> Result<DecodedImage> {
+    if bytes.is_empty() {
+        return Err(VisionError::EmptyInput);
+    }
+    let Some(format) = sniff(bytes) else {
+        return Err(VisionError::UnsupportedImage(
+            "the content does not start with a known image signature".into(),
+        ));
+    };
+    let size = imagesize::blob_size(bytes).map_err(|e| {
+        VisionError::CorruptImage(format!("the {format} header cannot be read ({e})"))
+    })?;
+    let (w, h) = (size.width as u64, size.height as u64);
+    if w.saturating_mul(h) > limits.max_pixels {
+        return Err(VisionError::ImageTooLarge {
+            width: w,
+            height: h,
+            max_pixels: limits.max_pixels,
+        });
+    }
+    if w < limits.min_side || h < limits.min_side {
+        return Err(VisionError::ImageTooSmall {
+            width: w,
+            height: h,
+            min_side: limits.min_side,
+        });
+    }
+    let buf = Vector::<u8>::from_slice(bytes);
+    let mat = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR)
+        .map_err(|e| VisionError::CorruptImage(format!("{format}: {}", e.message)))?;
+    if mat.empty() || mat.cols() <= 0 || mat.rows() <= 0 {
+        return Err(VisionError::CorruptImage(format!(
+            "the {format} data is truncated or damaged"
+        )));
+    }
+    Ok(DecodedImage { mat })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_text_are_refused() {
+        assert!(matches!(
+            decode_image(&[], ImageLimits::default()),
+            Err(VisionError::EmptyInput)
+        ));
+        assert!(matches!(
+            decode_image(b"hello, this is text", ImageLimits::default()),
+            Err(VisionError::UnsupportedImage(_))
+        ));
+    }
+
+    #[test]
+    fn huge_declared_png_is_refused_from_header() {
+        // A PNG signature and an IHDR chunk declaring 50000×50000, no pixel data.
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&50_000u32.to_be_bytes());
+        png.extend_from_slice(&50_000u32.to_be_bytes());
+        png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+        match decode_image(&png, ImageLimits::default()) {
+            Err(VisionError::ImageTooLarge { width, height, .. }) => {
+                assert_eq!((width, height), (50_000, 50_000));
+            }
+            other => panic!("expected ImageTooLarge, got {:?}", other.err()),
+        }
+    }
+}

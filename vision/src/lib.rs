@@ -1,0 +1,14 @@
+//! Pure vision pipelines: no actors, no network, no storage. Everything the server and the CLI
+//! compute about images lives here, so both call exactly the same code.
+
+pub mod error;
+pub mod face;
+pub mod image;
+pub mod runtime;
+
+pub use error::VisionError;
+pub use face::compare::{Comparison, compare};
+pub use face::engine::{EngineConfig, EngineKind, FaceEngine, build_engine};
+pub use face::{Embedding, FaceAnalysis, FaceBox};
+pub use image::{DecodedImage, ImageLimits, decode_image};
+pub use runtime::{Device, RuntimeConfig};
