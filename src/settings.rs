@@ -344,7 +344,7 @@ impl Settings {
                 format!("{} is not in 1..=1000000", e.queue_capacity),
             ));
         }
-        if !(64..=2048).contains(&e.det_size) || e.det_size % 32 != 0 {
+        if !(64..=2048).contains(&e.det_size) || !e.det_size.is_multiple_of(32) {
             return Err(SettingsError::invalid(
                 "engine.det_size",
                 format!("{} is not a multiple of 32 in 64..=2048", e.det_size),

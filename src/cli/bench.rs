@@ -175,7 +175,16 @@ fn faces(args: FacesArgs) -> ExitCode {
     } else {
         println!(
             "{:<12} {:<8} {:>5} {:>4} {:>7} {:>9} {:>7} {:>9} {:>8} {:>8}",
-            "engine", "detector", "size", "thr", "samples", "median", "p90", "detect", "align", "embed"
+            "engine",
+            "detector",
+            "size",
+            "thr",
+            "samples",
+            "median",
+            "p90",
+            "detect",
+            "align",
+            "embed"
         );
         for r in &results {
             println!(

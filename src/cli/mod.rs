@@ -15,7 +15,11 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_FAILURE: u8 = 1;
 
 #[derive(Debug, Parser)]
-#[command(name = "kyc", version, about = "Self-hosted identity verification (KYC) server")]
+#[command(
+    name = "kyc",
+    version,
+    about = "Self-hosted identity verification (KYC) server"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -183,12 +183,13 @@ pub async fn enveloped_errors(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/plain"));
     let mut message = None;
-    if status.is_client_error() && is_text {
-        if let Ok(bytes) = axum::body::to_bytes(body, 2048).await {
-            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-            if !text.is_empty() {
-                message = Some(text);
-            }
+    if status.is_client_error()
+        && is_text
+        && let Ok(bytes) = axum::body::to_bytes(body, 2048).await
+    {
+        let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+        if !text.is_empty() {
+            message = Some(text);
         }
     }
     let message = message.unwrap_or_else(|| {

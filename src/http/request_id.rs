@@ -88,7 +88,7 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         res.headers_mut().insert(REQUEST_ID_HEADER, h);
     }
     let status = res.status();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     span.in_scope(|| log_response(&path, status, latency_ms));
     res
 }

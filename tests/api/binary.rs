@@ -14,7 +14,7 @@ fn kyc() -> Command {
             "KYC_CONFIG_DIR",
             concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
         )
-        .env("KYC__LOG__LEVEL", "info")
+        .env("KYC__LOG__LEVEL", "info,ort=warn")
         .env("KYC__LOG__FORMAT", "pretty")
         .env_remove("RUST_LOG")
         .env_remove("KYC__SERVER__PORT")

@@ -2,10 +2,13 @@
 //! face-recognition 1.3.0): each engine finds the face, same-person pairs score above
 //! different-person pairs, and both runtimes of the recognizer give comparable embeddings.
 
+use opencv::core::{Mat, Point2f, Scalar};
+use opencv::imgproc;
+use opencv::prelude::*;
 use std::path::{Path, PathBuf};
 use vision::face::engine::{EngineConfig, EngineKind, ModelPaths, YUNET_FILE, build_engine};
 use vision::runtime::ORT_DYLIB_FILE;
-use vision::{ImageLimits, RuntimeConfig, compare, decode_image};
+use vision::{DecodedImage, ImageLimits, RuntimeConfig, VisionError, compare, decode_image};
 
 fn models_dir() -> PathBuf {
     std::env::var_os("KYC_TEST_MODELS_DIR")
@@ -37,7 +40,11 @@ fn photo(name: &str) -> Vec<u8> {
 
 #[test]
 fn every_engine_finds_and_matches_real_faces() {
-    for kind in [EngineKind::Insightface, EngineKind::Opencv, EngineKind::Hybrid] {
+    for kind in [
+        EngineKind::Insightface,
+        EngineKind::Opencv,
+        EngineKind::Hybrid,
+    ] {
         let mut engine = build_engine(&config(kind)).expect("engine loads");
         let lim = ImageLimits::default();
         let o1 = engine.analyze_bytes(&photo("obama.jpg"), lim).unwrap();
@@ -45,8 +52,12 @@ fn every_engine_finds_and_matches_real_faces() {
         let b = engine.analyze_bytes(&photo("biden.jpg"), lim).unwrap();
         assert_eq!(o1.faces_found, 1, "{kind}: {o1:?}");
         assert!(o1.face.score > 0.5, "{kind}: {o1:?}");
-        let same = compare(&o1.embedding, &o2.embedding, 0.0).unwrap().similarity;
-        let diff = compare(&o1.embedding, &b.embedding, 0.0).unwrap().similarity;
+        let same = compare(&o1.embedding, &o2.embedding, 0.0)
+            .unwrap()
+            .similarity;
+        let diff = compare(&o1.embedding, &b.embedding, 0.0)
+            .unwrap()
+            .similarity;
         eprintln!("{kind}: same {same:.3} diff {diff:.3} det {:?}", o1.timings);
         assert!(same > 0.5, "{kind}: obama/obama2 {same}");
         assert!(diff < 0.2, "{kind}: obama/biden {diff}");
@@ -75,5 +86,90 @@ fn decode_refuses_bad_images_clearly() {
     match decode_image(truncated, ImageLimits::default()) {
         Ok(img) => assert!(img.width() > 0),
         Err(e) => assert!(e.is_bad_input(), "{e}"),
+    }
+}
+
+fn rotated(img: &DecodedImage, degrees: f64) -> DecodedImage {
+    let c = Point2f::new(img.width() as f32 / 2.0, img.height() as f32 / 2.0);
+    let m = imgproc::get_rotation_matrix_2d(c, degrees, 1.0).unwrap();
+    let mut out = Mat::default();
+    imgproc::warp_affine(
+        &img.mat,
+        &mut out,
+        &m,
+        img.mat.size().unwrap(),
+        imgproc::INTER_LINEAR,
+        opencv::core::BORDER_CONSTANT,
+        Scalar::all(0.0),
+    )
+    .unwrap();
+    DecodedImage { mat: out }
+}
+
+#[test]
+fn hybrid_falls_back_to_the_other_engine_when_the_primary_finds_no_face() {
+    let mut opencv_only = build_engine(&config(EngineKind::Opencv)).unwrap();
+    let mut insight_only = build_engine(&config(EngineKind::Insightface)).unwrap();
+    let mut hybrid_cfg = config(EngineKind::Hybrid);
+    hybrid_cfg.primary = EngineKind::Opencv;
+    let mut hybrid = build_engine(&hybrid_cfg).unwrap();
+    let img = decode_image(&photo("obama3.jpg"), ImageLimits::default()).unwrap();
+    // Strong in-plane rotation defeats YuNet before SCRFD: find such an angle on the real
+    // photo (with its CLAHE retry, YuNet finds nothing; SCRFD does).
+    let angle = (50..=80)
+        .step_by(2)
+        .map(f64::from)
+        .find(|&a| {
+            let r = rotated(&img, a);
+            opencv_only.analyze(&r).is_err() && insight_only.analyze(&r).is_ok()
+        })
+        .expect("an angle where only SCRFD finds the face");
+    let a = hybrid
+        .analyze(&rotated(&img, angle))
+        .expect("the hybrid still answers");
+    assert_eq!(a.embedding.engine, "insightface");
+    assert_eq!(a.detector, "scrfd");
+    let reason = a.fallback_reason.expect("the fallback is said");
+    assert!(reason.contains("opencv found no face"), "{reason}");
+    assert!(reason.contains("used insightface"), "{reason}");
+}
+
+#[test]
+fn a_very_dark_photo_is_enhanced_and_still_matches() {
+    let mut hybrid = build_engine(&config(EngineKind::Hybrid)).unwrap();
+    let img = decode_image(&photo("obama.jpg"), ImageLimits::default()).unwrap();
+    let mut dark = Mat::default();
+    img.mat.convert_to(&mut dark, -1, 0.04, 0.0).unwrap();
+    let a = hybrid
+        .analyze(&DecodedImage { mat: dark })
+        .expect("found in the dark");
+    assert!(a.enhanced, "{a:?}");
+    let b = hybrid
+        .analyze_bytes(&photo("obama2.jpg"), ImageLimits::default())
+        .unwrap();
+    let s = compare(&a.embedding, &b.embedding, 0.0).unwrap().similarity;
+    assert!(s > 0.35, "dark obama vs obama2: {s}");
+}
+
+#[test]
+fn no_engine_invents_a_face() {
+    // Smooth noise: no face anywhere.
+    let mut noise =
+        Mat::new_rows_cols_with_default(480, 640, opencv::core::CV_8UC3, Scalar::all(0.0)).unwrap();
+    opencv::core::randu(&mut noise, &Scalar::all(0.0), &Scalar::all(255.0)).unwrap();
+    let mut smooth = Mat::default();
+    imgproc::gaussian_blur_def(&noise, &mut smooth, opencv::core::Size::new(21, 21), 0.0).unwrap();
+    for kind in [
+        EngineKind::Insightface,
+        EngineKind::Opencv,
+        EngineKind::Hybrid,
+    ] {
+        let mut e = build_engine(&config(kind)).unwrap();
+        match e.analyze(&DecodedImage {
+            mat: smooth.clone(),
+        }) {
+            Err(VisionError::NoFace) => {}
+            other => panic!("{kind}: expected NoFace, got {:?}", other.map(|a| a.face)),
+        }
     }
 }

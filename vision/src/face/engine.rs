@@ -68,7 +68,8 @@ pub const SCRFD_FILE: &str = "scrfd_500m_bnkps.onnx";
 pub const ARCFACE_FILE: &str = "w600k_mbf.onnx";
 pub const YUNET_FILE: &str = "face_detection_yunet.onnx";
 /// Debian's opencv-data cascade.
-pub const HAAR_CASCADE: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
+pub const HAAR_CASCADE: &str =
+    "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
 
 /// Everything needed to build an engine; plain data, so a pool can build one per worker.
 #[derive(Debug, Clone)]
