@@ -3,7 +3,7 @@
 
 use crate::http::Readiness;
 use crate::models;
-use crate::settings::{self, Settings};
+use crate::settings::Settings;
 use actors::{FacePool, PoolConfig, PoolStatus};
 use std::time::Instant;
 use vision::face::engine::{EngineConfig, EngineKind, ModelPaths};
@@ -13,20 +13,12 @@ use vision::{ImageLimits, RuntimeConfig};
 pub fn engine_config(settings: &Settings, kind: Option<EngineKind>) -> EngineConfig {
     let e = &settings.engine;
     let m = &settings.models;
-    let configured = match e.kind {
-        settings::EngineKind::Hybrid => EngineKind::Hybrid,
-        settings::EngineKind::Insightface => EngineKind::Insightface,
-        settings::EngineKind::Opencv => EngineKind::Opencv,
-    };
     let yunet = models::find_yunet(&m.yunet_dirs);
     let mut paths = ModelPaths::in_dir(&m.dir, yunet);
     paths.haar = m.haar_cascade.clone();
     EngineConfig {
-        kind: kind.unwrap_or(configured),
-        primary: match e.primary {
-            settings::PrimaryEngine::Insightface => EngineKind::Insightface,
-            settings::PrimaryEngine::Opencv => EngineKind::Opencv,
-        },
+        kind: kind.unwrap_or(e.kind),
+        primary: e.primary,
         runtime: RuntimeConfig {
             ort_dylib: m.ort_dylib.clone(),
             device: e.device,

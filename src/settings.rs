@@ -182,31 +182,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// `engine.kind`: which face engine answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// The primary engine first, the other one when it finds no face, a weak one, or the frame
-    /// is badly lit.
-    Hybrid,
-    Insightface,
-    Opencv,
-}
-
-/// `engine.primary`: the engine the hybrid tries first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PrimaryEngine {
-    Insightface,
-    Opencv,
-}
-
 /// `[engine]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSettings {
-    pub kind: EngineKind,
-    pub primary: PrimaryEngine,
+    /// `hybrid` (alias `auto`), `insightface` or `opencv`.
+    pub kind: vision::EngineKind,
+    /// The engine the hybrid tries first: `insightface` or `opencv`.
+    pub primary: vision::EngineKind,
     pub device: vision::Device,
     /// Workers per pool; 0 = the number of CPU cores (see [`EngineSettings::worker_count`]).
     pub workers: usize,
@@ -323,6 +306,12 @@ impl Settings {
         }
 
         let e = &self.engine;
+        if e.primary == vision::EngineKind::Hybrid {
+            return Err(SettingsError::invalid(
+                "engine.primary",
+                "must be \"insightface\" or \"opencv\" (the engine the hybrid tries first)",
+            ));
+        }
         if e.workers > 256 {
             return Err(SettingsError::invalid(
                 "engine.workers",
@@ -611,8 +600,8 @@ mod tests {
         assert_eq!(s.server.data_dir, PathBuf::from("data"));
         assert_eq!(s.server.shutdown_grace_secs, 10);
         assert_eq!(s.log.format, LogFormat::Pretty);
-        assert_eq!(s.engine.kind, EngineKind::Hybrid);
-        assert_eq!(s.engine.primary, PrimaryEngine::Insightface);
+        assert_eq!(s.engine.kind, vision::EngineKind::Hybrid);
+        assert_eq!(s.engine.primary, vision::EngineKind::Insightface);
         assert_eq!(s.engine.device, vision::Device::Auto);
         assert_eq!(s.engine.workers, 0);
         assert!(s.engine.worker_count() >= 1);

@@ -109,7 +109,7 @@ struct ThreadJob {
 }
 
 enum ThreadOutcome {
-    Done(Result<FaceAnalysis, VisionError>),
+    Done(Box<Result<FaceAnalysis, VisionError>>),
     Panicked(String),
 }
 
@@ -166,7 +166,7 @@ fn inference_thread(
         }));
         match r {
             Ok(res) => {
-                let _ = job.done.send(ThreadOutcome::Done(res));
+                let _ = job.done.send(ThreadOutcome::Done(Box::new(res)));
             }
             Err(p) => {
                 let _ = job.done.send(ThreadOutcome::Panicked(panic_message(&*p)));
@@ -264,19 +264,22 @@ impl Worker for FaceWorker {
             Err(_) => None,
         };
         c.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let failure = match outcome {
-            Some(ThreadOutcome::Done(Ok(analysis))) => {
+        let failure = match outcome.map(|o| match o {
+            ThreadOutcome::Done(r) => Ok(*r),
+            ThreadOutcome::Panicked(m) => Err(m),
+        }) {
+            Some(Ok(Ok(analysis))) => {
                 c.completed.fetch_add(1, Ordering::Relaxed);
                 let _ = reply.send(Ok(analysis));
                 return Ok(key);
             }
-            Some(ThreadOutcome::Done(Err(e))) if e.is_bad_input() => {
+            Some(Ok(Err(e))) if e.is_bad_input() => {
                 c.completed.fetch_add(1, Ordering::Relaxed);
                 let _ = reply.send(Err(PoolError::Vision(e)));
                 return Ok(key);
             }
-            Some(ThreadOutcome::Done(Err(e))) => e.to_string(),
-            Some(ThreadOutcome::Panicked(m)) => format!("engine panicked: {m}"),
+            Some(Ok(Err(e))) => e.to_string(),
+            Some(Err(m)) => format!("engine panicked: {m}"),
             None => "inference thread ended".to_string(),
         };
         c.engine_errors.fetch_add(1, Ordering::Relaxed);

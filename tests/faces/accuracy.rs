@@ -74,9 +74,11 @@ async fn evaluate(kind: Option<EngineKind>) -> Option<Outcome> {
         impostor: imp,
     };
     eprintln!(
-        "engine {:?} at threshold {threshold}: accuracy {:.2}% ({fa} false accepts, {fr} false rejects); genuine {:.3}..{:.3}, impostor {:.3}..{:.3}",
+        "engine {:?} at threshold {threshold}: accuracy {:.2}% ({} false accepts, {} false rejects); genuine {:.3}..{:.3}, impostor {:.3}..{:.3}",
         kind.map(|k| k.to_string()).unwrap_or("configured".into()),
         o.accuracy * 100.0,
+        o.false_accepts,
+        o.false_rejects,
         o.genuine.0,
         o.genuine.1,
         o.impostor.0,

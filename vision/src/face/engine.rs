@@ -13,9 +13,10 @@ use std::time::Instant;
 
 use super::align::align_face;
 use super::arcface::{CvArcFace, MODEL_ID, OrtArcFace, Recognizer};
+use super::detect::Detector;
 use super::haar::Haar;
 use super::lighting::{self, Lighting};
-use super::scrfd::{Detector, Scrfd};
+use super::scrfd::Scrfd;
 use super::yunet::YuNet;
 use super::{Embedding, FaceAnalysis, FaceBox, StageTimings};
 

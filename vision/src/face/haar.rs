@@ -9,7 +9,7 @@ use opencv::prelude::*;
 use std::path::Path;
 
 use super::FaceBox;
-use super::scrfd::Detector;
+use super::detect::Detector;
 
 /// Where the five landmarks sit, as fractions of a frontal Haar face box (typical frontal
 /// proportions; checked against SCRFD's landmarks in the tests).

@@ -4,6 +4,7 @@
 pub mod align;
 pub mod arcface;
 pub mod compare;
+pub mod detect;
 pub mod engine;
 pub mod haar;
 pub mod lighting;

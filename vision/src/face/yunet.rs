@@ -8,7 +8,7 @@ use opencv::prelude::*;
 use std::path::Path;
 
 use super::FaceBox;
-use super::scrfd::{Detector, letterbox, nms};
+use super::detect::{Detector, check_input_side, letterbox, nms};
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 const NMS_IOU: f32 = 0.3;
@@ -24,11 +24,7 @@ impl YuNet {
     /// `side`: the fixed square input, a multiple of 32.
     pub fn load(model: &Path, side: u32, threshold: f32) -> Result<Self> {
         let path = model.to_string_lossy().into_owned();
-        if side < 64 || side % 32 != 0 {
-            return Err(VisionError::Runtime(format!(
-                "detector input size {side} must be a multiple of 32 and at least 64"
-            )));
-        }
+        check_input_side(side)?;
         let net = dnn::read_net_from_onnx(&path).map_err(|e| VisionError::Model {
             path: path.clone(),
             reason: e.message,
