@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 
 /// Answers every request on its own connection with `status` (e.g. "200 OK"), then closes it.
 /// With `status == None` it accepts connections and never answers. Returns the port and a
-/// count of requests answered.
+/// count of requests answered
+/// (read in full and about to be answered).
 async fn serve(status: Option<&'static str>) -> (u16, Arc<AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -43,9 +44,9 @@ async fn serve(status: Option<&'static str>) -> (u16, Arc<AtomicU64>) {
                     "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\
                      Connection: close\r\n\r\nok"
                 );
-                if stream.write_all(response.as_bytes()).await.is_ok() {
-                    count.fetch_add(1, Ordering::SeqCst);
-                }
+                // Counted before writing, so the count is up by the time the client has the answer.
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.write_all(response.as_bytes()).await;
                 let _ = stream.shutdown().await;
             });
         }
@@ -150,9 +151,10 @@ async fn binary_prints_json_and_exits_by_outcome() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connections_are_connect_errors() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    // Bound but not listening: the port stays ours (no other test can take it) and refuses.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
     let cfg = cli(&["--url", &url, "--requests", "5", "--concurrency", "2"])
         .into_config()
@@ -162,6 +164,7 @@ async fn refused_connections_are_connect_errors() {
     assert_eq!(report.failed, 5);
     assert_eq!(report.errors.get("connect"), Some(&5), "{report:?}");
     assert!(report.latency_ms.is_none());
+    drop(socket);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

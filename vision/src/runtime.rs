@@ -173,13 +173,21 @@ pub fn session(cfg: &RuntimeConfig, model: &Path) -> Result<(Session, ActiveDevi
         Device::Auto | Device::Cuda => {
             #[cfg(feature = "cuda")]
             {
-                match cuda_session(env, cfg, model) {
-                    Ok(s) => return Ok((s, ActiveDevice::Cuda)),
-                    Err(e) => tracing::warn!(
-                        model = %model.display(),
-                        error = %e,
-                        "CUDA execution provider did not load; falling back to CPU"
-                    ),
+                // Once CUDA has failed in this process, later sessions go straight to CPU.
+                static CUDA_FAILED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !CUDA_FAILED.load(std::sync::atomic::Ordering::Relaxed) {
+                    match cuda_session(env, cfg, model) {
+                        Ok(s) => return Ok((s, ActiveDevice::Cuda)),
+                        Err(e) => {
+                            CUDA_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+                            tracing::warn!(
+                                model = %model.display(),
+                                error = %e,
+                                "CUDA execution provider did not load; running on CPU"
+                            );
+                        }
+                    }
                 }
             }
             #[cfg(not(feature = "cuda"))]

@@ -97,7 +97,7 @@ impl EngineConfig {
             primary: EngineKind::Insightface,
             runtime,
             models,
-            det_size: 640,
+            det_size: 320,
             det_threshold: 0.5,
             low_score: 0.6,
             image_limits: ImageLimits::default(),
