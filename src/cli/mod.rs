@@ -59,11 +59,12 @@ pub fn init_cli_tracing() {
         .try_init();
 }
 
-/// Settings for a CLI command, or the error printed and the exit code to return.
+/// Settings for a CLI command, or the error printed and the exit code to return (2, as for
+/// `kyc serve`: a bad setting is bad input).
 pub fn load_settings(command: &str) -> Result<crate::settings::Settings, ExitCode> {
     crate::settings::Settings::load().map_err(|e| {
         eprintln!("kyc {command}: configuration error: {e}");
-        ExitCode::from(EXIT_FAILURE)
+        ExitCode::from(EXIT_BAD_INPUT)
     })
 }
 

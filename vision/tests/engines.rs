@@ -184,3 +184,43 @@ fn no_engine_invents_a_face() {
         }
     }
 }
+
+#[test]
+fn without_yunet_the_opencv_engine_uses_haar_and_still_matches() {
+    let mut cfg = config(EngineKind::Opencv);
+    cfg.models.yunet = None;
+    let mut haar = build_engine(&cfg).unwrap();
+    assert_eq!(haar.info().detector, "haar");
+    let lim = ImageLimits::default();
+    let o1 = haar.analyze_bytes(&photo("obama.jpg"), lim).unwrap();
+    let o2 = haar.analyze_bytes(&photo("obama2.jpg"), lim).unwrap();
+    let b = haar.analyze_bytes(&photo("biden.jpg"), lim).unwrap();
+    assert_eq!(o1.detector, "haar");
+    assert!(!o1.face.landmarks_detected);
+    assert!(
+        o1.notes.iter().any(|n| n.contains("estimated")),
+        "{:?}",
+        o1.notes
+    );
+    let same = compare(&o1.embedding, &o2.embedding, 0.0)
+        .unwrap()
+        .similarity;
+    let diff = compare(&o1.embedding, &b.embedding, 0.0)
+        .unwrap()
+        .similarity;
+    assert!(
+        same > 0.35 && diff < 0.2,
+        "haar: same {same}, different {diff}"
+    );
+
+    // The landmarks estimated from the Haar box lie near SCRFD's detected ones.
+    let mut scrfd = build_engine(&config(EngineKind::Insightface)).unwrap();
+    let s1 = scrfd.analyze_bytes(&photo("obama.jpg"), lim).unwrap();
+    for (est, det) in o1.face.landmarks.iter().zip(s1.face.landmarks.iter()) {
+        let d = ((est[0] - det[0]).powi(2) + (est[1] - det[1]).powi(2)).sqrt();
+        assert!(
+            d < 0.12 * o1.face.width,
+            "landmark {est:?} vs {det:?}: {d} px"
+        );
+    }
+}

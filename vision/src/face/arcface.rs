@@ -12,6 +12,7 @@ use ort::value::TensorRef;
 use std::path::Path;
 
 use super::align::ALIGNED_SIZE;
+use super::tensor::bgr_to_planar_rgb;
 
 /// Model id recorded with every embedding; only embeddings with equal ids are compared.
 pub const MODEL_ID: &str = "w600k_mbf";
@@ -33,21 +34,8 @@ fn fill_batch(crops: &[&Mat], out: &mut Array4<f32>) -> Result<()> {
         .ok_or_else(|| VisionError::Runtime("batch tensor is not contiguous".into()))?;
     for (i, crop) in crops.iter().enumerate() {
         let bytes = crop.data_bytes()?;
-        if bytes.len() != hw * 3 {
-            return Err(VisionError::Runtime(format!(
-                "aligned crop has {} bytes, expected {}",
-                bytes.len(),
-                hw * 3
-            )));
-        }
         let base = i * 3 * hw;
-        let (r, rest) = data[base..base + 3 * hw].split_at_mut(hw);
-        let (g, b) = rest.split_at_mut(hw);
-        for (p, px) in bytes.chunks_exact(3).enumerate() {
-            b[p] = (px[0] as f32 - 127.5) / 127.5;
-            g[p] = (px[1] as f32 - 127.5) / 127.5;
-            r[p] = (px[2] as f32 - 127.5) / 127.5;
-        }
+        bgr_to_planar_rgb(bytes, &mut data[base..base + 3 * hw], 127.5, 127.5)?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod haar;
 pub mod lighting;
 pub mod scrfd;
+pub mod tensor;
 pub mod yunet;
 
 use serde::Serialize;

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use super::FaceBox;
 use super::detect::{Detector, check_input_side, letterbox, nms};
+use super::tensor::bgr_to_planar_rgb;
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 const ANCHORS_PER_CELL: usize = 2;
@@ -47,18 +48,11 @@ impl Scrfd {
 
     fn fill_input(&mut self, padded: &Mat) -> Result<()> {
         let bytes = padded.data_bytes()?;
-        let hw = (self.side * self.side) as usize;
         let data = self
             .input
             .as_slice_mut()
             .ok_or_else(|| VisionError::Runtime("input tensor is not contiguous".into()))?;
-        let (r, rest) = data.split_at_mut(hw);
-        let (g, b) = rest.split_at_mut(hw);
-        for (p, px) in bytes.chunks_exact(3).enumerate() {
-            b[p] = (px[0] as f32 - 127.5) / 128.0;
-            g[p] = (px[1] as f32 - 127.5) / 128.0;
-            r[p] = (px[2] as f32 - 127.5) / 128.0;
-        }
+        bgr_to_planar_rgb(bytes, data, 127.5, 128.0)?;
         Ok(())
     }
 }

@@ -1,0 +1,265 @@
+//! Unit tests of the settings: layering, env overrides and errors that name the key.
+
+use super::*;
+
+fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    SettingsBuilder::with_vars(vars.iter().copied()).build()
+}
+
+fn empty_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+#[test]
+fn defaults_load_from_the_embedded_files() {
+    let dir = empty_dir();
+    let s = Settings::builder()
+        .config_dir(dir.path())
+        .build()
+        .expect("defaults load");
+    assert_eq!(s.environment, Environment::Development);
+    assert_eq!(s.server.host, "127.0.0.1");
+    assert_eq!(s.server.port, 8080);
+    assert_eq!(s.server.data_dir, PathBuf::from("data"));
+    assert_eq!(s.server.shutdown_grace_secs, 10);
+    assert_eq!(s.log.format, LogFormat::Pretty);
+    assert_eq!(s.engine.kind, vision::EngineKind::Hybrid);
+    assert_eq!(s.engine.primary, vision::EngineKind::Insightface);
+    assert_eq!(s.engine.device, vision::Device::Auto);
+    assert_eq!(s.engine.workers, 0);
+    assert!(s.engine.worker_count() >= 1);
+    assert_eq!(s.engine.threads_per_worker, 1);
+    assert_eq!(s.engine.queue_capacity, 64);
+    assert_eq!(s.engine.det_size, 320);
+    assert!((s.engine.det_threshold - 0.5).abs() < 1e-6);
+    assert!((s.engine.low_score - 0.6).abs() < 1e-6);
+    assert!((s.engine.match_threshold - 0.35).abs() < 1e-6);
+    assert_eq!(s.engine.gpu_mem_limit_mb, 2048);
+    assert!(s.engine.cuda_lib_dirs.is_empty());
+    assert_eq!(s.models.dir, PathBuf::from("models/files"));
+    assert_eq!(s.models.manifest, PathBuf::from("models/manifest.toml"));
+    assert_eq!(
+        s.models.yunet_dirs,
+        vec![
+            PathBuf::from("../shared/models"),
+            PathBuf::from("models/files")
+        ]
+    );
+    assert_eq!(
+        s.models.ort_dylib,
+        PathBuf::from("models/files/libonnxruntime.so.1.31.1")
+    );
+    assert_eq!(s.images.max_pixels, 40_000_000);
+    assert_eq!(s.images.min_side, 32);
+    assert!(s.admin.token.is_none());
+    assert!(s.database.url.is_none());
+    assert!(s.redis.url.is_none());
+}
+
+#[test]
+fn repository_config_folder_loads_for_every_environment() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+    for env in ["development", "test"] {
+        let s = SettingsBuilder::with_vars([("KYC_ENV", env), ("KYC_CONFIG_DIR", dir)])
+            .build()
+            .unwrap_or_else(|e| panic!("{env}: {e}"));
+        assert_eq!(s.environment.as_str(), env);
+        assert_eq!(s.config_dir.as_deref(), Some(Path::new(dir)));
+    }
+    let s = SettingsBuilder::with_vars([
+        ("KYC_ENV", "production"),
+        ("KYC_CONFIG_DIR", dir),
+        ("KYC__ADMIN__TOKEN", "0123456789abcdef-long-enough"),
+    ])
+    .build()
+    .expect("production with a token");
+    assert_eq!(s.server.host, "0.0.0.0");
+    assert_eq!(s.log.format, LogFormat::Json);
+    let test = load(&[("KYC_ENV", "test"), ("KYC_CONFIG_DIR", dir)]).expect("test env");
+    assert_eq!(test.server.port, 0);
+}
+
+#[test]
+fn environment_variables_override_the_files() {
+    let dir = empty_dir();
+    let s = Settings::builder()
+        .config_dir(dir.path())
+        .var("KYC__SERVER__PORT", "0")
+        .var("KYC__SERVER__DATA_DIR", "/tmp/kyc-data")
+        .var("KYC__ENGINE__DEVICE", "cuda")
+        .var("KYC__ENGINE__MATCH_THRESHOLD", "0.42")
+        .var("KYC__ENGINE__CUDA_LIB_DIRS", "/a,/b")
+        .var("KYC__ADMIN__TOKEN", "0.10")
+        .var("KYC__DATABASE__URL", "mysql://u:p@h/kyc")
+        .var("ORT_DYLIB_PATH", "/opt/ort/libonnxruntime.so")
+        .var("UNRELATED", "x")
+        .build()
+        .expect("overrides load");
+    assert_eq!(s.server.port, 0);
+    assert_eq!(s.server.data_dir, PathBuf::from("/tmp/kyc-data"));
+    assert_eq!(s.engine.device, vision::Device::Cuda);
+    assert!((s.engine.match_threshold - 0.42).abs() < 1e-6);
+    assert_eq!(
+        s.engine.cuda_lib_dirs,
+        vec![PathBuf::from("/a"), PathBuf::from("/b")]
+    );
+    // A numeric-looking token stays a string.
+    let token = s.admin.token.as_ref().expect("token");
+    assert_eq!(token.expose_secret(), "0.10");
+    assert_eq!(
+        s.database
+            .url
+            .as_ref()
+            .map(|u| u.expose_secret().to_owned()),
+        Some("mysql://u:p@h/kyc".to_owned())
+    );
+    assert_eq!(
+        s.models.ort_dylib,
+        PathBuf::from("/opt/ort/libonnxruntime.so")
+    );
+}
+
+#[test]
+fn environment_file_overrides_base() {
+    let dir = empty_dir();
+    std::fs::write(
+        dir.path().join("test.toml"),
+        "[server]\nport = 9999\n[models]\nort_dylib = \"/x/libort.so\"\n",
+    )
+    .expect("write");
+    let s = Settings::builder()
+        .config_dir(dir.path())
+        .var("KYC_ENV", "test")
+        .build()
+        .expect("loads");
+    assert_eq!(s.environment, Environment::Test);
+    assert_eq!(s.server.port, 9999);
+    assert_eq!(s.models.ort_dylib, PathBuf::from("/x/libort.so"));
+    // Keys the file does not set keep their base value.
+    assert_eq!(s.server.host, "127.0.0.1");
+}
+
+#[test]
+fn a_bad_value_names_its_key() {
+    let dir = empty_dir();
+    let err = Settings::builder()
+        .config_dir(dir.path())
+        .var("KYC__SERVER__PORT", "abc")
+        .build()
+        .expect_err("abc is no port");
+    let msg = err.to_string();
+    assert!(msg.contains("server.port"), "{msg}");
+
+    let err = Settings::builder()
+        .config_dir(dir.path())
+        .var("KYC__SERVER__PORT", "70000")
+        .build()
+        .expect_err("70000 is no port");
+    assert!(err.to_string().contains("server.port"), "{err}");
+
+    let err = Settings::builder()
+        .config_dir(dir.path())
+        .var("KYC__ENGINE__DEVICE", "tpu")
+        .build()
+        .expect_err("tpu is no device");
+    assert!(err.to_string().contains("engine.device"), "{err}");
+}
+
+#[test]
+fn a_bad_file_value_names_its_key() {
+    let dir = empty_dir();
+    std::fs::write(
+        dir.path().join("development.toml"),
+        "[log]\nformat = \"xml\"\n",
+    )
+    .expect("write");
+    let err = Settings::builder()
+        .config_dir(dir.path())
+        .build()
+        .expect_err("xml is no format");
+    assert!(err.to_string().contains("log.format"), "{err}");
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let dir = empty_dir();
+    let err = Settings::builder()
+        .config_dir(dir.path())
+        .var("KYC__SERVER__PROT", "1")
+        .build()
+        .expect_err("typo");
+    assert!(err.to_string().contains("prot"), "{err}");
+}
+
+#[test]
+fn validation_names_the_key() {
+    let dir = empty_dir();
+    for (var, value, key) in [
+        (
+            "KYC__ENGINE__MATCH_THRESHOLD",
+            "1.5",
+            "engine.match_threshold",
+        ),
+        ("KYC__ENGINE__DET_THRESHOLD", "-0.1", "engine.det_threshold"),
+        ("KYC__ENGINE__LOW_SCORE", "2", "engine.low_score"),
+        ("KYC__ENGINE__WORKERS", "100000", "engine.workers"),
+        (
+            "KYC__ENGINE__THREADS_PER_WORKER",
+            "0",
+            "engine.threads_per_worker",
+        ),
+        ("KYC__ENGINE__QUEUE_CAPACITY", "0", "engine.queue_capacity"),
+        ("KYC__ENGINE__DET_SIZE", "641", "engine.det_size"),
+        ("KYC__IMAGES__MIN_SIDE", "0", "images.min_side"),
+        ("KYC__LOG__LEVEL", "kyc=loud", "log.level"),
+        (
+            "KYC__SERVER__SHUTDOWN_GRACE_SECS",
+            "100000",
+            "server.shutdown_grace_secs",
+        ),
+    ] {
+        let err = Settings::builder()
+            .config_dir(dir.path())
+            .var(var, value)
+            .build()
+            .expect_err(var);
+        assert!(err.to_string().contains(key), "{var}={value}: {err}");
+    }
+}
+
+#[test]
+fn production_requires_an_admin_token() {
+    let dir = empty_dir();
+    let err = Settings::builder()
+        .config_dir(dir.path())
+        .var("KYC_ENV", "production")
+        .build()
+        .expect_err("no token");
+    assert!(err.to_string().contains("admin.token"), "{err}");
+    let err = Settings::builder()
+        .config_dir(dir.path())
+        .var("KYC_ENV", "production")
+        .var("KYC__ADMIN__TOKEN", "short")
+        .build()
+        .expect_err("short token");
+    assert!(err.to_string().contains("admin.token"), "{err}");
+}
+
+#[test]
+fn unknown_environment_and_missing_config_dir_are_refused() {
+    let err = load(&[("KYC_ENV", "staging")]).expect_err("staging");
+    assert!(err.to_string().contains("KYC_ENV"), "{err}");
+    let err = load(&[("KYC_CONFIG_DIR", "/nonexistent/kyc/config")]).expect_err("missing dir");
+    assert!(err.to_string().contains("KYC_CONFIG_DIR"), "{err}");
+}
+
+#[test]
+fn secrets_are_not_printed() {
+    let dir = empty_dir();
+    let s = Settings::builder()
+        .config_dir(dir.path())
+        .var("KYC__ADMIN__TOKEN", "super-secret-token-value")
+        .build()
+        .expect("loads");
+    assert!(!format!("{s:?}").contains("super-secret-token-value"));
+}
