@@ -1,6 +1,7 @@
 //! Pure vision pipelines: no actors, no network, no storage. Everything the server and the CLI
 //! compute about images lives here, so both call exactly the same code.
 
+pub mod card;
 pub mod error;
 pub mod face;
 pub mod image;
