@@ -14,7 +14,6 @@ use serde::Serialize;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::oneshot;
 use vision::face::engine::{EngineConfig, EngineInfo, FaceEngine, build_engine};
@@ -78,6 +77,8 @@ struct Counters {
     engine_errors: AtomicU64,
     last_error: Mutex<Option<String>>,
     info: Mutex<Option<EngineInfo>>,
+    /// Woken whenever a worker has loaded its engine or failed to.
+    load_reported: tokio::sync::Notify,
 }
 
 /// A snapshot of the pool for /readyz, /admin and /metrics.
@@ -215,6 +216,7 @@ impl Worker for FaceWorker {
                 );
                 *c.info.lock().unwrap_or_else(|p| p.into_inner()) = Some(info);
                 c.loaded.fetch_add(1, Ordering::SeqCst);
+                c.load_reported.notify_waiters();
                 Ok(WorkerState {
                     jobs: Some(tx),
                     load_error: None,
@@ -224,6 +226,7 @@ impl Worker for FaceWorker {
                 tracing::error!(worker = wid, %reason, "face worker could not load its engine");
                 c.failed_loads.fetch_add(1, Ordering::SeqCst);
                 *c.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                c.load_reported.notify_waiters();
                 Ok(WorkerState {
                     jobs: None,
                     load_error: Some(reason),
@@ -396,8 +399,13 @@ impl FacePool {
         };
         // Workers load in their pre_start; wait until each has reported.
         let c = &pool.shared.counters;
-        while c.loaded.load(Ordering::SeqCst) + c.failed_loads.load(Ordering::SeqCst) < workers {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        loop {
+            // Register interest before checking, so a report between the two is not missed.
+            let reported = c.load_reported.notified();
+            if c.loaded.load(Ordering::SeqCst) + c.failed_loads.load(Ordering::SeqCst) >= workers {
+                break;
+            }
+            reported.await;
         }
         if c.loaded.load(Ordering::SeqCst) == 0 {
             let reason = c
