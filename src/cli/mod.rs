@@ -4,6 +4,8 @@
 pub mod bench;
 pub mod compare;
 pub mod models;
+pub mod ocr;
+pub mod quality;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +37,12 @@ pub enum Command {
     Models(models::ModelsArgs),
     /// Measure the engines on this machine (results go into BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Check a photo of an ID card with the capture quality gate (sharpness, lighting, angle,
+    /// completeness).
+    Quality(quality::QualityArgs),
+    /// Find the ID card in a photo, rectify it and read it (Korean ID cards, driver's licences,
+    /// TD1 MRZs); resident numbers are printed masked.
+    Ocr(ocr::OcrArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -44,6 +52,8 @@ pub fn main() -> ExitCode {
         Command::Compare(a) => compare::run(a),
         Command::Models(a) => models::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Quality(a) => quality::run(a),
+        Command::Ocr(a) => ocr::run(a),
     }
 }
 

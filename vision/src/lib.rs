@@ -5,6 +5,8 @@ pub mod card;
 pub mod error;
 pub mod face;
 pub mod image;
+pub mod ocr;
+pub mod quality;
 pub mod runtime;
 
 pub use error::VisionError;

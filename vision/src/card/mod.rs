@@ -5,6 +5,8 @@
 pub mod detect;
 pub mod layout;
 pub mod mrz;
+pub mod read;
+pub mod rectify;
 pub mod rrn;
 pub mod synth;
 

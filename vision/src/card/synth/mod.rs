@@ -1,0 +1,79 @@
+//! Synthetic Korean ID cards (주민등록증, 자동차운전면허증) with known contents and known
+//! corners, so the card quality gate, the rectifier and the OCR can be tested without real
+//! people's documents.
+//!
+//! [`sample`] draws a plausible holder, [`render_card`] prints it on a clean rectified card,
+//! [`place_in_scene`] puts the card on a table in a camera frame and [`degrade`] spoils the
+//! frame; [`generate`] does all four from one seed.
+
+mod render;
+mod rng;
+mod scene;
+mod text;
+mod truth;
+
+pub use render::{Style, render_card};
+pub use rng::SynthRng;
+pub use scene::{
+    Degradation, FRAME_HEIGHT, FRAME_WIDTH, Scene, corners_inside, degrade,
+    max_corner_deviation_deg, place_in_scene, quad_area,
+};
+pub use text::{FontChoice, NANUM_FONT_DIR};
+pub use truth::{CardTruth, RRN_WEIGHTS, rrn_check_digit, rrn_is_valid, sample};
+
+use crate::card::{DocumentType, Quad};
+use crate::error::Result;
+use opencv::core::Mat;
+
+/// One synthetic capture and everything true about it.
+pub struct Sample {
+    pub truth: CardTruth,
+    /// The clean rectified card, `CARD_WIDTH` × `CARD_HEIGHT` BGR.
+    pub card: Mat,
+    /// The camera frame, `FRAME_WIDTH` × `FRAME_HEIGHT` BGR.
+    pub frame: Mat,
+    /// The card's true corners in `frame`.
+    pub quad: Quad,
+    pub degradation: Degradation,
+    /// Whether the degradation is the mild (still readable) version.
+    pub mild: bool,
+    pub style: Style,
+}
+
+/// A capture of a random card of type `doc` showing `degradation` (strong version), the same
+/// for the same seed. `face` is put in the photo zone (a drawn silhouette when `None`).
+pub fn generate(
+    seed: u64,
+    doc: DocumentType,
+    face: Option<&Mat>,
+    degradation: Degradation,
+) -> Result<Sample> {
+    generate_with(seed, doc, face, degradation, false)
+}
+
+/// As [`generate`], with the mild version of the degradation when `mild` (slight blur, slight
+/// tilt, ...: what the OCR must still read).
+pub fn generate_with(
+    seed: u64,
+    doc: DocumentType,
+    face: Option<&Mat>,
+    degradation: Degradation,
+    mild: bool,
+) -> Result<Sample> {
+    let truth = sample(seed, doc);
+    let style = Style::random(&mut SynthRng::derived(seed, 2));
+    let card = render_card(&truth, face, &style)?;
+    let mut rng = SynthRng::derived(seed, 3);
+    let scene = Scene::for_degradation(degradation, mild, &mut rng);
+    let (frame, quad) = place_in_scene(&card, scene, &mut rng)?;
+    let (frame, quad) = degrade(&frame, quad, degradation, mild, &mut rng)?;
+    Ok(Sample {
+        truth,
+        card,
+        frame,
+        quad,
+        degradation,
+        mild,
+        style,
+    })
+}
