@@ -146,3 +146,60 @@ fn generated_cards_are_read_exactly() {
     assert!(rate(t.issue_date) >= 0.70, "issue date");
     assert!(rate(t.rrn_prefix) >= 0.80, "YYMMDD-S");
 }
+
+#[test]
+fn an_upside_down_card_is_turned_and_read() {
+    let mut reader = CardReader::new(None).expect("tesseract");
+    let s = generate_with(
+        3,
+        DocumentType::DriverLicence,
+        None,
+        Degradation::Clean,
+        false,
+    )
+    .expect("sample");
+    let mut upside_down = Mat::default();
+    opencv::core::rotate(&s.card, &mut upside_down, opencv::core::ROTATE_180).expect("rotate");
+    let r = reader.read(&upside_down).expect("read");
+    assert!(r.turned, "{r:?}");
+    assert_eq!(r.document_type, DocumentType::DriverLicence);
+    assert_eq!(
+        r.fields.get("birth_date").map(|v| v.value.as_str()),
+        Some(s.truth.birth_date.as_str())
+    );
+}
+
+#[test]
+fn unknown_documents_and_tiny_images_get_a_clear_answer() {
+    use opencv::core::{CV_8UC3, Point, Scalar};
+    let mut reader = CardReader::new(None).expect("tesseract");
+    // A card-sized white image with Latin text only: no Korean title, no MRZ.
+    let mut other =
+        Mat::new_rows_cols_with_default(540, 856, CV_8UC3, Scalar::all(245.0)).expect("mat");
+    opencv::imgproc::put_text(
+        &mut other,
+        "LIBRARY CARD  No 42",
+        Point::new(60, 200),
+        opencv::imgproc::FONT_HERSHEY_SIMPLEX,
+        1.6,
+        Scalar::all(20.0),
+        3,
+        opencv::imgproc::LINE_AA,
+        false,
+    )
+    .expect("text");
+    let r = reader.read(&other).expect("an answer, not an error");
+    assert_eq!(r.document_type, DocumentType::Unknown);
+    assert!(r.fields.is_empty(), "{r:?}");
+    assert!(
+        r.warnings.iter().any(|w| w.contains("not recognised")),
+        "{:?}",
+        r.warnings
+    );
+    // A tiny image is scaled up and read as nothing, without a panic.
+    let tiny = Mat::new_rows_cols_with_default(6, 10, CV_8UC3, Scalar::all(128.0)).expect("mat");
+    let r = reader.read(&tiny).expect("tiny image");
+    assert_eq!(r.document_type, DocumentType::Unknown);
+    let empty = reader.read(&Mat::default());
+    assert!(matches!(empty, Err(vision::VisionError::EmptyInput)));
+}
