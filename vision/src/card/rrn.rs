@@ -55,7 +55,19 @@ impl Century {
 pub const CHECK_DIGIT_WARNING: &str = "the check digit does not match (expected for numbers \
      issued since October 2020; otherwise the number may be misread)";
 
-const WEIGHTS: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
+/// Weights of the check digit over the first 12 digits.
+pub const WEIGHTS: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
+
+/// The check digit of the first 12 digits of a resident registration number:
+/// `(11 − Σ dᵢ·wᵢ mod 11) mod 10`. `None` unless given exactly 12 ASCII digits.
+pub fn check_digit_of(first12: &str) -> Option<u32> {
+    let digits: Vec<u32> = first12.chars().filter_map(|c| c.to_digit(10)).collect();
+    if digits.len() != 12 || first12.chars().count() != 12 {
+        return None;
+    }
+    let sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
+    Some((11 - sum % 11) % 10)
+}
 
 /// A parsed resident registration number. `Display` and `Debug` print only the masked form
 /// (`YYMMDD-S******`); the full number is reachable only through [`Rrn::expose`].

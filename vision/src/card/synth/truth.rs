@@ -219,18 +219,7 @@ const LICENCE_TYPES: &[&str] = &[
 ];
 
 /// Weights of the resident registration number's check digit.
-pub const RRN_WEIGHTS: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
-
-/// The check digit of the first 12 digits of a resident registration number:
-/// `(11 − Σ dᵢ·wᵢ mod 11) mod 10`. `None` unless given exactly 12 ASCII digits.
-pub fn rrn_check_digit(first12: &str) -> Option<u32> {
-    let digits: Vec<u32> = first12.chars().filter_map(|c| c.to_digit(10)).collect();
-    if digits.len() != 12 || first12.chars().count() != 12 {
-        return None;
-    }
-    let sum: u32 = digits.iter().zip(RRN_WEIGHTS).map(|(d, w)| d * w).sum();
-    Some((11 - sum % 11) % 10)
-}
+pub use crate::card::rrn::{WEIGHTS as RRN_WEIGHTS, check_digit_of as rrn_check_digit};
 
 /// True when `rrn` is `YYMMDD-SNNNNNN` (dash optional) with a correct check digit.
 pub fn rrn_is_valid(rrn: &str) -> bool {
