@@ -3,14 +3,14 @@
 //! set that field can hold, normalised (dates as YYYY-MM-DD, the resident number parsed,
 //! validated and masked).
 
+use super::DocumentType;
 use super::layout::{Field, layout};
 use super::mrz::parse_mrz;
+use super::rectify::to_canonical;
 use super::rrn::{Rrn, Sex, find_rrn};
-use super::{CARD_HEIGHT, CARD_WIDTH, DocumentType};
-use crate::error::{Result, VisionError};
+use crate::error::Result;
 use crate::ocr::{LineMode, Ocr, OcrText};
-use opencv::core::{Mat, ROTATE_180, Rect, Size};
-use opencv::imgproc;
+use opencv::core::{Mat, ROTATE_180, Rect};
 use opencv::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -287,19 +287,7 @@ fn read_fields(
 
 /// Reads a rectified card (any size with the ID-1 aspect; resized to the canonical size).
 pub fn read_card(card: &Mat, ocr: &mut CardReader) -> Result<CardReading> {
-    if card.empty() {
-        return Err(VisionError::EmptyInput);
-    }
-    let mut resized = Mat::default();
-    imgproc::resize(
-        card,
-        &mut resized,
-        Size::new(CARD_WIDTH, CARD_HEIGHT),
-        0.0,
-        0.0,
-        imgproc::INTER_AREA,
-    )?;
-    let mut canonical = resized;
+    let mut canonical = to_canonical(card)?;
     let mut out = CardReading {
         document_type: DocumentType::Unknown,
         fields: BTreeMap::new(),

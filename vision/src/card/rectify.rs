@@ -14,6 +14,26 @@ pub fn rectify(frame: &Mat, quad: &Quad) -> Result<Mat> {
     rectify_to(frame, quad, Size::new(CARD_WIDTH, CARD_HEIGHT))
 }
 
+/// A card image (already upright, any scale) at the canonical `CARD_WIDTH`×`CARD_HEIGHT`.
+pub fn to_canonical(card: &Mat) -> Result<Mat> {
+    if card.empty() {
+        return Err(VisionError::EmptyInput);
+    }
+    if card.cols() == CARD_WIDTH && card.rows() == CARD_HEIGHT {
+        return Ok(card.try_clone()?);
+    }
+    let mut out = Mat::default();
+    imgproc::resize(
+        card,
+        &mut out,
+        Size::new(CARD_WIDTH, CARD_HEIGHT),
+        0.0,
+        0.0,
+        imgproc::INTER_AREA,
+    )?;
+    Ok(out)
+}
+
 /// As [`rectify`], to any output size (the quality gate works on a smaller copy).
 pub fn rectify_to(frame: &Mat, quad: &Quad, size: Size) -> Result<Mat> {
     if frame.empty() {

@@ -433,20 +433,7 @@ fn warp(src: &Mat, m: &Mat) -> Result<Mat> {
 /// frame and the card's true corners in it.
 pub fn place_in_scene(card: &Mat, scene: Scene, rng: &mut SynthRng) -> Result<(Mat, Quad)> {
     check_bgr(card, "the card")?;
-    let card = if card.cols() != CARD_WIDTH || card.rows() != CARD_HEIGHT {
-        let mut resized = Mat::default();
-        imgproc::resize(
-            card,
-            &mut resized,
-            Size::new(CARD_WIDTH, CARD_HEIGHT),
-            0.0,
-            0.0,
-            imgproc::INTER_AREA,
-        )?;
-        resized
-    } else {
-        card.try_clone()?
-    };
+    let card = crate::card::rectify::to_canonical(card)?;
     let quad = scene.project();
     let m = perspective(&quad)?;
     let warped = warp(&card, &m)?;
