@@ -212,8 +212,7 @@ fn read_fields(
                     None => (t.text.as_str(), ""),
                 };
                 let name = hangul_only(name);
-                let conf = t.clone();
-                put(f, "name", name, &conf);
+                put(f, "name", name, &t);
                 // Hanja are kept only when they were really read (no `chi_tra` data is
                 // installed, so usually they are not).
                 let hanja: String = hanja

@@ -347,6 +347,25 @@ fn seal(img: &mut Mat, x: f32, cy: f32, size: f32) -> Result<()> {
 }
 
 /// Renders the clean, rectified `CARD_WIDTH` × `CARD_HEIGHT` BGR card for `truth`, with `face`
+/// The issue date and the issuer, centred, with the red seal over the issuer's last syllable
+/// (`seal_scale` × the issuer line's height).
+fn print_footer(
+    img: &mut Mat,
+    (pen, bold): (&Pen, &Pen),
+    doc: DocumentType,
+    date: &str,
+    issuer: &str,
+    fill: f32,
+    seal_scale: f32,
+) -> Result<()> {
+    print_in_zone(img, pen, doc, Field::IssueDate, date, fill, 0.0, true)?;
+    let end = print_in_zone(img, bold, doc, Field::Issuer, issuer, fill, 2.0, true)?;
+    if let Some((_, y, _, h)) = zone_px(doc, Field::Issuer) {
+        seal(img, end - h * 0.3, y + h / 2.0, h * seal_scale)?;
+    }
+    Ok(())
+}
+
 /// (any BGR photo) in the photo zone.
 pub fn render_card(truth: &CardTruth, face: Option<&Mat>, style: &Style) -> Result<Mat> {
     let doc = truth.doc;
@@ -439,29 +458,15 @@ pub fn render_card(truth: &CardTruth, face: Option<&Mat>, style: &Style) -> Resu
                 )?;
             }
             let date = licence_date(&truth.issue_date);
-            print_in_zone(
+            print_footer(
                 &mut img,
-                &pen,
+                (&pen, &bold),
                 doc,
-                Field::IssueDate,
                 &date,
-                fill,
-                0.0,
-                true,
-            )?;
-            let end = print_in_zone(
-                &mut img,
-                &bold,
-                doc,
-                Field::Issuer,
                 &truth.issuer,
                 fill,
-                2.0,
-                true,
+                1.1,
             )?;
-            if let Some((_, y, _, h)) = zone_px(doc, Field::Issuer) {
-                seal(&mut img, end - h * 0.3, y + h / 2.0, h * 1.1)?;
-            }
         }
         _ => {
             print_in_zone(
@@ -491,29 +496,15 @@ pub fn render_card(truth: &CardTruth, face: Option<&Mat>, style: &Style) -> Resu
             )?;
             print_address(&mut img, &pen, doc, &truth.address, fill)?;
             let date = rrc_date(&truth.issue_date);
-            print_in_zone(
+            print_footer(
                 &mut img,
-                &pen,
+                (&pen, &bold),
                 doc,
-                Field::IssueDate,
                 &date,
-                fill,
-                0.0,
-                true,
-            )?;
-            let end = print_in_zone(
-                &mut img,
-                &bold,
-                doc,
-                Field::Issuer,
                 &truth.issuer,
                 fill,
-                2.0,
-                true,
+                0.95,
             )?;
-            if let Some((_, y, _, h)) = zone_px(doc, Field::Issuer) {
-                seal(&mut img, end - h * 0.3, y + h / 2.0, h * 0.95)?;
-            }
         }
     }
     photo(&mut img, doc, face)?;
