@@ -2,9 +2,10 @@
 //! every frame (it works on a ~640 px copy and refines the edges at full resolution), and says
 //! how many of the card's corners are really inside the frame.
 
+use super::edges::{edge_support, fit_line, line_dist, refine};
 use super::{ID1_ASPECT, Quad};
 use crate::error::Result;
-use opencv::core::{self, Mat, MatTraitConst, MatTraitConstManual, Point, Size, Vector};
+use opencv::core::{self, Mat, MatTraitConst, Point, Size, Vector};
 use opencv::imgproc;
 
 /// Width of the working copy the contours are searched on.
@@ -31,10 +32,6 @@ const UNVERIFIED_MIN_AREA: f32 = 0.12;
 const UNVERIFIED_MAX_ASPECT_ERROR: f32 = 0.2;
 /// Outline points within this many working pixels of a polygon side are fitted to it.
 const SIDE_FIT_DISTANCE: f32 = 5.0;
-/// A sample along a side is on an edge when its gray step (per half pixel) is at least this
-/// and this many times the profile's median step.
-const EDGE_MIN_STEP: f32 = 3.0;
-const EDGE_MIN_PEAK_RATIO: f32 = 2.0;
 
 /// A found card.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -53,7 +50,7 @@ pub struct Detection {
     pub score: f32,
 }
 
-type P = [f32; 2];
+pub(super) type P = [f32; 2];
 
 /// Finds the most card-like quadrilateral in a BGR (or gray) frame, or `None`.
 pub fn detect_card(frame: &Mat) -> Result<Option<Detection>> {
@@ -97,11 +94,13 @@ pub fn detect_card(frame: &Mat) -> Result<Option<Detection>> {
     let mut found: Vec<(f32, [P; 4], f32)> = Vec::new();
     for binary in binaries(&blurred)? {
         let mut contours = Vector::<Vector<Point>>::new();
+        // Every outline point is kept: the sides are re-fitted to them (`fit_sides`), and a
+        // compressed chain leaves a long straight side only its two ends.
         imgproc::find_contours(
             &binary,
             &mut contours,
             imgproc::RETR_LIST,
-            imgproc::CHAIN_APPROX_SIMPLE,
+            imgproc::CHAIN_APPROX_NONE,
             Point::new(0, 0),
         )?;
         for c in contours.iter() {
@@ -114,7 +113,6 @@ pub fn detect_card(frame: &Mat) -> Result<Option<Detection>> {
     let inv = 1.0 / scale;
     // The best candidate whose sides are real edges in the full-resolution frame (a blob of a
     // textured background has soft borders and is skipped).
-    let mut best = None;
     // A blurred card has no crisp edge to verify: its outline is trusted without one when it is
     // large and very card-like.
     let fallback = found
@@ -125,16 +123,49 @@ pub fn detect_card(frame: &Mat) -> Result<Option<Detection>> {
                 && (folded_aspect(q) / ID1_ASPECT).ln().abs() <= UNVERIFIED_MAX_ASPECT_ERROR
         })
         .map(|(score, q, rect)| (*score, q.map(|p| [p[0] * inv, p[1] * inv]), *rect));
+    // Candidates whose sides are real edges, with the share of their outline on an edge.
+    let mut verified: Vec<(f32, [P; 4], f32, f32)> = Vec::new();
     for (score, small_quad, rect) in found.into_iter().take(MAX_VERIFIED) {
         let coarse = small_quad.map(|p| [p[0] * inv, p[1] * inv]);
+        // A second pass starts from the first's lines and settles on the edge.
         if let Some((first, _)) = refine(&gray_full, &coarse, inv)?
             && let Some((refined, supported)) = refine(&gray_full, &first, inv)?
+            && supported >= 3
         {
-            // A second pass starts from the first's lines and settles on the edge.
-            if supported >= 3 {
-                best = Some((score, refined, rect));
-                break;
-            }
+            let support = edge_support(&gray_full, &refined)?;
+            verified.push((score, refined, rect, support));
+        }
+    }
+    // The outline lying best on edges (a candidate whose side missed the border and runs across
+    // the print scores lower); the earlier, more card-like candidate on a near tie.
+    let mut best: Option<(f32, [P; 4], f32)> = None;
+    let mut best_support = f32::MIN;
+    for v in &verified {
+        if v.3 > best_support + 0.05 {
+            best = Some((v.0, v.1, v.2));
+            best_support = v.3;
+        }
+    }
+    // A verified rectangle inside a larger card-like outline is something printed on the card
+    // (its photo; under motion blur the one crisp edge left): the outline is the card.
+    if let Some(b) = best {
+        let card_like = |q: &[P; 4], rect: f32| {
+            rect >= UNVERIFIED_MIN_RECTANGULARITY
+                && (folded_aspect(q) / ID1_ASPECT).ln().abs() <= UNVERIFIED_MAX_ASPECT_ERROR
+        };
+        let encloses =
+            |q: &[P; 4]| polygon_area(q) >= 2.0 * polygon_area(&b.1) && contains(q, centroid(&b.1));
+        let outer = verified
+            .iter()
+            .find(|v| card_like(&v.1, v.2) && encloses(&v.1))
+            .map(|v| (v.0, v.1, v.2));
+        if let Some(o) = outer {
+            best = Some(o);
+        } else if let Some(f) = fallback
+            && encloses(&f.1)
+        {
+            let refined = refine(&gray_full, &f.1, inv)?.map_or(f.1, |(q, _)| q);
+            best = Some((f.0, refined, f.2));
         }
     }
     let Some((score, corners, rectangularity)) = best.or(fallback) else {
@@ -217,10 +248,19 @@ fn candidate(c: &Vector<Point>, w: f32, h: f32) -> Result<Option<(f32, [P; 4], f
     if hull_area > 0.98 * w * h {
         return Ok(None);
     }
+    // The hull simplified to a polygon: finely first (a coarse tolerance merges the frame's
+    // border with a card side that leaves the frame at a shallow angle), coarser when the fine
+    // one keeps too many vertices.
     let peri = imgproc::arc_length(&hull, true)?;
-    let mut approx = Vector::<Point>::new();
-    imgproc::approx_poly_dp(&hull, &mut approx, 0.02 * peri, true)?;
-    let poly: Vec<P> = approx.iter().map(|p| [p.x as f32, p.y as f32]).collect();
+    let mut poly: Vec<P> = Vec::new();
+    for tolerance in [0.008, 0.02] {
+        let mut approx = Vector::<Point>::new();
+        imgproc::approx_poly_dp(&hull, &mut approx, tolerance * peri, true)?;
+        poly = approx.iter().map(|p| [p.x as f32, p.y as f32]).collect();
+        if poly.len() <= 8 {
+            break;
+        }
+    }
     if poly.len() < 4 || poly.len() > 8 {
         return Ok(None);
     }
@@ -339,146 +379,6 @@ fn fit_sides(q: &[P; 4], contour: &[P]) -> [P; 4] {
     out
 }
 
-/// Moves each side of the quad onto the strongest edge near it in the full-resolution gray
-/// frame (sampled along the side's normal), then intersects the fitted lines. Rounded card
-/// corners and the working copy's coarse pixels stop mattering. Also returns how many sides
-/// were found on a real edge.
-fn refine(gray: &Mat, q: &[P; 4], scale: f32) -> Result<Option<([P; 4], usize)>> {
-    let (w, h) = (gray.cols(), gray.rows());
-    if !gray.is_continuous() {
-        return Ok(None);
-    }
-    let data = gray.data_bytes()?;
-    let px = |x: f32, y: f32| -> Option<f32> {
-        let (xi, yi) = (x.floor() as i32, y.floor() as i32);
-        if xi < 0 || yi < 0 || xi + 1 >= w || yi + 1 >= h {
-            return None;
-        }
-        let (fx, fy) = (x - xi as f32, y - yi as f32);
-        let i = (yi * w + xi) as usize;
-        let wi = w as usize;
-        let v00 = data[i] as f32;
-        let v10 = data[i + 1] as f32;
-        let v01 = data[i + wi] as f32;
-        let v11 = data[i + wi + 1] as f32;
-        Some(
-            v00 * (1.0 - fx) * (1.0 - fy)
-                + v10 * fx * (1.0 - fy)
-                + v01 * (1.0 - fx) * fy
-                + v11 * fx * fy,
-        )
-    };
-    let reach = (2.5 * scale).max(3.0);
-    let centre = [
-        q.iter().map(|p| p[0]).sum::<f32>() / 4.0,
-        q.iter().map(|p| p[1]).sum::<f32>() / 4.0,
-    ];
-    let mut lines: Vec<(P, P)> = Vec::with_capacity(4);
-    let mut supported = 0;
-    for k in 0..4 {
-        let (a, b) = (q[k], q[(k + 1) % 4]);
-        let len = dist(a, b);
-        if len < 8.0 {
-            return Ok(None);
-        }
-        let d = [(b[0] - a[0]) / len, (b[1] - a[1]) / len];
-        let mut nrm = [-d[1], d[0]];
-        let mid = [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0];
-        if (centre[0] - mid[0]) * nrm[0] + (centre[1] - mid[1]) * nrm[1] > 0.0 {
-            nrm = [-nrm[0], -nrm[1]]; // points outward
-        }
-        let samples = 24;
-        let mut pts: Vec<P> = Vec::with_capacity(samples);
-        for s in 0..samples {
-            let t = 0.12 + 0.76 * (s as f32 + 0.5) / samples as f32;
-            let base = [a[0] + d[0] * len * t, a[1] + d[1] * len * t];
-            let mut best = (0.0f32, 0.0f32);
-            let steps = (reach * 2.0).ceil() as i32;
-            let mut prev: Option<f32> = None;
-            let mut grads: Vec<f32> = Vec::with_capacity(2 * steps as usize + 1);
-            for j in -steps..=steps {
-                let o = j as f32 * 0.5;
-                let Some(v) = px(base[0] + nrm[0] * o, base[1] + nrm[1] * o) else {
-                    prev = None;
-                    continue;
-                };
-                if let Some(pv) = prev {
-                    let g = (v - pv).abs();
-                    grads.push(g);
-                    if g > best.0 {
-                        best = (g, o - 0.25);
-                    }
-                }
-                prev = Some(v);
-            }
-            if grads.len() < 4 {
-                continue;
-            }
-            grads.sort_by(|a, b| a.total_cmp(b));
-            let median = grads[grads.len() / 2];
-            if best.0 >= EDGE_MIN_STEP && best.0 >= EDGE_MIN_PEAK_RATIO * median {
-                pts.push([base[0] + nrm[0] * best.1, base[1] + nrm[1] * best.1]);
-            }
-        }
-        if pts.len() < 8 {
-            // Edge not visible (cut by the frame or too soft): keep the coarse side.
-            lines.push((a, b));
-            continue;
-        }
-        supported += 1;
-        lines.push(fit_line(&pts).unwrap_or((a, b)));
-    }
-    let mut out = [[0.0; 2]; 4];
-    for k in 0..4 {
-        let (a, b) = lines[(k + 3) % 4];
-        let (c, d) = lines[k];
-        let Some(p) = intersect(a, b, c, d) else {
-            return Ok(None);
-        };
-        // Refinement is a nudge, never a jump.
-        if dist(p, q[k]) > 3.0 * reach {
-            return Ok(None);
-        }
-        out[k] = p;
-    }
-    Ok(Some((out, supported)))
-}
-
-/// Total least squares line through points, as two points on it; a trimmed second pass drops
-/// the samples that hit text or a shadow instead of the card edge.
-fn fit_line(pts: &[P]) -> Option<(P, P)> {
-    let fit = |pts: &[P]| -> Option<(P, P)> {
-        let n = pts.len() as f32;
-        if n < 2.0 {
-            return None;
-        }
-        let mx = pts.iter().map(|p| p[0]).sum::<f32>() / n;
-        let my = pts.iter().map(|p| p[1]).sum::<f32>() / n;
-        let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
-        for p in pts {
-            let (dx, dy) = (p[0] - mx, p[1] - my);
-            sxx += dx * dx;
-            sxy += dx * dy;
-            syy += dy * dy;
-        }
-        let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
-        let d = [theta.cos(), theta.sin()];
-        Some(([mx, my], [mx + d[0], my + d[1]]))
-    };
-    let (a, b) = fit(pts)?;
-    let mut res: Vec<(f32, P)> = pts.iter().map(|&p| (line_dist(a, b, p), p)).collect();
-    res.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let keep = (res.len() * 3 / 4).max(2);
-    let kept: Vec<P> = res[..keep].iter().map(|r| r.1).collect();
-    fit(&kept)
-}
-
-fn line_dist(a: P, b: P, p: P) -> f32 {
-    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-    let len = (dx * dx + dy * dy).sqrt().max(1e-6);
-    ((p[0] - a[0]) * dy - (p[1] - a[1]) * dx).abs() / len
-}
-
 /// Orders four corners clockwise (in image coordinates) starting at the top-left, then turns
 /// the order so that the first side (TL→TR) is a long side: a card held upright in portrait is
 /// still read as a landscape card (rotated 90°).
@@ -520,7 +420,7 @@ pub(crate) fn dist(a: P, b: P) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }
 
-fn intersect(a: P, b: P, c: P, d: P) -> Option<P> {
+pub(super) fn intersect(a: P, b: P, c: P, d: P) -> Option<P> {
     let (r, s) = ([b[0] - a[0], b[1] - a[1]], [d[0] - c[0], d[1] - c[1]]);
     let den = r[0] * s[1] - r[1] * s[0];
     if den.abs() < 1e-6 * (r[0].hypot(r[1]) * s[0].hypot(s[1])).max(1e-6) {
@@ -539,6 +439,23 @@ pub fn polygon_area(p: &[P]) -> f32 {
         s += a[0] * b[1] - b[0] * a[1];
     }
     (s / 2.0).abs()
+}
+
+pub(super) fn centroid(q: &[P; 4]) -> P {
+    [
+        q.iter().map(|p| p[0]).sum::<f32>() / 4.0,
+        q.iter().map(|p| p[1]).sum::<f32>() / 4.0,
+    ]
+}
+
+/// Whether `p` lies inside the convex quad `q` (either winding).
+fn contains(q: &[P; 4], p: P) -> bool {
+    let sides = (0..4).map(|i| {
+        let (a, b) = (q[i], q[(i + 1) % 4]);
+        (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+    });
+    let signs: Vec<f32> = sides.map(f32::signum).collect();
+    signs.iter().all(|&s| s >= 0.0) || signs.iter().all(|&s| s <= 0.0)
 }
 
 fn is_convex(q: &[P; 4]) -> bool {

@@ -3,6 +3,7 @@
 //! registration numbers, machine-readable zones).
 
 pub mod detect;
+mod edges;
 pub mod layout;
 pub mod mrz;
 pub mod read;
