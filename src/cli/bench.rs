@@ -1,6 +1,6 @@
 //! `kyc bench`: measurements for BENCHMARKS.md, run on a quiet machine. `faces` times
 //! detect + align + embed per already-decoded image for each engine; `compare` times whole
-//! `kyc compare` processes.
+//! `kyc compare` processes; `cards` runs the ID card pipeline on generated cards.
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
 use crate::engines;
@@ -24,6 +24,9 @@ pub enum BenchWhat {
     Faces(FacesArgs),
     /// Wall time of whole `kyc compare A B` processes.
     Compare(CompareBenchArgs),
+    /// Quality gate, card detection and card reading on generated ID cards: time per stage and
+    /// fields read exactly.
+    Cards(super::bench_cards::CardsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -66,7 +69,7 @@ struct EngineResult {
     embed_median_ms: f64,
 }
 
-fn percentile(v: &mut [f64], p: f64) -> f64 {
+pub(super) fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -80,6 +83,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
     match args.what {
         BenchWhat::Faces(a) => faces(a),
         BenchWhat::Compare(a) => compare(a),
+        BenchWhat::Cards(a) => super::bench_cards::run(a),
     }
 }
 

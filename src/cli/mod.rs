@@ -2,6 +2,7 @@
 //! same library code as the server.
 
 pub mod bench;
+pub mod bench_cards;
 pub mod compare;
 pub mod models;
 pub mod ocr;
@@ -47,6 +48,12 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Serve(_) | Command::Ocr(_) | Command::Bench(_)
+    ) {
+        limit_openmp_threads();
+    }
     match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Compare(a) => compare::run(a),
@@ -55,6 +62,34 @@ pub fn main() -> ExitCode {
         Command::Quality(a) => quality::run(a),
         Command::Ocr(a) => ocr::run(a),
     }
+}
+
+/// Debian's Tesseract runs its LSTM on OpenMP threads; with several readers on a small machine
+/// they fight for the cores (a card took 8× longer). libgomp reads `OMP_THREAD_LIMIT` once, as
+/// the library is loaded before `main`, so the one way to set it for this process is to start
+/// again with it set. Commands that read cards do that when it is unset; a failure to restart
+/// only costs speed.
+fn limit_openmp_threads() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os(vision::ocr::OPENMP_LIMIT_VAR).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let mut command = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        command.arg0(arg0);
+    }
+    let err = command
+        .args(args)
+        .env(vision::ocr::OPENMP_LIMIT_VAR, "1")
+        .exec();
+    eprintln!(
+        "warning: could not restart with {}=1 ({err}); card reading may be slow",
+        vision::ocr::OPENMP_LIMIT_VAR
+    );
 }
 
 /// Logging for one-shot commands: warnings and errors on stderr (stdout is the command's

@@ -13,6 +13,12 @@ use crate::error::{Result, VisionError};
 /// Where Debian's `tesseract-ocr-kor` / `tesseract-ocr-eng` put their language data.
 pub const DEFAULT_TESSDATA: &str = "/usr/share/tesseract-ocr/5/tessdata";
 
+/// The environment variable that caps Tesseract's OpenMP threads. It must be `1` in the
+/// process's environment before it starts (libgomp reads it as it loads): each reader then
+/// runs on its own thread only, and several readers share the cores without contention
+/// (`.cargo/config.toml` sets it for tests, the `kyc` binary for itself).
+pub const OPENMP_LIMIT_VAR: &str = "OMP_THREAD_LIMIT";
+
 /// The resolution Tesseract is told the image has (rectified cards are ~10 px/mm ≈ 254 dpi).
 pub const SOURCE_DPI: i32 = 300;
 

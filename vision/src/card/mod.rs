@@ -4,8 +4,10 @@
 
 pub mod detect;
 mod edges;
+pub mod ink;
 pub mod layout;
 pub mod mrz;
+pub mod names;
 pub mod read;
 pub mod rectify;
 pub mod rrn;

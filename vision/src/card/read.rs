@@ -1,11 +1,15 @@
 //! Reading a rectified card: which document it is (its printed title, else its MRZ; turned
 //! 180° when it lies upside down), then every field from its layout zone with the character
 //! set that field can hold, normalised (dates as YYYY-MM-DD, the resident number parsed,
-//! validated and masked).
+//! validated and masked). The fields that identify the holder (name, resident number, issue
+//! date) are looked at until two readings agree: a blurred capture misreads one stroke in one
+//! preparation and not in the next.
 
 use super::DocumentType;
-use super::layout::{Field, layout};
+use super::ink::{Prep, prepare};
+use super::layout::{Field, FieldZone, layout, zone_of};
 use super::mrz::parse_mrz;
+use super::names::has_korean_surname;
 use super::rectify::to_canonical;
 use super::rrn::{Rrn, Sex, find_rrn};
 use crate::error::Result;
@@ -108,23 +112,111 @@ fn title_match(read: &str, expected: &str) -> f32 {
     hits as f32 / expected.chars().count().max(1) as f32
 }
 
-/// The document type from the printed title, with how well it matched.
+fn zone_crop(card: &Mat, z: &FieldZone) -> Result<Mat> {
+    crop(card, z.x, z.y, z.w, z.h)
+}
+
+/// A title read this well names the document.
+const TITLE_SURE: f32 = 0.6;
+/// A title read at least this well names the document when its resident number reads valid.
+const TITLE_LIKELY: f32 = 0.3;
+
+/// The document type from the printed title, with how well it matched (a sure match stops the
+/// search).
 fn detect_title(card: &Mat, ocr: &mut CardReader) -> Result<(DocumentType, f32)> {
     let mut best = (DocumentType::Unknown, 0.0);
     for (doc, title) in TITLES {
-        let Some(z) = layout(doc).iter().find(|z| z.field == Field::Title) else {
+        let Some(z) = zone_of(doc, Field::Title) else {
             continue;
         };
-        let text = ocr
-            .hangul
-            .read(&crop(card, z.x, z.y, z.w, z.h)?, LineMode::SingleLine, None)?;
+        let zone = prepare(&zone_crop(card, z)?, Prep::Ink)?;
+        let text = ocr.hangul.read(&zone, LineMode::SingleLine, None)?;
         let m = title_match(&text.text, title);
         if m > best.1 {
             best = (doc, m);
         }
+        if m >= 0.8 {
+            break;
+        }
     }
     Ok(best)
 }
+
+/// Whether the card's resident number zone, as laid out for `doc`, holds a valid number.
+fn rrn_confirms(card: &Mat, doc: DocumentType, ocr: &mut CardReader) -> Result<bool> {
+    let Some(z) = zone_of(doc, Field::Rrn) else {
+        return Ok(false);
+    };
+    let zone = zone_crop(card, z)?;
+    let found = consensus(
+        &zone,
+        &mut ocr.latin,
+        FieldRead::digits(DIGITS_DASH),
+        2,
+        |t| find_rrn(t).map(|r| (r, true)),
+    )?;
+    Ok(found.is_some())
+}
+
+/// How a zone is read: page layout and allowed characters.
+#[derive(Clone, Copy)]
+struct FieldRead {
+    mode: LineMode,
+    whitelist: Option<&'static str>,
+}
+
+impl FieldRead {
+    const LINE: Self = Self {
+        mode: LineMode::SingleLine,
+        whitelist: None,
+    };
+    const fn digits(whitelist: &'static str) -> Self {
+        Self {
+            mode: LineMode::SingleLine,
+            whitelist: Some(whitelist),
+        }
+    }
+}
+
+/// Reads `zone` in the preparations of [`Prep::RETRIES`], at most `looks` of them, until two
+/// readings agree on a value `parse` calls good (`parse` gives the value and whether it is
+/// good, or `None` for nothing usable). Otherwise the value read most often wins, good values
+/// before others, the earliest on a tie. Returns the value and the reading it first came from.
+fn consensus<T: Clone + PartialEq>(
+    zone: &Mat,
+    engine: &mut Ocr,
+    how: FieldRead,
+    looks: usize,
+    parse: impl Fn(&str) -> Option<(T, bool)>,
+) -> Result<Option<(T, OcrText)>> {
+    // (value, good, votes, first reading)
+    let mut seen: Vec<(T, bool, usize, OcrText)> = Vec::new();
+    for prep in Prep::RETRIES.into_iter().take(looks.max(1)) {
+        let t = engine.read(&prepare(zone, prep)?, how.mode, how.whitelist)?;
+        let Some((value, good)) = parse(&t.text) else {
+            continue;
+        };
+        match seen.iter_mut().find(|s| s.0 == value) {
+            Some(s) => {
+                s.2 += 1;
+                if s.1 && s.2 >= 2 {
+                    break;
+                }
+            }
+            None => seen.push((value, good, 1, t)),
+        }
+    }
+    let mut best: Option<&(T, bool, usize, OcrText)> = None;
+    for s in &seen {
+        if best.is_none_or(|b| (s.1, s.2) > (b.1, b.2)) {
+            best = Some(s);
+        }
+    }
+    Ok(best.map(|s| (s.0.clone(), s.3.clone())))
+}
+
+/// How many preparations a doubtful identifying field is read in.
+const LOOKS: usize = Prep::RETRIES.len();
 
 fn hangul_only(s: &str) -> String {
     s.chars()
@@ -191,86 +283,126 @@ fn read_fields(
     out: &mut CardReading,
 ) -> Result<()> {
     for z in layout(doc) {
-        let (mode, whitelist) = match z.field {
-            Field::Title | Field::Photo => continue,
-            Field::Rrn | Field::LicenceNumber => (LineMode::SingleLine, Some(DIGITS_DASH)),
-            Field::IssueDate => (LineMode::SingleLine, Some(DIGITS_DATE)),
-            Field::Address => (LineMode::Block, None),
-            _ => (LineMode::SingleLine, None),
-        };
-        let engine = if whitelist.is_some() {
-            &mut ocr.latin
-        } else {
-            &mut ocr.hangul
-        };
-        let t = engine.read(&crop(card, z.x, z.y, z.w, z.h)?, mode, whitelist)?;
+        if matches!(z.field, Field::Title | Field::Photo) {
+            continue;
+        }
+        let zone = zone_crop(card, z)?;
         let f = &mut out.fields;
         match z.field {
             Field::Name => {
-                let (name, hanja) = match t.text.split_once(['(', '（']) {
-                    Some((n, h)) => (n, h.trim_end_matches([')', '）', '\n', ' '])),
-                    None => (t.text.as_str(), ""),
+                let split = |text: &str| -> (String, String) {
+                    let (name, hanja) = match text.split_once(['(', '（']) {
+                        Some((n, h)) => (n, h),
+                        None => (text, ""),
+                    };
+                    // Hanja are kept only when they were really read (no `chi_tra` data is
+                    // installed, so usually they are not).
+                    let hanja = hanja
+                        .chars()
+                        .filter(|c| ('\u{4E00}'..='\u{9FFF}').contains(c))
+                        .collect();
+                    (hangul_only(name), hanja)
                 };
-                let name = hangul_only(name);
-                put(f, "name", name, &t);
-                // Hanja are kept only when they were really read (no `chi_tra` data is
-                // installed, so usually they are not).
-                let hanja: String = hanja
-                    .chars()
-                    .filter(|c| ('\u{4E00}'..='\u{9FFF}').contains(c))
-                    .collect();
-                put(f, "name_hanja", hanja, &t);
-            }
-            Field::Rrn => match find_rrn(&t.text) {
-                Some(rrn) => {
-                    let key = if doc == DocumentType::DriverLicence {
-                        "resident_number"
-                    } else {
-                        "document_number"
-                    };
-                    put(f, key, rrn.mask(), &t);
-                    put(f, "birth_date", rrn.birth_date.to_string(), &t);
-                    let sex = match rrn.sex {
-                        Sex::Male => "M",
-                        Sex::Female => "F",
-                    };
-                    put(f, "sex", sex.to_string(), &t);
-                    out.warnings.extend(rrn.warnings.iter().cloned());
-                    out.rrn = Some(rrn);
+                let read = consensus(&zone, &mut ocr.hangul, FieldRead::LINE, LOOKS, |t| {
+                    let name = split(t).0;
+                    let good = has_korean_surname(&name);
+                    (!name.is_empty()).then_some((name, good))
+                })?;
+                if let Some((name, t)) = read {
+                    put(f, "name", name, &t);
+                    put(f, "name_hanja", split(&t.text).1, &t);
                 }
-                None => out
-                    .warnings
-                    .push("the resident registration number could not be read".into()),
-            },
+            }
+            Field::Rrn => {
+                let read = consensus(
+                    &zone,
+                    &mut ocr.latin,
+                    FieldRead::digits(DIGITS_DASH),
+                    LOOKS,
+                    |t| find_rrn(t).map(|r| (r, true)),
+                )?;
+                match read {
+                    Some((rrn, t)) => {
+                        let key = if doc == DocumentType::DriverLicence {
+                            "resident_number"
+                        } else {
+                            "document_number"
+                        };
+                        put(f, key, rrn.mask(), &t);
+                        put(f, "birth_date", rrn.birth_date.to_string(), &t);
+                        let sex = match rrn.sex {
+                            Sex::Male => "M",
+                            Sex::Female => "F",
+                        };
+                        put(f, "sex", sex.to_string(), &t);
+                        out.warnings.extend(rrn.warnings.iter().cloned());
+                        out.rrn = Some(rrn);
+                    }
+                    None => out
+                        .warnings
+                        .push("the resident registration number could not be read".into()),
+                }
+            }
+            Field::IssueDate => {
+                let read = consensus(
+                    &zone,
+                    &mut ocr.latin,
+                    FieldRead::digits(DIGITS_DATE),
+                    LOOKS,
+                    |t| normalise_date(t).map(|d| (d, true)),
+                )?;
+                match read {
+                    Some((d, t)) => put(f, "issue_date", d, &t),
+                    None => out.warnings.push("the issue date could not be read".into()),
+                }
+            }
+            Field::LicenceNumber => {
+                let read = consensus(
+                    &zone,
+                    &mut ocr.latin,
+                    FieldRead::digits(DIGITS_DASH),
+                    LOOKS,
+                    |t| normalise_licence_number(t).map(|n| (n, true)),
+                )?;
+                match read {
+                    Some((n, t)) => put(f, "document_number", n, &t),
+                    None => out
+                        .warnings
+                        .push("the licence number could not be read".into()),
+                }
+            }
             Field::Address => {
+                let t = ocr
+                    .hangul
+                    .read(&prepare(&zone, Prep::Ink)?, LineMode::Block, None)?;
                 let a = t.text.split_whitespace().collect::<Vec<_>>().join(" ");
                 put(f, "address", a, &t);
             }
-            Field::IssueDate => match normalise_date(&t.text) {
-                Some(d) => put(f, "issue_date", d, &t),
-                None => out.warnings.push("the issue date could not be read".into()),
-            },
             // The seal printed over the issuer's last syllable reads as stray marks: keep the
             // Hangul words.
-            Field::Issuer => put(
-                f,
-                "issuer",
-                t.text
+            Field::Issuer => {
+                let t = ocr
+                    .hangul
+                    .read(&prepare(&zone, Prep::Ink)?, LineMode::SingleLine, None)?;
+                let issuer = t
+                    .text
                     .split_whitespace()
                     .map(hangul_only)
                     .filter(|w| !w.is_empty())
                     .collect::<Vec<_>>()
-                    .join(" "),
-                &t,
-            ),
-            Field::LicenceNumber => match normalise_licence_number(&t.text) {
-                Some(n) => put(f, "document_number", n, &t),
-                None => out
-                    .warnings
-                    .push("the licence number could not be read".into()),
-            },
-            Field::LicenceType => put(f, "licence_type", t.text.split_whitespace().collect(), &t),
+                    .join(" ");
+                put(f, "issuer", issuer, &t);
+            }
+            Field::LicenceType => {
+                let t = ocr
+                    .hangul
+                    .read(&prepare(&zone, Prep::Ink)?, LineMode::SingleLine, None)?;
+                put(f, "licence_type", t.text.split_whitespace().collect(), &t);
+            }
             Field::RenewalPeriod => {
+                let t = ocr
+                    .hangul
+                    .read(&prepare(&zone, Prep::Ink)?, LineMode::SingleLine, None)?;
                 let dates: Vec<String> = t
                     .text
                     .split(['~', '∼', '-'])
@@ -295,7 +427,7 @@ pub fn read_card(card: &Mat, ocr: &mut CardReader) -> Result<CardReading> {
         rrn: None,
     };
     let (mut doc, mut score) = detect_title(&canonical, ocr)?;
-    if score < 0.6 {
+    if score < TITLE_SURE {
         let mut turned = Mat::default();
         opencv::core::rotate(&canonical, &mut turned, ROTATE_180)?;
         let (d2, s2) = detect_title(&turned, ocr)?;
@@ -305,13 +437,17 @@ pub fn read_card(card: &Mat, ocr: &mut CardReader) -> Result<CardReading> {
             out.turned = true;
         }
     }
-    if score >= 0.6 {
+    // A title half read names the document when the number printed where that document prints
+    // it reads as a valid resident number.
+    let sure =
+        score >= TITLE_SURE || (score >= TITLE_LIKELY && rrn_confirms(&canonical, doc, ocr)?);
+    if sure {
         out.document_type = doc;
         read_fields(&canonical, doc, ocr, &mut out)?;
         return Ok(out);
     }
     // No Korean title: a TD1 card carries its MRZ on the back's lower third.
-    let band = crop(&canonical, 0.0, 0.55, 1.0, 0.45)?;
+    let band = prepare(&crop(&canonical, 0.0, 0.55, 1.0, 0.45)?, Prep::Ink)?;
     let t = ocr.latin.read(&band, LineMode::Block, Some(MRZ_CHARS))?;
     match parse_mrz(&t.text) {
         Ok(mrz) => {

@@ -9,6 +9,7 @@
 mod render;
 mod rng;
 mod scene;
+mod score;
 mod text;
 mod truth;
 
@@ -18,6 +19,7 @@ pub use scene::{
     Degradation, FRAME_HEIGHT, FRAME_WIDTH, Scene, corners_inside, degrade,
     max_corner_deviation_deg, place_in_scene, quad_area,
 };
+pub use score::{FIELD_NAMES, FieldHits, OCR_MIX, Tally, ocr_sample};
 pub use text::{FontChoice, NANUM_FONT_DIR};
 pub use truth::{CardTruth, RRN_WEIGHTS, rrn_check_digit, rrn_is_valid, sample};
 
