@@ -33,7 +33,7 @@ PACKAGES=(
     build-essential pkg-config clang libclang-dev
     libopencv-dev opencv-data
     libtesseract-dev libleptonica-dev tesseract-ocr tesseract-ocr-kor tesseract-ocr-eng
-    fonts-nanum ffmpeg
+    fonts-nanum fonts-dejavu-core ffmpeg
     ca-certificates curl
 )
 SERVICE_PACKAGES=(mariadb-server redis-server)

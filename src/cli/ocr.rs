@@ -98,10 +98,11 @@ pub fn run(args: OcrArgs) -> ExitCode {
     let detect = ms(t);
     let t = Instant::now();
     let mut load = 0.0;
-    let reading = CardReader::new(None).and_then(|mut reader| {
-        load = ms(t);
-        reader.read(&card)
-    });
+    let reading = CardReader::with_mrz_model(None, Some(&settings.models.dir.join("tessdata")))
+        .and_then(|mut reader| {
+            load = ms(t);
+            reader.read(&card)
+        });
     let reading = match reading {
         Ok(r) => r,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! Bad input through `kyc compare` (the binary, for exit codes and messages) and its code path:
 //! each case is a clear error or a clear answer, never a panic.
 
+use crate::common::huge_png;
 use crate::{photo, pool, settings};
 use kyc::compare::compare_photos;
 use opencv::core::{Mat, Scalar, Size, Vector};
@@ -20,15 +21,6 @@ fn encode(mat: &Mat, ext: &str) -> Vec<u8> {
     let mut buf = Vector::<u8>::new();
     imgcodecs::imencode(ext, mat, &mut buf, &Vector::new()).expect("encode");
     buf.to_vec()
-}
-
-/// A PNG header declaring 50000×50000 pixels, with no pixel data behind it.
-fn huge_png() -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-    png.extend_from_slice(&50_000u32.to_be_bytes());
-    png.extend_from_slice(&50_000u32.to_be_bytes());
-    png.extend_from_slice(&[8, 2, 0, 0, 0, 0x9a, 0x4b, 0x1c, 0x2a]);
-    png
 }
 
 /// Smooth noise: an image with no face.

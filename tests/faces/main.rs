@@ -1,6 +1,9 @@
 //! Face comparison through `kyc compare`'s code path (`kyc::compare::compare_photos` on a face
 //! pool built from the `test` settings) with the real models and real photos.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod accuracy;
 mod bad_input;
 

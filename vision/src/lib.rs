@@ -14,4 +14,6 @@ pub use face::compare::{Comparison, compare};
 pub use face::engine::{EngineConfig, EngineKind, FaceEngine, build_engine};
 pub use face::{Embedding, FaceAnalysis, FaceBox};
 pub use image::{DecodedImage, ImageLimits, decode_image};
+/// The OpenCV binding whose `Mat` the pipelines take and return.
+pub use opencv;
 pub use runtime::{Device, RuntimeConfig};

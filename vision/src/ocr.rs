@@ -104,14 +104,19 @@ impl Ocr {
             })?),
             None => None,
         };
-        Tesseract::new(datapath, Some(&self.languages)).map_err(|e| VisionError::Model {
-            path: format!(
-                "{}/{}.traineddata",
-                datapath.unwrap_or("<tesseract default>"),
-                self.languages
-            ),
-            reason: format!("tesseract could not load the language data: {e}"),
-        })
+        let tess =
+            Tesseract::new(datapath, Some(&self.languages)).map_err(|e| VisionError::Model {
+                path: format!(
+                    "{}/{}.traineddata",
+                    datapath.unwrap_or("<tesseract default>"),
+                    self.languages
+                ),
+                reason: format!("tesseract could not load the language data: {e}"),
+            })?;
+        // Tesseract prints its own diagnostics ("Image too small to scale!!" for a speck of
+        // ink) on stderr, which is the CLI's channel for errors: they go nowhere.
+        tess.set_variable("debug_file", "/dev/null")
+            .map_err(|e| tess_err("set_variable", e))
     }
 
     /// Reads the text in `image` (8-bit gray, BGR or BGRA). `whitelist` restricts the

@@ -7,6 +7,7 @@ mod edges;
 pub mod ink;
 pub mod layout;
 pub mod mrz;
+mod mrz_read;
 pub mod names;
 pub mod read;
 pub mod rectify;

@@ -8,7 +8,7 @@
 use super::DocumentType;
 use super::ink::{Prep, prepare};
 use super::layout::{Field, FieldZone, layout, zone_of};
-use super::mrz::parse_mrz;
+use super::mrz_read::{put_mrz, read_mrz};
 use super::names::has_korean_surname;
 use super::rectify::to_canonical;
 use super::rrn::{Rrn, Sex, find_rrn};
@@ -52,21 +52,57 @@ impl std::fmt::Debug for CardReading {
     }
 }
 
-/// The two Tesseract engines a card needs: Korean alone for the Hangul fields (with English
-/// loaded too, Tesseract reads Hangul next to Hanja as Latin garbage) and a mixed one for digits and
-/// MRZs (Korean and English: it reads the digits best). One per worker, like the face engines.
+/// The Tesseract engines a card needs: Korean alone for the Hangul fields (with English loaded
+/// too, Tesseract reads Hangul next to Hanja as Latin garbage), a mixed one for digits (Korean
+/// and English: it reads the digits best), and for MRZs English alone plus, where fetched, a
+/// model trained on MRZ lines (`mrz.traineddata`). One per worker, like the face engines.
 pub struct CardReader {
     hangul: Ocr,
     latin: Ocr,
+    pub(super) eng: Ocr,
+    pub(super) mrz: Option<Ocr>,
 }
 
+/// The MRZ model's file name, in the folder given to [`CardReader::with_mrz_model`].
+pub const MRZ_MODEL_FILE: &str = "mrz.traineddata";
+
 impl CardReader {
-    /// Loads `kor` and `kor+eng` from `datapath` (Tesseract's default folder when `None`).
+    /// Loads `kor`, `kor+eng` and `eng` from `datapath` (Tesseract's default folder when
+    /// `None`); MRZs are then read with `eng` only.
     pub fn new(datapath: Option<&std::path::Path>) -> Result<Self> {
+        Self::with_mrz_model(datapath, None)
+    }
+
+    /// As [`CardReader::new`], plus the MRZ model from `mrz_dir` (`kyc models fetch` puts it in
+    /// `models/files/tessdata`). A folder without it is said once in the log and MRZs are read
+    /// with `eng` alone (about half as many documents read exactly).
+    pub fn with_mrz_model(
+        datapath: Option<&std::path::Path>,
+        mrz_dir: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        let mrz = match mrz_dir {
+            Some(dir) if dir.join(MRZ_MODEL_FILE).is_file() => Some(Ocr::new("mrz", Some(dir))?),
+            Some(dir) => {
+                tracing::warn!(
+                    "no {MRZ_MODEL_FILE} in {}: MRZs are read with the English model only (run \
+                     `kyc models fetch`)",
+                    dir.display()
+                );
+                None
+            }
+            None => None,
+        };
         Ok(Self {
             hangul: Ocr::new("kor", datapath)?,
             latin: Ocr::new("kor+eng", datapath)?,
+            eng: Ocr::new("eng", datapath)?,
+            mrz,
         })
+    }
+
+    /// Whether MRZs are read with the MRZ model too.
+    pub fn has_mrz_model(&self) -> bool {
+        self.mrz.is_some()
     }
 
     /// Reads a rectified card; see [`read_card`].
@@ -81,12 +117,11 @@ const TITLES: [(DocumentType, &str); 2] = [
 ];
 const DIGITS_DATE: &str = "0123456789. ";
 const DIGITS_DASH: &str = "0123456789-";
-const MRZ_CHARS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<";
 
 /// The zone `x, y, w, h` (fractions of the card), widened a little: rectification can be a few
 /// pixels off. (Measured on generated cards: wider crops pull in the neighbouring fields, a
 /// white border round the crop did not help.)
-fn crop(card: &Mat, x: f32, y: f32, w: f32, h: f32) -> Result<Mat> {
+pub(super) fn crop(card: &Mat, x: f32, y: f32, w: f32, h: f32) -> Result<Mat> {
     let (cw, ch) = (card.cols() as f32, card.rows() as f32);
     let (px, py) = (0.01, h * 0.06);
     let r = Rect::new(
@@ -259,7 +294,7 @@ fn normalise_licence_number(s: &str) -> Option<String> {
     })
 }
 
-fn put(
+pub(super) fn put(
     fields: &mut BTreeMap<&'static str, FieldValue>,
     key: &'static str,
     value: String,
@@ -446,33 +481,22 @@ pub fn read_card(card: &Mat, ocr: &mut CardReader) -> Result<CardReading> {
         read_fields(&canonical, doc, ocr, &mut out)?;
         return Ok(out);
     }
-    // No Korean title: a TD1 card carries its MRZ on the back's lower third.
-    let band = prepare(&crop(&canonical, 0.0, 0.55, 1.0, 0.45)?, Prep::Ink)?;
-    let t = ocr.latin.read(&band, LineMode::Block, Some(MRZ_CHARS))?;
-    match parse_mrz(&t.text) {
-        Ok(mrz) => {
-            out.document_type = mrz.format.document_type();
-            put(
-                &mut out.fields,
-                "document_number",
-                mrz.document_number.clone(),
-                &t,
-            );
-            put(
-                &mut out.fields,
-                "name",
-                format!("{} {}", mrz.given_names, mrz.surname),
-                &t,
-            );
-            put(&mut out.fields, "nationality", mrz.nationality.clone(), &t);
-            if !mrz.all_checks_ok() {
-                out.warnings
-                    .push("an MRZ check digit does not match".into());
-            }
+    // No Korean title: an ID card's back or a passport page carries its MRZ at the bottom (the
+    // card may lie upside down, whatever the title search guessed).
+    let mut found = read_mrz(&canonical, ocr)?;
+    if found.is_none() {
+        let mut turned = Mat::default();
+        opencv::core::rotate(&canonical, &mut turned, ROTATE_180)?;
+        found = read_mrz(&turned, ocr)?;
+        if found.is_some() {
+            out.turned = !out.turned;
         }
-        Err(_) => out.warnings.push(
+    }
+    match found {
+        Some(read) => put_mrz(&read, &mut out),
+        None => out.warnings.push(
             "the document type was not recognised: show the front of a Korean resident \
-             registration card or driver's licence, or the MRZ side of an ID card"
+             registration card or driver's licence, or the MRZ side of an ID card or passport"
                 .into(),
         ),
     }

@@ -6,6 +6,7 @@
 //! [`place_in_scene`] puts the card on a table in a camera frame and [`degrade`] spoils the
 //! frame; [`generate`] does all four from one seed.
 
+mod mrz_card;
 mod render;
 mod rng;
 mod scene;
@@ -13,14 +14,18 @@ mod score;
 mod text;
 mod truth;
 
+pub use mrz_card::{
+    MrzSample, MrzTruth, TD3_HEIGHT, TD3_WIDTH, compose_td1, compose_td3, generate_mrz, render_td1,
+    render_td3, tampered,
+};
 pub use render::{Style, render_card};
 pub use rng::SynthRng;
 pub use scene::{
     Degradation, FRAME_HEIGHT, FRAME_WIDTH, Scene, corners_inside, degrade,
     max_corner_deviation_deg, place_in_scene, quad_area,
 };
-pub use score::{FIELD_NAMES, FieldHits, OCR_MIX, Tally, ocr_sample};
-pub use text::{FontChoice, NANUM_FONT_DIR};
+pub use score::{FIELD_NAMES, FieldHits, OCR_MIX, Tally, mrz_read_exactly, ocr_sample};
+pub use text::{FontChoice, NANUM_FONT_DIR, Pen};
 pub use truth::{CardTruth, RRN_WEIGHTS, rrn_check_digit, rrn_is_valid, sample};
 
 use crate::card::{DocumentType, Quad};

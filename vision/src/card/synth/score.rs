@@ -128,3 +128,23 @@ impl Tally {
         self.misses.extend(other.misses);
     }
 }
+
+/// Whether an MRZ document was read with every field exact and no warning.
+pub fn mrz_read_exactly(sample: &super::MrzSample, r: &CardReading) -> bool {
+    let t = &sample.truth;
+    let want = match t.format {
+        crate::card::mrz::MrzFormat::Td1 => DocumentType::IdCardTd1,
+        crate::card::mrz::MrzFormat::Td3 => DocumentType::PassportTd3,
+    };
+    let get = |k: &str| r.fields.get(k).map_or("", |v| v.value.as_str());
+    r.document_type == want
+        && r.warnings.is_empty()
+        && get("document_number") == t.document_number
+        && get("name") == t.name()
+        && get("birth_date") == t.birth_date()
+        && get("expiry_date") == t.expiry_date()
+        && get("sex") == t.sex.to_string()
+        && get("nationality") == t.nationality
+        && get("issuing_state") == t.issuing_state
+        && get("document_code") == t.document_code
+}

@@ -12,6 +12,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// Where Debian's `fonts-nanum` puts its files; `KYC_NANUM_FONT_DIR` overrides it.
 pub const NANUM_FONT_DIR: &str = "/usr/share/fonts/truetype/nanum";
 
+/// Debian's fonts-dejavu-core monospace cuts (absolute: `load` joins them to nothing else).
+const DEJAVU_MONO: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf";
+const DEJAVU_MONO_BOLD: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf";
+
 /// The Nanum family a synthetic card is printed in (titles use its bold cut).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FontChoice {
@@ -86,6 +90,16 @@ impl Pen {
             }
         }
         Ok(Self { fonts })
+    }
+
+    /// DejaVu Sans Mono (Debian's fonts-dejavu-core), bold when `bold`: machine-readable zones
+    /// are printed at a fixed pitch, and its thin `<` reads as a filler where NanumGothicCoding's
+    /// heavy one was read as `K` or `C`.
+    pub fn monospace(bold: bool) -> Result<Self> {
+        let file = if bold { DEJAVU_MONO_BOLD } else { DEJAVU_MONO };
+        Ok(Self {
+            fonts: vec![load(file)?],
+        })
     }
 
     fn font_for(&self, c: char) -> Option<&FontVec> {
