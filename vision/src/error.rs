@@ -32,6 +32,8 @@ pub enum VisionError {
     Model { path: String, reason: String },
     #[error("inference runtime: {0}")]
     Runtime(String),
+    #[error(transparent)]
+    Video(#[from] crate::video::VideoError),
 }
 
 impl VisionError {
@@ -46,7 +48,7 @@ impl VisionError {
                 | Self::ImageTooSmall { .. }
                 | Self::NoFace
                 | Self::IncompatibleEmbeddings(..)
-        )
+        ) || matches!(self, Self::Video(v) if v.is_bad_input())
     }
 
     /// A stable machine-readable code for API envelopes and JSON output.
@@ -61,6 +63,7 @@ impl VisionError {
             Self::IncompatibleEmbeddings(..) => "INCOMPATIBLE_EMBEDDINGS",
             Self::Model { .. } => "MODEL_ERROR",
             Self::Runtime(_) => "ENGINE_ERROR",
+            Self::Video(v) => v.code(),
         }
     }
 }

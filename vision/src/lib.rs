@@ -8,6 +8,7 @@ pub mod image;
 pub mod ocr;
 pub mod quality;
 pub mod runtime;
+pub mod video;
 
 pub use error::VisionError;
 pub use face::compare::{Comparison, compare};
