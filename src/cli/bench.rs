@@ -27,6 +27,18 @@ pub enum BenchWhat {
     /// Quality gate, card detection and card reading on generated ID cards: time per stage and
     /// fields read exactly.
     Cards(super::bench_cards::CardsArgs),
+    /// Probe and frame-accurate sampling of a video file (the decode stage of verification).
+    Video(VideoBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VideoBenchArgs {
+    pub video: PathBuf,
+    /// Frames to sample.
+    #[arg(long, default_value_t = 12)]
+    pub samples: usize,
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +96,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         BenchWhat::Faces(a) => faces(a),
         BenchWhat::Compare(a) => compare(a),
         BenchWhat::Cards(a) => super::bench_cards::run(a),
+        BenchWhat::Video(a) => video(a),
     }
 }
 
@@ -246,5 +259,54 @@ fn compare(args: CompareBenchArgs) -> ExitCode {
     let med = percentile(&mut walls.clone(), 0.5);
     let p90 = percentile(&mut walls, 0.9);
     println!("kyc compare wall time over {n} runs: median {med:.0} ms, p90 {p90:.0} ms");
+    ExitCode::SUCCESS
+}
+
+fn video(args: VideoBenchArgs) -> ExitCode {
+    use vision::video::{VideoLimits, probe, sample_frames};
+    let limits = VideoLimits::default();
+    let (mut probe_ms, mut sample_ms) = (vec![], vec![]);
+    let mut info = None;
+    for _ in 0..args.runs.max(1) {
+        let t = Instant::now();
+        let i = match probe(&args.video, limits) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("kyc bench: {}: {e}", args.video.display());
+                return ExitCode::from(if e.is_bad_input() {
+                    EXIT_BAD_INPUT
+                } else {
+                    EXIT_FAILURE
+                });
+            }
+        };
+        probe_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        if let Err(e) = sample_frames(&args.video, &i, args.samples, limits) {
+            eprintln!("kyc bench: {}: {e}", args.video.display());
+            return ExitCode::from(EXIT_FAILURE);
+        }
+        sample_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        info = Some(i);
+    }
+    if let Some(i) = info {
+        println!(
+            "{}: {}×{}, {:.2} fps, {} frames, {:.1} s",
+            args.video.display(),
+            i.width,
+            i.height,
+            i.fps,
+            i.frame_count_header,
+            i.duration_s
+        );
+    }
+    println!(
+        "probe median {:.1} ms; sample {} frames median {:.0} ms (p90 {:.0} ms) over {} runs",
+        percentile(&mut probe_ms, 0.5),
+        args.samples,
+        percentile(&mut sample_ms.clone(), 0.5),
+        percentile(&mut sample_ms, 0.9),
+        args.runs
+    );
     ExitCode::SUCCESS
 }

@@ -92,7 +92,11 @@ fn good_videos_are_described_from_their_header() {
     ]);
     let info = probe(&rotated, VideoLimits::default()).expect("a rotated video");
     eprintln!("{info:?}");
-    assert!(matches!(info.rotation_deg, 90 | 270), "{}", info.rotation_deg);
+    assert!(
+        matches!(info.rotation_deg, 90 | 270),
+        "{}",
+        info.rotation_deg
+    );
     assert_eq!((info.width, info.height), (360, 640));
 }
 

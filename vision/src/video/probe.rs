@@ -144,8 +144,7 @@ fn sniff(head: &[u8]) -> Result<Container, VideoError> {
         "text"
     } else if head.starts_with(b"\xFF\xD8") || head.starts_with(b"\x89PNG") {
         "an image"
-    } else if head.starts_with(b"ID3") || head.starts_with(b"OggS") || head.starts_with(b"RIFF")
-    {
+    } else if head.starts_with(b"ID3") || head.starts_with(b"OggS") || head.starts_with(b"RIFF") {
         "audio or another container"
     } else {
         "unrecognised content"
@@ -247,7 +246,9 @@ pub fn probe(path: &Path, limits: VideoLimits) -> Result<VideoInfo, VideoError> 
         });
     }
     if !(fps.is_finite() && fps > 0.0) {
-        return Err(VideoError::Undecodable("the stream has no frame rate".into()));
+        return Err(VideoError::Undecodable(
+            "the stream has no frame rate".into(),
+        ));
     }
     let mut first = Mat::default();
     if !cap.read(&mut first)? || first.empty() {

@@ -1,0 +1,180 @@
+//! Frame accuracy: videos made here with FFmpeg whose every frame shows its own index as a
+//! 12-bit pattern of black and white blocks; every sampled frame must show the index the
+//! sampler says it is, for a constant-frame-rate H.264 file with 2 s between key frames, a
+//! variable-frame-rate one, and a file whose header frame count is wrong.
+
+use opencv::core::{CV_8UC1, Mat, Rect, Scalar};
+use opencv::imgproc;
+use opencv::prelude::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use vision::video::{VideoLimits, plan, probe, sample_frames};
+
+const W: i32 = 640;
+const H: i32 = 480;
+const BITS: i32 = 12;
+const BLOCK: i32 = W / (BITS + 2);
+
+/// A gray frame showing `index` in binary, most significant bit left.
+fn frame(index: u64) -> Mat {
+    let mut m = Mat::new_rows_cols_with_default(H, W, CV_8UC1, Scalar::all(128.0)).expect("mat");
+    for b in 0..BITS {
+        let bit = (index >> (BITS - 1 - b)) & 1;
+        let r = Rect::new(BLOCK * (b + 1), H / 2 - 60, BLOCK, 120);
+        imgproc::rectangle(
+            &mut m,
+            r,
+            Scalar::all(if bit == 1 { 255.0 } else { 0.0 }),
+            -1,
+            imgproc::LINE_8,
+            0,
+        )
+        .expect("block");
+    }
+    m
+}
+
+/// The index a decoded (BGR) frame shows.
+fn read_index(image: &Mat) -> u64 {
+    let mut gray = Mat::default();
+    imgproc::cvt_color_def(image, &mut gray, imgproc::COLOR_BGR2GRAY).expect("gray");
+    let mut index = 0;
+    for b in 0..BITS {
+        let r = Rect::new(BLOCK * (b + 1) + BLOCK / 4, H / 2 - 30, BLOCK / 2, 60);
+        let roi = Mat::roi(&gray, r).expect("roi");
+        let mean = opencv::core::mean_def(&roi).expect("mean")[0];
+        index = index << 1 | u64::from(mean > 128.0);
+    }
+    index
+}
+
+/// `frames` indexed frames piped into FFmpeg at `fps`, encoded with `args` into `name`.
+fn indexed_video(dir: &Path, name: &str, frames: u64, fps: u32, args: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let size = format!("{W}x{H}");
+    let rate = fps.to_string();
+    let mut child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f", "rawvideo", "-pix_fmt", "gray", "-s", &size, "-r", &rate,
+        ])
+        .args(["-i", "-"])
+        .args(args)
+        .arg(&out)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg runs (Debian package ffmpeg)");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for i in 0..frames {
+            let f = frame(i);
+            stdin
+                .write_all(f.data_bytes().expect("bytes"))
+                .expect("pipe");
+        }
+    }
+    assert!(child.wait().expect("ffmpeg").success(), "ffmpeg {args:?}");
+    out
+}
+
+fn check(path: &Path, k: usize) -> (u64, Vec<(u64, f64)>) {
+    let info = probe(path, VideoLimits::default()).expect("probe");
+    let frames = sample_frames(path, &info, k, VideoLimits::default()).expect("sample");
+    let mut got = Vec::new();
+    for f in &frames {
+        let shown = read_index(&f.image);
+        assert_eq!(
+            shown,
+            f.index,
+            "{}: frame said to be {} shows {shown}",
+            path.display(),
+            f.index
+        );
+        got.push((f.index, f.timestamp_ms));
+    }
+    (info.frame_count_header, got)
+}
+
+#[test]
+fn the_pattern_reads_back() {
+    for i in [0, 1, 2, 300, 899, 4095] {
+        let mut bgr = Mat::default();
+        imgproc::cvt_color_def(&frame(i), &mut bgr, imgproc::COLOR_GRAY2BGR).expect("bgr");
+        assert_eq!(read_index(&bgr), i);
+    }
+}
+
+#[test]
+fn constant_frame_rate_h264_with_2_s_key_frames() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = indexed_video(
+        dir.path(),
+        "cfr.mp4",
+        300,
+        30,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let (header, got) = check(&path, 12);
+    eprintln!("CFR: header {header} frames, sampled {got:?}");
+    assert_eq!(header, 300);
+    let indices: Vec<u64> = got.iter().map(|g| g.0).collect();
+    assert_eq!(indices, plan(300, 12));
+    for (i, t) in &got {
+        assert!(
+            (t - *i as f64 * 1000.0 / 30.0).abs() < 1.0,
+            "frame {i} at {t} ms"
+        );
+    }
+}
+
+#[test]
+fn variable_frame_rate_and_a_wrong_header_count() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Frames 0–89 at 30 fps, then every frame held twice as long (15 fps).
+    let vfr = [
+        "-vf",
+        "setpts='if(lt(N,90),N,90+2*(N-90))/(30*TB)'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "60",
+        "-pix_fmt",
+        "yuv420p",
+    ];
+    let mp4 = indexed_video(dir.path(), "vfr.mp4", 240, 30, &vfr);
+    let (header, got) = check(&mp4, 12);
+    eprintln!("VFR MP4: header {header} frames, sampled {got:?}");
+    let indices: Vec<u64> = got.iter().map(|g| g.0).collect();
+    assert_eq!(indices, plan(240, 12));
+    // The timestamps show the change of rate: 33 ms per frame, then 67.
+    let late = got.iter().find(|g| g.0 > 100).expect("a late sample");
+    let expected = (90.0 + 2.0 * (late.0 as f64 - 90.0)) * 1000.0 / 30.0;
+    assert!((late.1 - expected).abs() < 2.0, "{late:?} vs {expected}");
+
+    // Matroska stores no frame count: OpenCV estimates it from duration × frame rate, which a
+    // variable frame rate throws off. The samples must still be exact and evenly spread over
+    // the 240 frames really there.
+    let mkv = indexed_video(dir.path(), "vfr.mkv", 240, 30, &vfr);
+    let (header, got) = check(&mkv, 12);
+    eprintln!("VFR MKV: header says {header} frames, sampled {got:?}");
+    assert_ne!(
+        header, 240,
+        "the header count should be off for this case to mean anything"
+    );
+    let indices: Vec<u64> = got.iter().map(|g| g.0).collect();
+    assert_eq!(indices, plan(240, 12));
+}
