@@ -15,6 +15,17 @@ const W: i32 = 640;
 const H: i32 = 480;
 const BITS: i32 = 12;
 const BLOCK: i32 = W / (BITS + 2);
+/// H.264 with a key frame every 60 frames (2 s at 30 fps).
+const X264_2S_GOP: [&str; 8] = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-g",
+    "60",
+    "-pix_fmt",
+    "yuv420p",
+];
 
 /// A gray frame showing `index` in binary, most significant bit left.
 fn frame(index: u64) -> Mat {
@@ -108,22 +119,7 @@ fn the_pattern_reads_back() {
 #[test]
 fn constant_frame_rate_h264_with_2_s_key_frames() {
     let dir = tempfile::tempdir().expect("tmp");
-    let path = indexed_video(
-        dir.path(),
-        "cfr.mp4",
-        300,
-        30,
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-pix_fmt",
-            "yuv420p",
-        ],
-    );
+    let path = indexed_video(dir.path(), "cfr.mp4", 300, 30, &X264_2S_GOP);
     let (header, got) = check(&path, 12);
     eprintln!("CFR: header {header} frames, sampled {got:?}");
     assert_eq!(header, 300);
@@ -141,20 +137,13 @@ fn constant_frame_rate_h264_with_2_s_key_frames() {
 fn variable_frame_rate_and_a_wrong_header_count() {
     let dir = tempfile::tempdir().expect("tmp");
     // Frames 0–89 at 30 fps, then every frame held twice as long (15 fps).
-    let vfr = [
+    let mut vfr = vec![
         "-vf",
         "setpts='if(lt(N,90),N,90+2*(N-90))/(30*TB)'",
         "-fps_mode",
         "vfr",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "60",
-        "-pix_fmt",
-        "yuv420p",
     ];
+    vfr.extend_from_slice(&X264_2S_GOP);
     let mp4 = indexed_video(dir.path(), "vfr.mp4", 240, 30, &vfr);
     let (header, got) = check(&mp4, 12);
     eprintln!("VFR MP4: header {header} frames, sampled {got:?}");
