@@ -82,13 +82,19 @@ impl Ocr {
     /// Loads the language data (`"kor+eng"`) from `datapath` (a `tessdata` folder) or, when
     /// `None`, from `TESSDATA_PREFIX` / Tesseract's built-in default.
     pub fn new(languages: &str, datapath: Option<&Path>) -> Result<Self> {
-        let mut ocr = Self {
+        let mut ocr = Self::deferred(languages, datapath);
+        ocr.tess = Some(ocr.init()?);
+        Ok(ocr)
+    }
+
+    /// As [`Ocr::new`], but the language data is loaded by the first [`Ocr::read`] (for an
+    /// engine only some inputs need). Its errors then come from that read.
+    pub fn deferred(languages: &str, datapath: Option<&Path>) -> Self {
+        Self {
             tess: None,
             languages: languages.to_string(),
             datapath: datapath.map(Path::to_path_buf),
-        };
-        ocr.tess = Some(ocr.init()?);
-        Ok(ocr)
+        }
     }
 
     /// The languages this engine was loaded with.

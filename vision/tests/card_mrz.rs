@@ -10,7 +10,7 @@ use vision::card::detect::detect_card;
 use vision::card::mrz::MrzFormat;
 use vision::card::read::{CardReader, CardReading, read_card};
 use vision::card::rectify::rectify;
-use vision::card::synth::{Degradation, MrzSample, generate_mrz};
+use vision::card::synth::{Degradation, MrzSample, generate_mrz, mrz_misses};
 
 /// Where `kyc models fetch` puts the MRZ model.
 fn mrz_dir() -> std::path::PathBuf {
@@ -90,32 +90,7 @@ fn miss(sample: &MrzSample, reading: Option<&CardReading>) -> Option<String> {
     let Some(r) = reading else {
         return Some("card not detected".into());
     };
-    let t = &sample.truth;
-    let want = match t.format {
-        MrzFormat::Td1 => DocumentType::IdCardTd1,
-        MrzFormat::Td3 => DocumentType::PassportTd3,
-    };
-    let mut wrong = Vec::new();
-    if r.document_type != want {
-        wrong.push(format!("document type {:?}", r.document_type));
-    }
-    for (key, value) in [
-        ("document_number", t.document_number.clone()),
-        ("name", t.name()),
-        ("birth_date", t.birth_date()),
-        ("expiry_date", t.expiry_date()),
-        ("sex", t.sex.to_string()),
-        ("nationality", t.nationality.clone()),
-        ("issuing_state", t.issuing_state.clone()),
-        ("document_code", t.document_code.clone()),
-    ] {
-        if field(r, key) != value {
-            wrong.push(format!("{key} [{} vs {value}]", field(r, key)));
-        }
-    }
-    if !r.warnings.is_empty() {
-        wrong.push(format!("warnings {:?}", r.warnings));
-    }
+    let wrong = mrz_misses(sample, r);
     (!wrong.is_empty()).then(|| wrong.join(", "))
 }
 

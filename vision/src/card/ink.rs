@@ -5,6 +5,7 @@
 //! numbers far better than plain gray (BENCHMARKS.md); the other variants give a field that
 //! came out doubtful a second and third look.
 
+use super::detect::to_gray;
 use crate::error::{Result, VisionError};
 use opencv::core::{self, BORDER_REPLICATE, Mat, MatTraitConst, Size, Vector};
 use opencv::imgproc;
@@ -41,7 +42,7 @@ pub fn prepare(zone: &Mat, prep: Prep) -> Result<Mat> {
         return Err(VisionError::EmptyInput);
     }
     let mut out = match prep {
-        Prep::Gray => luminance(zone)?,
+        Prep::Gray => to_gray(zone)?,
         _ => brightest_channel(zone)?,
     };
     if prep == Prep::InkSharpened {
@@ -82,17 +83,6 @@ pub fn prepare(zone: &Mat, prep: Prep) -> Result<Mat> {
         out = binary;
     }
     Ok(out)
-}
-
-fn luminance(zone: &Mat) -> Result<Mat> {
-    let code = match zone.channels() {
-        1 => return Ok(zone.try_clone()?),
-        4 => imgproc::COLOR_BGRA2GRAY,
-        _ => imgproc::COLOR_BGR2GRAY,
-    };
-    let mut gray = Mat::default();
-    imgproc::cvt_color_def(zone, &mut gray, code)?;
-    Ok(gray)
 }
 
 /// Each pixel's brightest colour channel (alpha ignored).

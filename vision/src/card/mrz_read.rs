@@ -182,8 +182,7 @@ pub(super) fn read_mrz(card: &Mat, ocr: &mut CardReader) -> Result<Option<MrzRea
         } else {
             engine.read(&prepare(&band, prep)?, LineMode::Block, Some(MRZ_CHARS))?
         };
-        let parsed = mrz_from_text(&t.text);
-        let Some(mrz) = parsed else {
+        let Some(mrz) = mrz_from_text(&t.text) else {
             continue;
         };
         if *format.get_or_insert(mrz.format) != mrz.format {

@@ -75,13 +75,16 @@ impl CardReader {
 
     /// As [`CardReader::new`], plus the MRZ model from `mrz_dir` (`kyc models fetch` puts it in
     /// `models/files/tessdata`). A folder without it is said once in the log and MRZs are read
-    /// with `eng` alone (about half as many documents read exactly).
+    /// with `eng` alone (about half as many documents read exactly). The two MRZ engines load
+    /// their data on the first MRZ, so a Korean card never waits for them.
     pub fn with_mrz_model(
         datapath: Option<&std::path::Path>,
         mrz_dir: Option<&std::path::Path>,
     ) -> Result<Self> {
         let mrz = match mrz_dir {
-            Some(dir) if dir.join(MRZ_MODEL_FILE).is_file() => Some(Ocr::new("mrz", Some(dir))?),
+            Some(dir) if dir.join(MRZ_MODEL_FILE).is_file() => {
+                Some(Ocr::deferred("mrz", Some(dir)))
+            }
             Some(dir) => {
                 tracing::warn!(
                     "no {MRZ_MODEL_FILE} in {}: MRZs are read with the English model only (run \
@@ -95,7 +98,7 @@ impl CardReader {
         Ok(Self {
             hangul: Ocr::new("kor", datapath)?,
             latin: Ocr::new("kor+eng", datapath)?,
-            eng: Ocr::new("eng", datapath)?,
+            eng: Ocr::deferred("eng", datapath),
             mrz,
         })
     }
@@ -164,8 +167,7 @@ fn detect_title(card: &Mat, ocr: &mut CardReader) -> Result<(DocumentType, f32)>
         let Some(z) = zone_of(doc, Field::Title) else {
             continue;
         };
-        let zone = prepare(&zone_crop(card, z)?, Prep::Ink)?;
-        let text = ocr.hangul.read(&zone, LineMode::SingleLine, None)?;
+        let text = read_ink(&mut ocr.hangul, &zone_crop(card, z)?, LineMode::SingleLine)?;
         let m = title_match(&text.text, title);
         if m > best.1 {
             best = (doc, m);
@@ -311,6 +313,12 @@ pub(super) fn put(
     }
 }
 
+/// One reading of a zone prepared as ink, any character allowed (the fields that do not
+/// identify the holder).
+fn read_ink(engine: &mut Ocr, zone: &Mat, mode: LineMode) -> Result<OcrText> {
+    engine.read(&prepare(zone, Prep::Ink)?, mode, None)
+}
+
 fn read_fields(
     card: &Mat,
     doc: DocumentType,
@@ -407,18 +415,14 @@ fn read_fields(
                 }
             }
             Field::Address => {
-                let t = ocr
-                    .hangul
-                    .read(&prepare(&zone, Prep::Ink)?, LineMode::Block, None)?;
+                let t = read_ink(&mut ocr.hangul, &zone, LineMode::Block)?;
                 let a = t.text.split_whitespace().collect::<Vec<_>>().join(" ");
                 put(f, "address", a, &t);
             }
             // The seal printed over the issuer's last syllable reads as stray marks: keep the
             // Hangul words.
             Field::Issuer => {
-                let t = ocr
-                    .hangul
-                    .read(&prepare(&zone, Prep::Ink)?, LineMode::SingleLine, None)?;
+                let t = read_ink(&mut ocr.hangul, &zone, LineMode::SingleLine)?;
                 let issuer = t
                     .text
                     .split_whitespace()
@@ -429,15 +433,11 @@ fn read_fields(
                 put(f, "issuer", issuer, &t);
             }
             Field::LicenceType => {
-                let t = ocr
-                    .hangul
-                    .read(&prepare(&zone, Prep::Ink)?, LineMode::SingleLine, None)?;
+                let t = read_ink(&mut ocr.hangul, &zone, LineMode::SingleLine)?;
                 put(f, "licence_type", t.text.split_whitespace().collect(), &t);
             }
             Field::RenewalPeriod => {
-                let t = ocr
-                    .hangul
-                    .read(&prepare(&zone, Prep::Ink)?, LineMode::SingleLine, None)?;
+                let t = read_ink(&mut ocr.hangul, &zone, LineMode::SingleLine)?;
                 let dates: Vec<String> = t
                     .text
                     .split(['~', '∼', '-'])

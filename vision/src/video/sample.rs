@@ -36,11 +36,19 @@ pub fn plan(count: u64, k: usize) -> Vec<u64> {
     out
 }
 
+/// At most how many frames a pass decodes: a header that understates the length may not make
+/// the decoder run for minutes.
+struct FrameBudget {
+    max_frames: u64,
+    fps: f64,
+    max_s: f64,
+}
+
 /// One pass over the video: the frames at `wanted` (sorted) and the number of frames.
 fn pass(
     path: &Path,
     wanted: &[u64],
-    max_frames: u64,
+    budget: &FrameBudget,
 ) -> Result<(Vec<SampledFrame>, u64), VideoError> {
     let mut cap = open(path)?;
     if !cap.is_opened()? {
@@ -67,10 +75,10 @@ fn pass(
             });
         }
         n += 1;
-        if n > max_frames {
+        if n > budget.max_frames {
             return Err(VideoError::TooLong {
-                duration_s: f64::INFINITY,
-                max_s: 0.0,
+                duration_s: n as f64 / budget.fps,
+                max_s: budget.max_s,
             });
         }
     }
@@ -86,17 +94,14 @@ pub fn sample_frames(
     k: usize,
     limits: VideoLimits,
 ) -> Result<Vec<SampledFrame>, VideoError> {
-    // A header that understates the length may not make the decoder run for minutes.
-    let max_frames = ((limits.max_duration_s * info.fps.max(1.0)) * 1.5).ceil() as u64 + 60;
-    let too_long = |e: VideoError| match e {
-        VideoError::TooLong { .. } => VideoError::TooLong {
-            duration_s: max_frames as f64 / info.fps.max(1.0),
-            max_s: limits.max_duration_s,
-        },
-        e => e,
+    let fps = info.fps.max(1.0);
+    let budget = FrameBudget {
+        max_frames: (limits.max_duration_s * fps * 1.5).ceil() as u64 + 60,
+        fps,
+        max_s: limits.max_duration_s,
     };
     let wanted = plan(info.frame_count_header, k);
-    let (frames, count) = pass(path, &wanted, max_frames).map_err(too_long)?;
+    let (frames, count) = pass(path, &wanted, &budget)?;
     if count == 0 {
         return Err(VideoError::Undecodable("no frame decodes".into()));
     }
@@ -105,7 +110,7 @@ pub fn sample_frames(
         return Ok(frames);
     }
     // The header's count was off: take the samples again where the true count puts them.
-    let (frames, _) = pass(path, &true_plan, max_frames).map_err(too_long)?;
+    let (frames, _) = pass(path, &true_plan, &budget)?;
     Ok(frames)
 }
 

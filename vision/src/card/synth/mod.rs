@@ -24,7 +24,7 @@ pub use scene::{
     Degradation, FRAME_HEIGHT, FRAME_WIDTH, Scene, corners_inside, degrade,
     max_corner_deviation_deg, place_in_scene, quad_area,
 };
-pub use score::{FIELD_NAMES, FieldHits, OCR_MIX, Tally, mrz_read_exactly, ocr_sample};
+pub use score::{FIELD_NAMES, FieldHits, OCR_MIX, Tally, mrz_misses, mrz_read_exactly, ocr_sample};
 pub use text::{FontChoice, NANUM_FONT_DIR, Pen};
 pub use truth::{CardTruth, RRN_WEIGHTS, rrn_check_digit, rrn_is_valid, sample};
 

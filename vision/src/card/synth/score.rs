@@ -129,22 +129,41 @@ impl Tally {
     }
 }
 
-/// Whether an MRZ document was read with every field exact and no warning.
-pub fn mrz_read_exactly(sample: &super::MrzSample, r: &CardReading) -> bool {
+/// What an MRZ reading got wrong against the generated document: the document type, each
+/// field read differently (`key [read vs truth]`, synthetic data only) and any warning. Empty
+/// when everything is exact.
+pub fn mrz_misses(sample: &super::MrzSample, r: &CardReading) -> Vec<String> {
     let t = &sample.truth;
     let want = match t.format {
         crate::card::mrz::MrzFormat::Td1 => DocumentType::IdCardTd1,
         crate::card::mrz::MrzFormat::Td3 => DocumentType::PassportTd3,
     };
-    let get = |k: &str| r.fields.get(k).map_or("", |v| v.value.as_str());
-    r.document_type == want
-        && r.warnings.is_empty()
-        && get("document_number") == t.document_number
-        && get("name") == t.name()
-        && get("birth_date") == t.birth_date()
-        && get("expiry_date") == t.expiry_date()
-        && get("sex") == t.sex.to_string()
-        && get("nationality") == t.nationality
-        && get("issuing_state") == t.issuing_state
-        && get("document_code") == t.document_code
+    let mut wrong = Vec::new();
+    if r.document_type != want {
+        wrong.push(format!("document type {:?}", r.document_type));
+    }
+    for (key, value) in [
+        ("document_number", t.document_number.clone()),
+        ("name", t.name()),
+        ("birth_date", t.birth_date()),
+        ("expiry_date", t.expiry_date()),
+        ("sex", t.sex.to_string()),
+        ("nationality", t.nationality.clone()),
+        ("issuing_state", t.issuing_state.clone()),
+        ("document_code", t.document_code.clone()),
+    ] {
+        let read = r.fields.get(key).map_or("", |v| v.value.as_str());
+        if read != value {
+            wrong.push(format!("{key} [{read} vs {value}]"));
+        }
+    }
+    if !r.warnings.is_empty() {
+        wrong.push(format!("warnings {:?}", r.warnings));
+    }
+    wrong
+}
+
+/// Whether an MRZ document was read with every field exact and no warning.
+pub fn mrz_read_exactly(sample: &super::MrzSample, r: &CardReading) -> bool {
+    mrz_misses(sample, r).is_empty()
 }
