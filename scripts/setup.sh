@@ -34,6 +34,7 @@ PACKAGES=(
     libopencv-dev opencv-data
     libtesseract-dev libleptonica-dev tesseract-ocr tesseract-ocr-kor tesseract-ocr-eng
     fonts-nanum fonts-dejavu-core ffmpeg
+    libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
     ca-certificates curl
 )
 SERVICE_PACKAGES=(mariadb-server redis-server)

@@ -7,3 +7,4 @@ pub mod engines;
 pub mod http;
 pub mod models;
 pub mod settings;
+pub mod verify;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use thiserror::Error;
 use tokio::sync::oneshot;
 use vision::face::engine::{EngineConfig, EngineInfo, FaceEngine, build_engine};
-use vision::{FaceAnalysis, ImageLimits, VisionError};
+use vision::{FaceAnalysis, ImageLimits, SharedFrame, VisionError};
 
 /// Errors a caller of the pool can get.
 #[derive(Debug, Error)]
@@ -41,10 +41,18 @@ pub type EngineBuilder =
 
 type Reply = RpcReplyPort<Result<FaceAnalysis, PoolError>>;
 
+/// What a face job looks at: an uploaded (encoded) image, or a frame already decoded (a video
+/// sample). Both are shared, so a retry costs no copy.
+#[derive(Clone)]
+pub enum FaceInput {
+    Encoded(Arc<[u8]>),
+    Frame(SharedFrame),
+}
+
 /// The face pool's message: one job for one image.
 pub enum FaceJob {
     Analyze {
-        bytes: Arc<[u8]>,
+        input: FaceInput,
         /// 0 on the first try, 1 on the retry after a worker failure.
         attempt: u8,
         /// Taken by whoever answers (the worker, or the discard handler under backpressure).
@@ -105,7 +113,7 @@ struct Shared {
 
 /// A job handed to the worker's inference thread.
 struct ThreadJob {
-    bytes: Arc<[u8]>,
+    input: FaceInput,
     done: oneshot::Sender<ThreadOutcome>,
 }
 
@@ -162,8 +170,9 @@ fn inference_thread(
     let _ = loaded.send(Ok(engine.info()));
     while let Ok(job) = jobs.recv() {
         let limits = shared.limits;
-        let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            engine.analyze_bytes(&job.bytes, limits)
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| match &job.input {
+            FaceInput::Encoded(bytes) => engine.analyze_bytes(bytes, limits),
+            FaceInput::Frame(frame) => engine.analyze(&frame.to_image()?),
         }));
         match r {
             Ok(res) => {
@@ -244,7 +253,7 @@ impl Worker for FaceWorker {
     ) -> Result<u64, ActorProcessingErr> {
         let key = job.key;
         let FaceJob::Analyze {
-            bytes,
+            input,
             attempt,
             reply,
         } = job.msg;
@@ -260,7 +269,7 @@ impl Worker for FaceWorker {
         c.in_flight.fetch_add(1, Ordering::SeqCst);
         let (done_tx, done_rx) = oneshot::channel();
         let outcome = match jobs.send(ThreadJob {
-            bytes: bytes.clone(),
+            input: input.clone(),
             done: done_tx,
         }) {
             Ok(()) => done_rx.await.ok(),
@@ -295,7 +304,7 @@ impl Worker for FaceWorker {
             let retry = Job {
                 key,
                 msg: FaceJob::Analyze {
-                    bytes,
+                    input,
                     attempt: 1,
                     reply: Some(reply),
                 },
@@ -422,12 +431,21 @@ impl FacePool {
 
     /// Detects, aligns and embeds the largest face of an encoded image.
     pub async fn analyze(&self, bytes: Arc<[u8]>) -> Result<FaceAnalysis, PoolError> {
+        self.run(FaceInput::Encoded(bytes)).await
+    }
+
+    /// Detects, aligns and embeds the largest face of a decoded frame.
+    pub async fn analyze_frame(&self, frame: SharedFrame) -> Result<FaceAnalysis, PoolError> {
+        self.run(FaceInput::Frame(frame)).await
+    }
+
+    async fn run(&self, input: FaceInput) -> Result<FaceAnalysis, PoolError> {
         let key = self.next_job.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = Job {
             key,
             msg: FaceJob::Analyze {
-                bytes,
+                input,
                 attempt: 0,
                 reply: Some(RpcReplyPort::from(tx)),
             },

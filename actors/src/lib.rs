@@ -3,4 +3,6 @@
 
 pub mod face_pool;
 
-pub use face_pool::{EngineBuilder, FaceJob, FacePool, PoolConfig, PoolError, PoolStatus};
+pub use face_pool::{
+    EngineBuilder, FaceInput, FaceJob, FacePool, PoolConfig, PoolError, PoolStatus,
+};

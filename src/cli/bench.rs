@@ -29,6 +29,8 @@ pub enum BenchWhat {
     Cards(super::bench_cards::CardsArgs),
     /// Probe and frame-accurate sampling of a video file (the decode stage of verification).
     Video(VideoBenchArgs),
+    /// End-to-end verification of a selfie video against an ID photo, split per stage.
+    Verify(super::bench_verify::VerifyBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +99,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         BenchWhat::Compare(a) => compare(a),
         BenchWhat::Cards(a) => super::bench_cards::run(a),
         BenchWhat::Video(a) => video(a),
+        BenchWhat::Verify(a) => super::bench_verify::run(a),
     }
 }
 

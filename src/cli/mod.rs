@@ -3,11 +3,13 @@
 
 pub mod bench;
 pub mod bench_cards;
+pub mod bench_verify;
 pub mod compare;
 pub mod models;
 pub mod ocr;
 pub mod quality;
 pub mod serve;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -44,6 +46,9 @@ pub enum Command {
     /// Find the ID card in a photo, rectify it and read it (Korean ID cards, driver's licences,
     /// TD1 MRZs); resident numbers are printed masked.
     Ocr(ocr::OcrArgs),
+    /// Verify a selfie video against an ID photo: frame-accurate sampling, per-frame quality,
+    /// the ID × frame similarity table and the decision (verified, rejected or review).
+    Verify(verify::VerifyArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -61,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Quality(a) => quality::run(a),
         Command::Ocr(a) => ocr::run(a),
+        Command::Verify(a) => verify::run(a),
     }
 }
 

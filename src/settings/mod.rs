@@ -18,6 +18,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+mod video;
+pub use video::VideoSettings;
+
 /// The built-in copies of the config files, so the binary works from any folder.
 const BASE_TOML: &str = include_str!("../../config/base.toml");
 const DEVELOPMENT_TOML: &str = include_str!("../../config/development.toml");
@@ -119,6 +122,8 @@ pub struct Settings {
     pub engine: EngineSettings,
     pub models: ModelSettings,
     pub images: ImageSettings,
+    #[serde(default)]
+    pub video: VideoSettings,
     #[serde(default)]
     pub admin: AdminSettings,
     #[serde(default)]
@@ -368,6 +373,8 @@ impl Settings {
                 "must not be empty",
             ));
         }
+
+        self.video.validate()?;
 
         let i = &self.images;
         if i.min_side == 0 {

@@ -4,6 +4,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod verify;
 
 use common::huge_png;
 use opencv::core::{CV_8UC3, Mat, Scalar, Vector};
@@ -22,11 +23,16 @@ struct Run {
 }
 
 fn kyc(args: &[&str], image: &Path) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_kyc"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kyc"));
+    cmd.args(args).arg(image);
+    run(cmd)
+}
+
+/// Runs `kyc` from the checkout in the test environment; a panic is always a failure.
+fn run(mut cmd: Command) -> Run {
+    let out = cmd
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("KYC_ENV", "test")
-        .args(args)
-        .arg(image)
         .output()
         .expect("kyc runs");
     let run = Run {

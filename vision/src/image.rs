@@ -2,7 +2,7 @@
 //! before decoding a single pixel, then decode to BGR with OpenCV (EXIF orientation applied).
 
 use crate::error::{Result, VisionError};
-use opencv::core::{Mat, MatTraitConst, Vector};
+use opencv::core::{Mat, MatTraitConst, MatTraitConstManual, Vector};
 use opencv::imgcodecs;
 
 /// Limits checked from the header, before decoding.
@@ -32,6 +32,50 @@ impl DecodedImage {
     }
     pub fn height(&self) -> i32 {
         self.mat.rows()
+    }
+}
+
+/// A decoded 8-bit BGR frame that can cross threads cheaply (a video frame on its way to a
+/// face worker): the pixels are shared, never copied per hand-over.
+#[derive(Clone)]
+pub struct SharedFrame {
+    width: i32,
+    height: i32,
+    data: std::sync::Arc<[u8]>,
+}
+
+impl SharedFrame {
+    /// Copies a BGR `Mat` (CV_8UC3).
+    pub fn from_mat(mat: &Mat) -> Result<Self> {
+        if mat.typ() != opencv::core::CV_8UC3 || mat.empty() {
+            return Err(VisionError::Runtime("a frame must be 8-bit BGR".into()));
+        }
+        let owned;
+        let continuous = if mat.is_continuous() {
+            mat
+        } else {
+            owned = mat.try_clone()?;
+            &owned
+        };
+        Ok(Self {
+            width: mat.cols(),
+            height: mat.rows(),
+            data: std::sync::Arc::from(continuous.data_bytes()?),
+        })
+    }
+
+    /// A `DecodedImage` holding a copy of the pixels.
+    pub fn to_image(&self) -> Result<DecodedImage> {
+        let view = Mat::new_rows_cols_with_data(self.height, 3 * self.width, &self.data)?;
+        let mat = view.reshape(3, self.height)?.try_clone()?;
+        Ok(DecodedImage { mat })
+    }
+
+    pub fn width(&self) -> i32 {
+        self.width
+    }
+    pub fn height(&self) -> i32 {
+        self.height
     }
 }
 

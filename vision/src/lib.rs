@@ -2,6 +2,7 @@
 //! compute about images lives here, so both call exactly the same code.
 
 pub mod card;
+pub mod decision;
 pub mod error;
 pub mod face;
 pub mod image;
@@ -14,7 +15,7 @@ pub use error::VisionError;
 pub use face::compare::{Comparison, compare};
 pub use face::engine::{EngineConfig, EngineKind, FaceEngine, build_engine};
 pub use face::{Embedding, FaceAnalysis, FaceBox};
-pub use image::{DecodedImage, ImageLimits, decode_image};
+pub use image::{DecodedImage, ImageLimits, SharedFrame, decode_image};
 /// The OpenCV binding whose `Mat` the pipelines take and return.
 pub use opencv;
 pub use runtime::{Device, RuntimeConfig};

@@ -287,8 +287,16 @@ impl Pipeline {
         if attempt.lighting.is_poor() {
             notes.push(format!("lighting: {}", attempt.lighting.describe()));
         }
+        let used = attempt.largest().map(|f| f as *const FaceBox);
+        let runner_up = attempt
+            .faces
+            .iter()
+            .filter(|f| Some(*f as *const FaceBox) != used)
+            .max_by(|a, b| a.area().total_cmp(&b.area()))
+            .cloned();
         Ok(FaceAnalysis {
             faces_found: attempt.faces.len(),
+            runner_up,
             embedding: Embedding {
                 vector,
                 model: MODEL_ID.into(),

@@ -74,6 +74,9 @@ pub struct FaceAnalysis {
     pub face: FaceBox,
     /// How many faces the detector found.
     pub faces_found: usize,
+    /// The largest of the other faces, if any (is the face used clearly the dominant one?).
+    #[serde(skip)]
+    pub runner_up: Option<FaceBox>,
     pub embedding: Embedding,
     /// The detector that found the face (`scrfd`, `yunet`, `haar`).
     pub detector: String,

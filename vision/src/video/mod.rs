@@ -1,9 +1,11 @@
 //! Selfie videos: what is in a file before anything is decoded (container, stream, duration,
 //! size, rotation), a refusal, early and worded for the person who sent it, of what the
-//! verification cannot use, and frames sampled at exactly the indices asked for.
+//! verification cannot use, frames sampled at exactly the indices asked for, and each frame's
+//! fitness for comparing a face.
 
 mod probe;
+pub mod quality;
 mod sample;
 
 pub use probe::{Container, VideoError, VideoInfo, VideoLimits, probe};
-pub use sample::{SampledFrame, plan, sample_frames};
+pub use sample::{SampledFrame, plan, plan_near_keys, sample_frames, sample_frames_each};

@@ -162,8 +162,8 @@ fn fourcc(code: f64) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Opens `path` with OpenCV's FFmpeg backend (the capture the sampler then reads from).
-pub(crate) fn open(path: &Path) -> Result<VideoCapture, VideoError> {
+/// Opens `path` with OpenCV's FFmpeg backend.
+fn open(path: &Path) -> Result<VideoCapture, VideoError> {
     let name = path
         .to_str()
         .ok_or_else(|| VideoError::Io("the path is not valid UTF-8".into()))?;

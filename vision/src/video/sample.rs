@@ -1,22 +1,26 @@
 //! Frame-accurate sampling: K frames spread evenly over a video, each exactly the frame at the
-//! index asked for. OpenCV's seek (`CAP_PROP_POS_FRAMES`) lands on a key frame's neighbour
-//! (opencv#9053), so frames are counted here instead: every frame is grabbed (demuxed and
-//! decoded) in order and only the wanted ones are converted (`retrieve`). Header frame counts
-//! can be wrong (variable frame rate, containers that store none): the frames are counted to
-//! the end, and when the true count would have put the samples elsewhere, they are taken
-//! again on the true count.
+//! index asked for, decoding only what those frames need. OpenCV's seek lands on a key frame's
+//! neighbour (opencv#9053) and, when it is right, decodes a whole GOP per sample; counting
+//! every frame decodes all of them. So the container is read here through libavformat and
+//! libavcodec directly: one demux-only pass (no decoding) lists every video packet's
+//! presentation time and key flag, which gives the true frame count (headers can be wrong) and
+//! the presentation time of every frame index; samples fall on key frames where their span of
+//! the video holds one (a key frame decodes alone); then, for each sample, the decoder seeks to the
+//! key frame before it only when the sample is not reachable by decoding on, decodes forward
+//! and hands over the frame whose timestamp is the sample's. Frames are identified by their
+//! timestamp, never by where a seek was supposed to land.
 
-use super::probe::{VideoError, VideoInfo, VideoLimits, open};
+use super::probe::{VideoError, VideoInfo, VideoLimits};
+use ffmpeg_next as ff;
 use opencv::core::Mat;
 use opencv::prelude::*;
-use opencv::videoio;
 use std::path::Path;
 
 /// One sampled frame.
 pub struct SampledFrame {
-    /// 0-based index of the frame in decode order.
+    /// 0-based index of the frame in presentation order.
     pub index: u64,
-    /// Its presentation time, milliseconds from the start.
+    /// Its presentation time, milliseconds from the start of the stream.
     pub timestamp_ms: f64,
     /// The frame, BGR, rotation applied.
     pub image: Mat,
@@ -36,82 +40,388 @@ pub fn plan(count: u64, k: usize) -> Vec<u64> {
     out
 }
 
-/// At most how many frames a pass decodes: a header that understates the length may not make
-/// the decoder run for minutes.
-struct FrameBudget {
-    max_frames: u64,
-    fps: f64,
-    max_s: f64,
+/// Like [`plan`], but where one of the `k` equal spans holds a key frame (`keys`: frame
+/// indices, ascending), the sample is the key frame nearest the span's middle: a key frame
+/// decodes on its own, any other frame needs every frame since the last key frame. Still one
+/// sample per span, so the samples stay spread over the whole video; the very first and last
+/// frames are never taken.
+pub fn plan_near_keys(count: u64, k: usize, keys: &[u64]) -> Vec<u64> {
+    let k = (k as u64).min(count);
+    let mut out: Vec<u64> = plan(count, k as usize)
+        .into_iter()
+        .enumerate()
+        .map(|(i, middle)| {
+            let (lo, hi) = (i as u64 * count / k, (i as u64 + 1) * count / k);
+            let from = keys.partition_point(|&f| f < lo.max(1));
+            keys[from..]
+                .iter()
+                .take_while(|&&f| f < hi && f + 1 < count)
+                .min_by_key(|&&f| f.abs_diff(middle))
+                .copied()
+                .unwrap_or(middle)
+        })
+        .collect();
+    out.dedup();
+    out
 }
 
-/// One pass over the video: the frames at `wanted` (sorted) and the number of frames.
-fn pass(
-    path: &Path,
-    wanted: &[u64],
-    budget: &FrameBudget,
-) -> Result<(Vec<SampledFrame>, u64), VideoError> {
-    let mut cap = open(path)?;
-    if !cap.is_opened()? {
-        return Err(VideoError::Undecodable(
-            "the video could not be opened again".into(),
-        ));
+impl From<ff::Error> for VideoError {
+    fn from(e: ff::Error) -> Self {
+        Self::Undecodable(format!("libav: {e}"))
     }
-    let mut out = Vec::with_capacity(wanted.len());
-    let mut next = wanted.iter().peekable();
-    let mut n = 0u64;
-    while cap.grab()? {
-        if next.peek() == Some(&&n) {
-            next.next();
-            let mut image = Mat::default();
-            if !cap.retrieve(&mut image, 0)? || image.empty() {
-                return Err(VideoError::Undecodable(format!(
-                    "frame {n} does not decode (damaged file)"
-                )));
-            }
-            out.push(SampledFrame {
-                index: n,
-                timestamp_ms: cap.get(videoio::CAP_PROP_POS_MSEC)?,
-                image,
-            });
+}
+
+/// The video stream's packets, read without decoding: what every frame's timestamp is.
+struct PacketIndex {
+    /// Presentation timestamps of all frames, ascending: frame `i` has `pts[i]`.
+    pts: Vec<i64>,
+    /// Presentation timestamps of the key frames, ascending.
+    keys: Vec<i64>,
+}
+
+impl PacketIndex {
+    /// Frame indices of the key frames, ascending.
+    fn key_frames(&self) -> Vec<u64> {
+        self.keys
+            .iter()
+            .filter_map(|k| self.pts.binary_search(k).ok())
+            .map(|i| i as u64)
+            .collect()
+    }
+
+    /// The key frame to start decoding from to reach the frame at `pts`: the last key frame
+    /// at or before it.
+    fn key_before(&self, pts: i64) -> Option<i64> {
+        let i = self.keys.partition_point(|&k| k <= pts);
+        i.checked_sub(1).map(|i| self.keys[i])
+    }
+}
+
+fn ensure_init() -> Result<(), VideoError> {
+    static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INIT.get_or_init(|| {
+        ff::init().map_err(|e| e.to_string())?;
+        // libav's own warnings about damaged input go to stderr otherwise; the errors we
+        // return say what is wrong.
+        ff::util::log::set_level(ff::util::log::Level::Fatal);
+        Ok(())
+    })
+    .clone()
+    .map_err(VideoError::Backend)
+}
+
+fn open_input(path: &Path) -> Result<(ff::format::context::Input, usize), VideoError> {
+    let input = ff::format::input(&path)
+        .map_err(|e| VideoError::Undecodable(format!("the container cannot be read ({e})")))?;
+    let index = input
+        .streams()
+        .best(ff::media::Type::Video)
+        .map(|s| s.index())
+        .ok_or(VideoError::NoVideoStream)?;
+    Ok((input, index))
+}
+
+/// Reads every packet of the video stream (no decoding). Refuses a stream with more frames
+/// than the duration limit allows at the header's frame rate (a header that understated the
+/// length).
+fn index_packets(
+    input: &mut ff::format::context::Input,
+    stream: usize,
+    fps: f64,
+    max_s: f64,
+) -> Result<PacketIndex, VideoError> {
+    let max_frames = (max_s * fps * 1.5).ceil() as u64 + 60;
+    let mut pts = Vec::new();
+    let mut keys = Vec::new();
+    let mut packet = ff::Packet::empty();
+    loop {
+        match packet.read(input) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            // A damaged tail: what was read so far is the video.
+            Err(_) if !pts.is_empty() => break,
+            Err(e) => return Err(e.into()),
         }
-        n += 1;
-        if n > budget.max_frames {
+        if packet.stream() != stream {
+            continue;
+        }
+        let Some(t) = packet.pts().or(packet.dts()) else {
+            return Err(VideoError::Undecodable(
+                "the video's packets carry no timestamps".into(),
+            ));
+        };
+        pts.push(t);
+        if packet.is_key() {
+            keys.push(t);
+        }
+        if pts.len() as u64 > max_frames {
             return Err(VideoError::TooLong {
-                duration_s: n as f64 / budget.fps,
-                max_s: budget.max_s,
+                duration_s: pts.len() as f64 / fps,
+                max_s,
             });
         }
     }
-    Ok((out, n))
+    pts.sort_unstable();
+    pts.dedup();
+    keys.sort_unstable();
+    keys.dedup();
+    if pts.is_empty() {
+        return Err(VideoError::Undecodable("the video holds no frames".into()));
+    }
+    if keys.first().is_none_or(|&k| k > pts[0]) {
+        // Streams whose first packet is not flagged key still decode from the start.
+        keys.insert(0, pts[0]);
+    }
+    Ok(PacketIndex { pts, keys })
+}
+
+/// A decoder over the video stream that hands out frames by presentation timestamp.
+struct Decoder {
+    input: ff::format::context::Input,
+    stream: usize,
+    decoder: ff::decoder::Video,
+    /// Stream time base, seconds per tick.
+    tick_s: f64,
+    start_pts: i64,
+    rotation_deg: i32,
+    scaler: Option<(ff::software::scaling::Context, ff::format::Pixel, u32, u32)>,
+    /// Timestamp of the last frame decoded since the last seek (None: nothing yet).
+    last_pts: Option<i64>,
+    at_eof: bool,
+    frame: ff::frame::Video,
+    /// Frames decoded and seeks made (for the log: what sampling cost).
+    decoded: u64,
+    seeks: u64,
+}
+
+impl Decoder {
+    /// A decoder reading `stream` of `input` (positioned anywhere: the first sample seeks).
+    fn new(
+        input: ff::format::context::Input,
+        stream: usize,
+        rotation_deg: i32,
+        start_pts: i64,
+    ) -> Result<Self, VideoError> {
+        let st = input.stream(stream).ok_or(VideoError::NoVideoStream)?;
+        let tb = st.time_base();
+        let tick_s = f64::from(tb.numerator()) / f64::from(tb.denominator().max(1));
+        let mut ctx = ff::codec::context::Context::from_parameters(st.parameters())?;
+        // Two frame threads: this is a 2-core target and the face engine runs meanwhile.
+        ctx.set_threading(ff::threading::Config {
+            kind: ff::threading::Type::Frame,
+            count: 2,
+            ..Default::default()
+        });
+        let decoder = ctx
+            .decoder()
+            .video()
+            .map_err(|e| VideoError::Undecodable(format!("no decoder for this codec ({e})")))?;
+        Ok(Self {
+            input,
+            stream,
+            decoder,
+            tick_s,
+            start_pts,
+            rotation_deg,
+            scaler: None,
+            last_pts: None,
+            at_eof: false,
+            frame: ff::frame::Video::empty(),
+            decoded: 0,
+            seeks: 0,
+        })
+    }
+
+    /// Positions the demuxer at the key frame `key` (or the one before it) and empties the
+    /// decoder.
+    fn seek_to_key(&mut self, key: i64) -> Result<(), VideoError> {
+        // `Input::seek` takes AV_TIME_BASE (µs) units, `..us` means "at most us"; round down
+        // so a key frame is never skipped (landing on an earlier one only costs a few frames).
+        let us = (key as f64 * self.tick_s * 1e6).floor() as i64;
+        self.input.seek(us, ..us)?;
+        self.decoder.flush();
+        self.seeks += 1;
+        self.last_pts = None;
+        self.at_eof = false;
+        Ok(())
+    }
+
+    /// The next decoded frame's timestamp (the frame itself in `self.frame`), or None at the
+    /// end of the stream.
+    fn next_frame(&mut self) -> Result<Option<i64>, VideoError> {
+        loop {
+            if self.decoder.receive_frame(&mut self.frame).is_ok() {
+                let t = self.frame.timestamp().or(self.frame.pts()).ok_or_else(|| {
+                    VideoError::Undecodable("a decoded frame has no timestamp".into())
+                })?;
+                self.last_pts = Some(t);
+                self.decoded += 1;
+                return Ok(Some(t));
+            }
+            if self.at_eof {
+                return Ok(None);
+            }
+            let mut packet = ff::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => {
+                    if packet.stream() == self.stream {
+                        // A damaged packet is skipped; if the frame we want is in it, the
+                        // caller finds it missing and says so.
+                        let _ = self.decoder.send_packet(&packet);
+                    }
+                }
+                Err(_) => {
+                    self.at_eof = true;
+                    let _ = self.decoder.send_eof();
+                }
+            }
+        }
+    }
+
+    /// Decodes forward to the frame at `pts`; false when the stream passed it or ended.
+    fn decode_to(&mut self, pts: i64) -> Result<bool, VideoError> {
+        while let Some(t) = self.next_frame()? {
+            if t == pts {
+                return Ok(true);
+            }
+            if t > pts {
+                return Ok(false);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The current frame as a BGR `Mat`, rotation applied.
+    fn current_bgr(&mut self) -> Result<Mat, VideoError> {
+        let (fmt, w, h) = (self.frame.format(), self.frame.width(), self.frame.height());
+        let stale = self
+            .scaler
+            .as_ref()
+            .is_none_or(|(_, f, sw, sh)| (*f, *sw, *sh) != (fmt, w, h));
+        if stale {
+            let ctx = ff::software::scaling::Context::get(
+                fmt,
+                w,
+                h,
+                ff::format::Pixel::BGR24,
+                w,
+                h,
+                ff::software::scaling::Flags::BILINEAR,
+            )?;
+            self.scaler = Some((ctx, fmt, w, h));
+        }
+        let mut bgr = ff::frame::Video::empty();
+        if let Some((ctx, ..)) = self.scaler.as_mut() {
+            ctx.run(&self.frame, &mut bgr)?;
+        }
+        let (rows, cols) = (h as i32, w as i32);
+        let mut mat = Mat::new_rows_cols_with_default(
+            rows,
+            cols,
+            opencv::core::CV_8UC3,
+            opencv::core::Scalar::all(0.0),
+        )?;
+        let stride = bgr.stride(0);
+        let src = bgr.data(0);
+        let row = 3 * w as usize;
+        let dst = mat.data_bytes_mut()?;
+        for y in 0..h as usize {
+            dst[y * row..(y + 1) * row].copy_from_slice(&src[y * stride..y * stride + row]);
+        }
+        rotate(mat, self.rotation_deg)
+    }
+
+    fn timestamp_ms(&self, pts: i64) -> f64 {
+        (pts - self.start_pts) as f64 * self.tick_s * 1000.0
+    }
+}
+
+/// Turns a decoded frame upright the way OpenCV does for the rotation the file asks for.
+fn rotate(mat: Mat, deg: i32) -> Result<Mat, VideoError> {
+    let code = match deg {
+        90 => opencv::core::ROTATE_90_CLOCKWISE,
+        180 => opencv::core::ROTATE_180,
+        270 => opencv::core::ROTATE_90_COUNTERCLOCKWISE,
+        _ => return Ok(mat),
+    };
+    let mut out = Mat::default();
+    opencv::core::rotate(&mat, &mut out, code)?;
+    Ok(out)
 }
 
 /// `k` frames spread evenly over the video at `path` (probed as `info`), each the exact frame
-/// its index names. Errors: the file holds more frames than its header and the duration limit
-/// allow (`TooLong`), or no frame decodes.
+/// its index names. Errors: the file holds more frames than the duration limit allows
+/// (`TooLong`), or a sampled frame does not decode.
 pub fn sample_frames(
     path: &Path,
     info: &VideoInfo,
     k: usize,
     limits: VideoLimits,
 ) -> Result<Vec<SampledFrame>, VideoError> {
-    let fps = info.fps.max(1.0);
-    let budget = FrameBudget {
-        max_frames: (limits.max_duration_s * fps * 1.5).ceil() as u64 + 60,
-        fps,
-        max_s: limits.max_duration_s,
-    };
-    let wanted = plan(info.frame_count_header, k);
-    let (frames, count) = pass(path, &wanted, &budget)?;
-    if count == 0 {
-        return Err(VideoError::Undecodable("no frame decodes".into()));
+    let mut out = Vec::with_capacity(k);
+    sample_frames_each(path, info, k, limits, |f| {
+        out.push(f);
+        true
+    })?;
+    Ok(out)
+}
+
+/// As [`sample_frames`], handing each frame to `on_frame` as soon as it is decoded (so the
+/// caller can work on it while the next one decodes); `on_frame` returns false to stop.
+/// Returns the number of frames in the video.
+pub fn sample_frames_each(
+    path: &Path,
+    info: &VideoInfo,
+    k: usize,
+    limits: VideoLimits,
+    mut on_frame: impl FnMut(SampledFrame) -> bool,
+) -> Result<u64, VideoError> {
+    ensure_init()?;
+    let started = std::time::Instant::now();
+    let (mut input, stream) = open_input(path)?;
+    let index = index_packets(&mut input, stream, info.fps.max(1.0), limits.max_duration_s)?;
+    let index_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let count = index.pts.len() as u64;
+    let mut dec = Decoder::new(input, stream, info.rotation_deg, index.pts[0])?;
+    for i in plan_near_keys(count, k, &index.key_frames()) {
+        let pts = index.pts[i as usize];
+        let key = index.key_before(pts).unwrap_or(index.pts[0]);
+        // Decode on from where the decoder is when that reaches the sample without passing
+        // a key frame it could have jumped to; seek otherwise.
+        let reachable = dec.last_pts.is_some_and(|last| last >= key && last < pts);
+        if !reachable {
+            dec.seek_to_key(key)?;
+        }
+        let mut found = dec.decode_to(pts)?;
+        if !found {
+            // The seek landed after the key frame (inexact index in the container): decode
+            // from the very start, which always reaches every frame.
+            dec.seek_to_key(index.pts[0])?;
+            found = dec.decode_to(pts)?;
+        }
+        if !found {
+            return Err(VideoError::Undecodable(format!(
+                "frame {i} does not decode (damaged file)"
+            )));
+        }
+        let frame = SampledFrame {
+            index: i,
+            timestamp_ms: dec.timestamp_ms(pts),
+            image: dec.current_bgr()?,
+        };
+        if !on_frame(frame) {
+            break;
+        }
     }
-    let true_plan = plan(count, k);
-    if true_plan == wanted && frames.len() == wanted.len() {
-        return Ok(frames);
-    }
-    // The header's count was off: take the samples again where the true count puts them.
-    let (frames, _) = pass(path, &true_plan, &budget)?;
-    Ok(frames)
+    tracing::debug!(
+        frames = count,
+        decoded = dec.decoded,
+        seeks = dec.seeks,
+        index_ms,
+        total_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "video sampled"
+    );
+    Ok(count)
 }
 
 #[cfg(test)]
@@ -132,5 +442,37 @@ mod tests {
             assert!(p.windows(2).all(|w| w[0] < w[1]), "{p:?}");
             assert!(p.iter().all(|&i| i < n));
         }
+    }
+
+    #[test]
+    fn samples_move_to_a_key_frame_in_their_span() {
+        // 900 frames, key frames every 60: every span of 75 holds one.
+        let keys: Vec<u64> = (0..15).map(|i| i * 60).collect();
+        let p = plan_near_keys(900, 12, &keys);
+        assert_eq!(
+            p,
+            vec![60, 120, 180, 240, 360, 420, 480, 540, 660, 720, 780, 840]
+        );
+        // Frame 0 is never taken (span 0 keeps its middle); spans without a key frame keep
+        // their middle.
+        assert_eq!(
+            plan_near_keys(900, 12, &[0, 300, 600]),
+            vec![37, 112, 187, 262, 300, 412, 487, 562, 600, 712, 787, 862]
+        );
+        assert_eq!(plan_near_keys(900, 12, &[]), plan(900, 12));
+        assert_eq!(plan_near_keys(5, 12, &[0, 4]), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn the_key_frame_before_a_sample() {
+        let index = PacketIndex {
+            pts: (0..10).collect(),
+            keys: vec![0, 4, 8],
+        };
+        assert_eq!(index.key_before(0), Some(0));
+        assert_eq!(index.key_before(3), Some(0));
+        assert_eq!(index.key_before(4), Some(4));
+        assert_eq!(index.key_before(9), Some(8));
+        assert_eq!(index.key_before(-1), None);
     }
 }

@@ -1,0 +1,250 @@
+//! `kyc verify --id IMG --video VIDEO`: is the person in the selfie video the person on the ID
+//! photo? Runs the server's verification code path (probe, frame-accurate sampling, faces on
+//! the face pool, per-frame quality, the ID × frame table, the decision) and prints the decision,
+//! its reasons, the table and the time per stage. Exit 0 when it decided (whatever the
+//! decision), 2 when the input is unusable (bad files, too few usable frames), 1 on a failure of
+//! the system.
+
+use super::{EXIT_BAD_INPUT, EXIT_FAILURE, EngineChoice};
+use crate::engines;
+use crate::verify::{Progress, VerifyOptions, VerifyReport, verify};
+use actors::FacePool;
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+use vision::decision::Outcome;
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Photo with the reference face: the ID card's photo or a plain portrait (JPEG, PNG, BMP
+    /// or WebP).
+    #[arg(long)]
+    pub id: PathBuf,
+    /// Selfie video (MP4, MOV, WebM/Matroska).
+    #[arg(long)]
+    pub video: PathBuf,
+    /// Frames to sample (default: `video.samples`).
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Face engine.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
+    pub engine: EngineChoice,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The three progress bars (decode, faces, compare), drawn on stderr when it is a terminal.
+struct Bars {
+    decode: ProgressBar,
+    faces: ProgressBar,
+    compare: ProgressBar,
+}
+
+impl Bars {
+    fn new(visible: bool) -> Self {
+        let target = if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let bar = |name: &str, len: u64| {
+            let b = multi.add(ProgressBar::new(len));
+            b.set_style(style.clone());
+            b.set_prefix(name.to_string());
+            b
+        };
+        Self {
+            decode: bar("decode", 0),
+            faces: bar("faces", 0),
+            compare: bar("compare", 1),
+        }
+    }
+
+    fn update(&self, p: Progress) {
+        match p {
+            Progress::Probed { frames } => {
+                self.decode.set_length(frames as u64);
+                self.faces.set_length(frames as u64);
+            }
+            Progress::Decoded { done, total } => {
+                self.decode.set_length(total as u64);
+                self.decode.set_position(done as u64);
+            }
+            Progress::Analysed { done, total } => {
+                self.faces.set_length(total as u64);
+                self.faces.set_position(done as u64);
+            }
+            Progress::Compared => {
+                self.decode.finish();
+                self.faces.finish();
+                self.compare.finish();
+            }
+        }
+    }
+
+    fn clear(&self) {
+        for b in [&self.decode, &self.faces, &self.compare] {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn fail(json: bool, code: &str, message: &str, exit: u8) -> ExitCode {
+    eprintln!("kyc verify: {message}");
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "decision": null,
+                "error": { "code": code, "message": message },
+            })
+        );
+    }
+    ExitCode::from(exit)
+}
+
+pub fn run(args: VerifyArgs) -> ExitCode {
+    let t0 = Instant::now();
+    super::init_cli_tracing();
+    let settings = match super::load_settings("verify") {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let id: Arc<[u8]> = match std::fs::read(&args.id) {
+        Ok(b) => Arc::from(b),
+        Err(e) => {
+            let msg = format!("cannot read {}: {e}", args.id.display());
+            return fail(args.json, "UNREADABLE_FILE", &msg, EXIT_BAD_INPUT);
+        }
+    };
+    let opts = VerifyOptions {
+        samples: args.samples.unwrap_or(settings.video.samples).max(1),
+        limits: settings.video.limits(),
+        quality: settings.video.frame_quality(),
+        decision: settings.video.decision(settings.engine.match_threshold),
+    };
+    let rt = match super::runtime("verify") {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let bars = Bars::new(!args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    rt.block_on(async {
+        // Two workers: the ID photo and the first frames are analysed in parallel.
+        let cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(2), false);
+        let pool = match FacePool::start(cfg).await {
+            Ok(p) => p,
+            Err(e) => return fail(args.json, "ENGINE_ERROR", &e.to_string(), EXIT_FAILURE),
+        };
+        let load_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let result = verify(&pool, id, args.video.clone(), &opts, &|p| bars.update(p)).await;
+        pool.stop().await;
+        bars.clear();
+        let report = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let exit = if e.is_bad_input() {
+                    EXIT_BAD_INPUT
+                } else {
+                    EXIT_FAILURE
+                };
+                return fail(args.json, e.code(), &e.to_string(), exit);
+            }
+        };
+        if args.json {
+            let mut value = match serde_json::to_value(&report) {
+                Ok(v) => v,
+                Err(e) => {
+                    let msg = format!("cannot encode the result: {e}");
+                    return fail(true, "INTERNAL", &msg, EXIT_FAILURE);
+                }
+            };
+            value["timings_ms"]["load"] = serde_json::json!(load_ms);
+            println!("{value}");
+        } else {
+            print_human(&args, &report, load_ms);
+        }
+        if report.decision == Outcome::Failed {
+            ExitCode::from(EXIT_BAD_INPUT)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+fn opt(v: Option<f32>) -> String {
+    v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into())
+}
+
+fn print_human(args: &VerifyArgs, r: &VerifyReport, load_ms: f64) {
+    println!(
+        "{}  score {} (threshold {:.3}), {} of {} frames used",
+        r.decision.to_string().to_uppercase(),
+        opt(r.score),
+        r.threshold,
+        r.frames_kept,
+        r.frames_sampled
+    );
+    for reason in &r.reasons {
+        println!("  - {reason}");
+    }
+    println!(
+        "ID {}: face by {} ({}), score {:.2}, {} face(s)",
+        args.id.display(),
+        r.id.detector,
+        r.id.engine,
+        r.id.detection_score,
+        r.id.faces_found
+    );
+    println!(
+        "video {}: {}×{} {:.1} fps, {} frames ({:.1} s), rotation {}°",
+        args.video.display(),
+        r.video.width,
+        r.video.height,
+        r.video.fps,
+        r.frame_count,
+        r.video.duration_s,
+        r.video.rotation_deg
+    );
+    println!(
+        "{:>6} {:>9} {:>7} {:>10} {:>11} {:>5} {:>6} {:>6} {:>5} {:>5}  issue",
+        "frame",
+        "time ms",
+        "quality",
+        "similarity",
+        "consistency",
+        "used",
+        "face",
+        "sharp",
+        "light",
+        "yaw"
+    );
+    for f in &r.frames {
+        println!(
+            "{:>6} {:>9.0} {:>7.2} {:>10} {:>11} {:>5} {:>6.0} {:>6.0} {:>5.0} {:>5.0}  {}",
+            f.index,
+            f.timestamp_ms,
+            f.quality,
+            opt(f.similarity),
+            opt(f.consistency),
+            if f.kept { "yes" } else { "no" },
+            f.measures.face_px,
+            f.measures.sharpness,
+            f.measures.brightness,
+            f.measures.yaw_deg,
+            f.issue.unwrap_or("")
+        );
+    }
+    let t = &r.timings_ms;
+    println!(
+        "time: load {load_ms:.0} ms; probe {:.0}, decode {:.0}, detect {:.0}, embed {:.0}, compare {:.1} ms; verify total {:.0} ms",
+        t.probe, t.decode, t.detect, t.embed, t.compare, t.total
+    );
+}

@@ -1,0 +1,267 @@
+//! `kyc verify` as a user runs it, on selfie videos made here with FFmpeg from the real labelled
+//! photos of `../shared/testdata/faces` (720p H.264, a few seconds, pan/zoom and a slow
+//! brightness swing): the same person as the ID photo is verified, another person rejected, a
+//! video that cuts from one person to another is not verified and says why, a dark video fails
+//! with "too dark"; bad files exit 2 with a message.
+
+use super::{Run, run};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// img1, img2, img4… are one person; img16/img17 another; img20/img21 a third (pairs.csv).
+const ID_PHOTO: &str = "img1.jpg";
+const SAME_PERSON: &str = "img2.jpg";
+const OTHER_PERSON: &str = "img16.jpg";
+
+fn faces_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/faces");
+    assert!(
+        dir.join("pairs.csv").is_file(),
+        "{} is missing: the tests need ../shared beside the checkout",
+        dir.display()
+    );
+    dir
+}
+
+/// The pan/zoom/brightness chain that turns a still photo into a 1280×720 selfie-like clip.
+fn motion(extra: &str) -> String {
+    format!(
+        "scale=1280:720:force_original_aspect_ratio=decrease,\
+         pad=1280:720:(ow-iw)/2:(oh-ih)/2:color=0x505050,\
+         zoompan=z='1.1+0.1*sin(2*PI*on/90)':x='(iw-iw/zoom)/2+60*sin(2*PI*on/120)':\
+         y='(ih-ih/zoom)/2':d=1:s=1280x720:fps=30,\
+         eq=brightness='0.06*sin(2*PI*t/2)':eval=frame{extra},setsar=1,format=yuv420p"
+    )
+}
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg runs (Debian package ffmpeg)");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const H264: [&str; 6] = ["-c:v", "libx264", "-preset", "veryfast", "-g", "60"];
+
+/// A `seconds`-long 720p H.264 clip of the photo `photo`, with `extra` filters appended.
+fn clip(dir: &Path, photo: &str, seconds: u32, extra: &str, name: &str) -> PathBuf {
+    let out = dir.join(name);
+    let src = faces_dir().join(photo);
+    let t = seconds.to_string();
+    let vf = motion(extra);
+    let mut args = vec!["-loop", "1", "-framerate", "30", "-t", &t, "-i"];
+    let src = src.to_str().expect("utf-8 path");
+    args.push(src);
+    args.extend(["-vf", &vf]);
+    args.extend(H264);
+    let o = out.to_str().expect("utf-8 path");
+    args.push(o);
+    ffmpeg(&args);
+    out
+}
+
+/// `a` then `b`, one file.
+fn cut(dir: &Path, a: &Path, b: &Path) -> PathBuf {
+    let out = dir.join("cut.mp4");
+    ffmpeg(&[
+        "-i",
+        a.to_str().expect("utf-8"),
+        "-i",
+        b.to_str().expect("utf-8"),
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1[v]",
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-g",
+        "60",
+        out.to_str().expect("utf-8"),
+    ]);
+    out
+}
+
+fn verify(id: &Path, video: &Path, json: bool) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kyc"));
+    cmd.arg("verify")
+        .arg("--id")
+        .arg(id)
+        .arg("--video")
+        .arg(video);
+    if json {
+        cmd.arg("--json");
+    }
+    run(cmd)
+}
+
+fn one_object(run: &Run) -> serde_json::Value {
+    assert_eq!(
+        run.stdout.lines().count(),
+        1,
+        "one JSON object: {}",
+        run.stdout
+    );
+    serde_json::from_str(&run.stdout).expect("JSON")
+}
+
+fn reasons(v: &serde_json::Value) -> String {
+    v["reasons"].to_string()
+}
+
+#[test]
+fn verify_decides_on_videos_made_from_real_photos() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let id = faces_dir().join(ID_PHOTO);
+    let same = clip(dir.path(), SAME_PERSON, 3, "", "same.mp4");
+    let other = clip(dir.path(), OTHER_PERSON, 3, "", "other.mp4");
+
+    let run = verify(&id, &same, true);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = one_object(&run);
+    eprintln!("same person: {v}");
+    assert_eq!(v["decision"], "verified", "{}", reasons(&v));
+    let frames = v["frames"].as_array().expect("frames");
+    assert_eq!(frames.len(), 12);
+    for f in frames {
+        for key in ["index", "timestamp_ms", "quality", "similarity"] {
+            assert!(f.get(key).is_some(), "{key} missing in {f}");
+        }
+        assert_eq!(f["engine"].as_str().is_some(), f["similarity"].is_number());
+    }
+    assert!(v["score"].as_f64().expect("score") >= 0.40);
+    for stage in ["probe", "decode", "detect", "embed", "compare", "total"] {
+        assert!(v["timings_ms"][stage].is_number(), "{stage}");
+    }
+
+    let run = verify(&id, &other, true);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = one_object(&run);
+    eprintln!("other person: {v}");
+    assert_eq!(v["decision"], "rejected", "{}", reasons(&v));
+    assert!(v["score"].as_f64().expect("score") < 0.30);
+
+    // Half the video is the ID's person, half someone else: never verified, and it says why.
+    let first = clip(dir.path(), SAME_PERSON, 2, "", "a.mp4");
+    let second = clip(dir.path(), OTHER_PERSON, 2, "", "b.mp4");
+    let run = verify(&id, &cut(dir.path(), &first, &second), true);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = one_object(&run);
+    eprintln!("cut: {v}");
+    assert_ne!(v["decision"], "verified", "{}", reasons(&v));
+    assert!(
+        reasons(&v).contains("person in the video changes"),
+        "{}",
+        reasons(&v)
+    );
+
+    // Human-readable output: the decision, the reasons, the table, the stage times.
+    let run = verify(&id, &same, false);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("VERIFIED"), "{}", run.stdout);
+    for needle in ["frame", "similarity", "decode", "detect", "embed"] {
+        assert!(run.stdout.contains(needle), "{needle}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn a_dark_video_fails_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let id = faces_dir().join(ID_PHOTO);
+    let dark = clip(dir.path(), SAME_PERSON, 3, ",lutyuv=y=val*0.15", "dark.mp4");
+    let run = verify(&id, &dark, true);
+    let v = one_object(&run);
+    eprintln!("dark: {v}");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(v["decision"], "failed");
+    assert!(reasons(&v).contains("too dark"), "{}", reasons(&v));
+}
+
+#[test]
+fn bad_videos_and_photos_exit_2_with_a_message() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let id = faces_dir().join(ID_PHOTO);
+    let good = clip(dir.path(), SAME_PERSON, 2, "", "good.mp4");
+    let bytes = std::fs::read(&good).expect("read");
+    let write = |name: &str, data: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).expect("write");
+        p
+    };
+    let truncated = write("truncated.mp4", &bytes[..bytes.len() / 3]);
+    let empty = write("empty.mp4", b"");
+    let text = write("notes.mp4", b"this is a text file, renamed .mp4\n");
+    let audio = dir.path().join("audio.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=2",
+        "-c:a",
+        "aac",
+        audio.to_str().expect("utf-8"),
+    ]);
+    // Ten minutes of 4K: two seconds at 5 frames/s, looped without re-encoding.
+    let short = dir.path().join("short4k.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:size=3840x2160:rate=5:duration=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "10",
+        short.to_str().expect("utf-8"),
+    ]);
+    let long = dir.path().join("long4k.mp4");
+    ffmpeg(&[
+        "-stream_loop",
+        "299",
+        "-i",
+        short.to_str().expect("utf-8"),
+        "-c",
+        "copy",
+        long.to_str().expect("utf-8"),
+    ]);
+    for (video, code, words) in [
+        (&truncated, "CORRUPT_VIDEO", "cut short"),
+        (&empty, "EMPTY_INPUT", "empty"),
+        (&text, "UNSUPPORTED_VIDEO", "text"),
+        (&audio, "NO_VIDEO_STREAM", "no video stream"),
+        (&long, "VIDEO_TOO_LONG", "600.0 s long"),
+        (
+            &dir.path().join("missing.mp4"),
+            "UNREADABLE_FILE",
+            "No such file",
+        ),
+    ] {
+        let run = verify(&id, video, true);
+        assert_eq!(run.code, 2, "{}: {}", video.display(), run.stderr);
+        let v = one_object(&run);
+        assert_eq!(v["error"]["code"], code, "{}: {v}", video.display());
+        assert!(
+            run.stderr.contains(words),
+            "{}: {}",
+            video.display(),
+            run.stderr
+        );
+    }
+    // An ID "photo" that is text, and one without a face.
+    let not_photo = write("id.jpg", b"not a photo");
+    let run = verify(&not_photo, &good, true);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("ID photo"), "{}", run.stderr);
+    let run = verify(&faces_dir().join("missing.jpg"), &good, false);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot read"), "{}", run.stderr);
+}

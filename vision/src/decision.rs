@@ -1,0 +1,310 @@
+//! The verification decision: from the ID face's similarity to every usable video frame and the
+//! frames' similarity to each other, `verified`, `rejected` or `review` (or `failed` when too few
+//! frames were usable), always with the reasons. Robust by construction: the score is the median
+//! of the best frames' similarities, so one odd frame neither makes nor breaks a decision, and a
+//! video whose person changes is never verified however well one part of it matches.
+
+use crate::face::FaceAnalysis;
+use crate::video::quality::{FrameIssue, FrameQuality};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// How the decision is taken. Calibrated on the real labelled pairs (BENCHMARKS.md): genuine
+/// pairs score 0.46 … 0.85, impostors at most 0.23, the match threshold is 0.35.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecisionPolicy {
+    /// Similarity at which two faces are the same person.
+    pub match_threshold: f32,
+    /// Scores within this distance of the threshold go to a person (`review`).
+    pub review_margin: f32,
+    /// The score is the median of this many best frame similarities.
+    pub top_k: usize,
+    /// Fewer usable frames than this and nothing is decided (`failed`).
+    pub min_frames: usize,
+    /// A frame whose median similarity to the other usable frames is below this shows
+    /// someone else (the person in the video changed).
+    pub consistency_threshold: f32,
+}
+
+impl Default for DecisionPolicy {
+    fn default() -> Self {
+        Self {
+            match_threshold: 0.35,
+            review_margin: 0.05,
+            top_k: 5,
+            min_frames: 3,
+            consistency_threshold: 0.35,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Verified,
+    Rejected,
+    Review,
+    /// Too few usable frames: nothing could be decided; the reasons say what to fix.
+    Failed,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Verified => "verified",
+            Self::Rejected => "rejected",
+            Self::Review => "review",
+            Self::Failed => "failed",
+        })
+    }
+}
+
+/// One sampled frame as the decision sees it.
+#[derive(Debug, Clone)]
+pub struct FrameEvidence {
+    pub index: u64,
+    pub quality: FrameQuality,
+    /// Passed the quality gate.
+    pub kept: bool,
+    /// Similarity of the ID face to this frame's face (None: no face, or not compared).
+    pub similarity: Option<f32>,
+    /// Median similarity of this frame's face to the other kept frames' (kept frames only).
+    pub consistency: Option<f32>,
+}
+
+/// The decision with its grounds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub decision: Outcome,
+    /// Median of the top-k kept frames' similarities (None when failed).
+    pub score: Option<f32>,
+    /// Lowest per-frame consistency among kept frames (None with fewer than two).
+    pub consistency: Option<f32>,
+    pub frames_sampled: usize,
+    pub frames_kept: usize,
+    pub reasons: Vec<String>,
+}
+
+fn median(mut v: Vec<f32>) -> Option<f32> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Per kept frame, the median cosine similarity of its embedding to the other kept frames'
+/// (`None` for a frame alone). Embeddings are L2-normalised.
+pub fn consistency(faces: &[&FaceAnalysis]) -> Vec<Option<f32>> {
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    (0..faces.len())
+        .map(|i| {
+            let sims: Vec<f32> = (0..faces.len())
+                .filter(|&j| j != i)
+                .map(|j| dot(&faces[i].embedding.vector, &faces[j].embedding.vector))
+                .collect();
+            median(sims)
+        })
+        .collect()
+}
+
+/// The main reason frames were dropped, with its count: "too dark (9 of 12 frames)".
+fn main_issue(frames: &[FrameEvidence]) -> Option<String> {
+    let mut counts: HashMap<FrameIssue, usize> = HashMap::new();
+    for f in frames.iter().filter(|f| !f.kept) {
+        if let Some(i) = f.quality.issue {
+            *counts.entry(i).or_default() += 1;
+        }
+    }
+    let (issue, n) = counts
+        .into_iter()
+        .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i as u8)))?;
+    Some(format!(
+        "{} ({n} of {} frames)",
+        issue.describe(),
+        frames.len()
+    ))
+}
+
+/// Decides from the sampled frames.
+pub fn decide(frames: &[FrameEvidence], policy: &DecisionPolicy) -> Verdict {
+    let kept: Vec<&FrameEvidence> = frames
+        .iter()
+        .filter(|f| f.kept && f.similarity.is_some())
+        .collect();
+    let consistency = kept
+        .iter()
+        .filter_map(|f| f.consistency)
+        .min_by(|a, b| a.total_cmp(b));
+    let mut verdict = Verdict {
+        decision: Outcome::Failed,
+        score: None,
+        consistency,
+        frames_sampled: frames.len(),
+        frames_kept: kept.len(),
+        reasons: Vec::new(),
+    };
+    if kept.len() < policy.min_frames.max(1) {
+        let main = main_issue(frames).unwrap_or_else(|| "no usable frame".into());
+        verdict.reasons.push(format!(
+            "only {} of {} frames are usable (at least {} needed): {main}",
+            kept.len(),
+            frames.len(),
+            policy.min_frames
+        ));
+        return verdict;
+    }
+    let mut sims: Vec<f32> = kept.iter().filter_map(|f| f.similarity).collect();
+    sims.sort_by(|a, b| b.total_cmp(a));
+    sims.truncate(policy.top_k.max(1));
+    let score = median(sims).unwrap_or(0.0);
+    verdict.score = Some(score);
+    let t = policy.match_threshold;
+    let (low, high) = (t - policy.review_margin, t + policy.review_margin);
+    let strangers: Vec<u64> = kept
+        .iter()
+        .filter(|f| {
+            f.consistency
+                .is_some_and(|c| c < policy.consistency_threshold)
+        })
+        .map(|f| f.index)
+        .collect();
+    let matching = kept
+        .iter()
+        .filter(|f| f.similarity.is_some_and(|s| s >= t))
+        .count();
+    if !strangers.is_empty() {
+        verdict.reasons.push(format!(
+            "the person in the video changes: frames {strangers:?} do not show the same person as the others"
+        ));
+        verdict.decision = if score >= low {
+            Outcome::Review
+        } else {
+            Outcome::Rejected
+        };
+    } else if score >= high && 2 * matching >= kept.len() {
+        verdict.decision = Outcome::Verified;
+        verdict.reasons.push(format!(
+            "the ID face matches the video: score {score:.3} ≥ {high:.3} ({matching} of {} frames match)",
+            kept.len()
+        ));
+    } else if score < low {
+        verdict.decision = Outcome::Rejected;
+        verdict.reasons.push(format!(
+            "the ID face does not match the video: score {score:.3} < {low:.3}"
+        ));
+    } else {
+        verdict.decision = Outcome::Review;
+        verdict.reasons.push(if score >= high {
+            format!(
+                "only {matching} of {} usable frames match the ID face",
+                kept.len()
+            )
+        } else {
+            format!(
+                "score {score:.3} is within the review band {low:.3} … {high:.3} around the threshold"
+            )
+        });
+    }
+    let dropped = frames.len() - kept.len();
+    if dropped > 0
+        && let Some(main) = main_issue(frames)
+    {
+        verdict
+            .reasons
+            .push(format!("{dropped} frames not used, mostly: {main}"));
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::quality::FrameMeasures;
+
+    fn q(score: f32, issue: Option<FrameIssue>) -> FrameQuality {
+        FrameQuality {
+            score,
+            issue,
+            measures: FrameMeasures::default(),
+        }
+    }
+
+    fn frame(index: u64, sim: f32, cons: f32) -> FrameEvidence {
+        FrameEvidence {
+            index,
+            quality: q(1.0, None),
+            kept: true,
+            similarity: Some(sim),
+            consistency: Some(cons),
+        }
+    }
+
+    fn dropped(index: u64, issue: FrameIssue) -> FrameEvidence {
+        FrameEvidence {
+            index,
+            quality: q(0.1, Some(issue)),
+            kept: false,
+            similarity: None,
+            consistency: None,
+        }
+    }
+
+    #[test]
+    fn a_good_match_is_verified_and_one_bad_frame_does_not_matter() {
+        let mut frames: Vec<_> = (0..11).map(|i| frame(i, 0.6, 0.8)).collect();
+        frames.push(frame(11, -0.1, 0.5));
+        let v = decide(&frames, &DecisionPolicy::default());
+        assert_eq!(v.decision, Outcome::Verified, "{v:?}");
+        assert_eq!(v.score, Some(0.6));
+    }
+
+    #[test]
+    fn a_stranger_is_rejected_and_the_band_goes_to_review() {
+        let frames: Vec<_> = (0..12).map(|i| frame(i, 0.1, 0.8)).collect();
+        assert_eq!(
+            decide(&frames, &DecisionPolicy::default()).decision,
+            Outcome::Rejected
+        );
+        let frames: Vec<_> = (0..12).map(|i| frame(i, 0.36, 0.8)).collect();
+        let v = decide(&frames, &DecisionPolicy::default());
+        assert_eq!(v.decision, Outcome::Review);
+        assert!(v.reasons[0].contains("review band"), "{v:?}");
+    }
+
+    #[test]
+    fn a_change_of_person_is_never_verified() {
+        // Half the video matches well, the other half is someone else.
+        let mut frames: Vec<_> = (0..6).map(|i| frame(i, 0.7, 0.1)).collect();
+        frames.extend((6..12).map(|i| frame(i, 0.05, 0.1)));
+        let v = decide(&frames, &DecisionPolicy::default());
+        assert_eq!(v.decision, Outcome::Review, "{v:?}");
+        assert!(
+            v.reasons[0].contains("person in the video changes"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn too_few_usable_frames_fail_with_the_main_reason() {
+        let mut frames: Vec<_> = (0..9).map(|i| dropped(i, FrameIssue::TooDark)).collect();
+        frames.push(dropped(9, FrameIssue::NoFace));
+        frames.push(frame(10, 0.6, 0.9));
+        let v = decide(&frames, &DecisionPolicy::default());
+        assert_eq!(v.decision, Outcome::Failed);
+        assert_eq!(v.score, None);
+        assert!(v.reasons[0].contains("too dark (9 of 11 frames)"), "{v:?}");
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+}
