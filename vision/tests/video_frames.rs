@@ -185,3 +185,55 @@ fn variable_frame_rate_and_a_wrong_header_count() {
     let indices: Vec<u64> = got.iter().map(|g| g.0).collect();
     assert_spread(&indices, 240, 12);
 }
+
+/// Frame `index` of `path` as FFmpeg's command line shows it (rotation applied), gray.
+fn ffmpeg_frame(path: &Path, index: u64, width: i32, height: i32) -> Mat {
+    let select = format!("select=eq(n\\,{index})");
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-vf", &select, "-frames:v", "1", "-f", "rawvideo"])
+        .args(["-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.len(), (width * height) as usize, "frame size");
+    Mat::new_rows_cols_with_data(height, width, &out.stdout)
+        .expect("mat")
+        .try_clone()
+        .expect("own")
+}
+
+#[test]
+fn a_rotated_phone_video_comes_out_upright_as_ffmpeg_shows_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let plain = indexed_video(dir.path(), "plain.mp4", 60, 30, &X264_2S_GOP);
+    for deg in [90, 180, 270] {
+        let rotated = dir.path().join(format!("rotated{deg}.mp4"));
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&plain)
+            .args(["-c", "copy", "-metadata:s:v:0", &format!("rotate={deg}")])
+            .arg(&rotated)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success());
+        let info = probe(&rotated, VideoLimits::default()).expect("probe");
+        let frames = sample_frames(&rotated, &info, 3, VideoLimits::default()).expect("sample");
+        for f in &frames {
+            let (w, h) = (f.image.cols(), f.image.rows());
+            assert_eq!((w, h), (info.width as i32, info.height as i32));
+            let mut gray = Mat::default();
+            imgproc::cvt_color_def(&f.image, &mut gray, imgproc::COLOR_BGR2GRAY).expect("gray");
+            let reference = ffmpeg_frame(&rotated, f.index, w, h);
+            let mut diff = Mat::default();
+            opencv::core::absdiff(&gray, &reference, &mut diff).expect("diff");
+            let mean = opencv::core::mean_def(&diff).expect("mean")[0];
+            assert!(
+                mean < 4.0,
+                "rotation {deg}°, frame {}: differs from FFmpeg's upright frame by {mean:.1}",
+                f.index
+            );
+        }
+    }
+}

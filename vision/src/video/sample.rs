@@ -336,12 +336,13 @@ impl Decoder {
     }
 }
 
-/// Turns a decoded frame upright the way OpenCV does for the rotation the file asks for.
+/// Turns a decoded frame upright for the rotation the file's header names (as the probe reads
+/// it), the way FFmpeg's own player and command line show it (tested against them).
 fn rotate(mat: Mat, deg: i32) -> Result<Mat, VideoError> {
     let code = match deg {
-        90 => opencv::core::ROTATE_90_CLOCKWISE,
+        90 => opencv::core::ROTATE_90_COUNTERCLOCKWISE,
         180 => opencv::core::ROTATE_180,
-        270 => opencv::core::ROTATE_90_COUNTERCLOCKWISE,
+        270 => opencv::core::ROTATE_90_CLOCKWISE,
         _ => return Ok(mat),
     };
     let mut out = Mat::default();
