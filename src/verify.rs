@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use vision::decision::{self, DecisionPolicy, FrameEvidence, Outcome};
 use vision::video::quality::{FrameMeasures, FrameQualityPolicy, assess};
-use vision::video::{SampledFrame, VideoError, VideoInfo, VideoLimits};
+use vision::video::{SampledFrame, SamplingStats, VideoError, VideoInfo, VideoLimits};
 use vision::{FaceAnalysis, SharedFrame, VisionError};
 
 /// How a verification runs.
@@ -140,6 +140,8 @@ pub struct VerifyReport {
     pub frames_kept: usize,
     /// Frames in the video (counted from its packets, not taken from the header).
     pub frame_count: u64,
+    /// What sampling cost: frames decoded, non-reference frames skipped, seeks.
+    pub sampling: SamplingStats,
     pub id: IdFace,
     pub video: VideoInfo,
     pub frames: Vec<FrameRow>,
@@ -153,7 +155,7 @@ fn ms(t: Instant) -> f64 {
 /// What the video side hands back: the probe, the frames with their analyses, timings.
 struct VideoSide {
     info: VideoInfo,
-    frame_count: u64,
+    sampling: SamplingStats,
     frames: Vec<(SampledFrame, Result<FaceAnalysis, PoolError>)>,
     probe_ms: f64,
     decode_ms: f64,
@@ -210,11 +212,11 @@ async fn video_side(
     let (result, decode_ms) = sampler
         .await
         .map_err(|e| VerifyError::Sampler(e.to_string()))?;
-    let frame_count = result?;
+    let sampling = result?;
     frames.sort_by_key(|(f, _)| f.index);
     Ok(VideoSide {
         info,
-        frame_count,
+        sampling,
         frames,
         probe_ms,
         decode_ms,
@@ -301,7 +303,8 @@ pub async fn verify(
         reasons: verdict.reasons,
         frames_sampled: verdict.frames_sampled,
         frames_kept: verdict.frames_kept,
-        frame_count: side.frame_count,
+        frame_count: side.sampling.frame_count,
+        sampling: side.sampling,
         id: IdFace {
             engine: id_face.embedding.engine.clone(),
             model: id_face.embedding.model.clone(),

@@ -269,7 +269,7 @@ fn video(args: VideoBenchArgs) -> ExitCode {
     use vision::video::{VideoLimits, probe, sample_frames};
     let limits = VideoLimits::default();
     let (mut probe_ms, mut sample_ms) = (vec![], vec![]);
-    let mut info = None;
+    let (mut info, mut stats) = (None, None);
     for _ in 0..args.runs.max(1) {
         let t = Instant::now();
         let i = match probe(&args.video, limits) {
@@ -285,9 +285,12 @@ fn video(args: VideoBenchArgs) -> ExitCode {
         };
         probe_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        if let Err(e) = sample_frames(&args.video, &i, args.samples, limits) {
-            eprintln!("kyc bench: {}: {e}", args.video.display());
-            return ExitCode::from(EXIT_FAILURE);
+        match sample_frames(&args.video, &i, args.samples, limits) {
+            Ok((_, s)) => stats = Some(s),
+            Err(e) => {
+                eprintln!("kyc bench: {}: {e}", args.video.display());
+                return ExitCode::from(EXIT_FAILURE);
+            }
         }
         sample_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         info = Some(i);
@@ -301,6 +304,12 @@ fn video(args: VideoBenchArgs) -> ExitCode {
             i.fps,
             i.frame_count_header,
             i.duration_s
+        );
+    }
+    if let Some(s) = stats {
+        println!(
+            "sampling decoded {} frames, skipped {} non-reference frames, {} seeks",
+            s.decoded, s.skipped, s.seeks
         );
     }
     println!(

@@ -204,14 +204,17 @@ fn print_human(args: &VerifyArgs, r: &VerifyReport, load_ms: f64) {
         r.id.faces_found
     );
     println!(
-        "video {}: {}×{} {:.1} fps, {} frames ({:.1} s), rotation {}°",
+        "video {}: {}×{} {:.1} fps, {} frames ({:.1} s), rotation {}°; sampling decoded {} frames, skipped {}, {} seeks",
         args.video.display(),
         r.video.width,
         r.video.height,
         r.video.fps,
         r.frame_count,
         r.video.duration_s,
-        r.video.rotation_deg
+        r.video.rotation_deg,
+        r.sampling.decoded,
+        r.sampling.skipped,
+        r.sampling.seeks
     );
     println!(
         "{:>6} {:>9} {:>7} {:>10} {:>11} {:>5} {:>6} {:>6} {:>5} {:>5}  issue",

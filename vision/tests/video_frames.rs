@@ -9,7 +9,7 @@ use opencv::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use vision::video::{VideoLimits, plan, probe, sample_frames};
+use vision::video::{SamplingStats, VideoLimits, plan, probe, sample_frames};
 
 const W: i32 = 640;
 const H: i32 = 480;
@@ -108,8 +108,12 @@ fn assert_spread(indices: &[u64], count: u64, k: u64) {
 }
 
 fn check(path: &Path, k: usize) -> (u64, Vec<(u64, f64)>) {
+    check_stats(path, k).0
+}
+
+fn check_stats(path: &Path, k: usize) -> ((u64, Vec<(u64, f64)>), SamplingStats) {
     let info = probe(path, VideoLimits::default()).expect("probe");
-    let frames = sample_frames(path, &info, k, VideoLimits::default()).expect("sample");
+    let (frames, stats) = sample_frames(path, &info, k, VideoLimits::default()).expect("sample");
     let mut got = Vec::new();
     for f in &frames {
         let shown = read_index(&f.image);
@@ -122,7 +126,7 @@ fn check(path: &Path, k: usize) -> (u64, Vec<(u64, f64)>) {
         );
         got.push((f.index, f.timestamp_ms));
     }
-    (info.frame_count_header, got)
+    ((info.frame_count_header, got), stats)
 }
 
 #[test]
@@ -143,6 +147,40 @@ fn constant_frame_rate_h264_with_2_s_key_frames() {
     assert_eq!(header, 300);
     let indices: Vec<u64> = got.iter().map(|g| g.0).collect();
     assert_spread(&indices, 300, 12);
+    for (i, t) in &got {
+        assert!(
+            (t - *i as f64 * 1000.0 / 30.0).abs() < 1.0,
+            "frame {i} at {t} ms"
+        );
+    }
+}
+
+#[test]
+fn a_10_s_key_frame_interval_with_b_frames() {
+    // x264's usual B-frame pyramid: the sampler leaves the non-reference B-frames it passes
+    // undecoded, and every sample must still be the exact frame.
+    let dir = tempfile::tempdir().expect("tmp");
+    // b-adapt=0: x264 would otherwise see every frame of this pattern as a change and
+    // choose few B-frames.
+    let args = [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-x264-params",
+        "bframes=3:b-adapt=0:b-pyramid=normal",
+        "-g",
+        "300",
+        "-pix_fmt",
+        "yuv420p",
+    ];
+    let path = indexed_video(dir.path(), "gop10s.mp4", 330, 30, &args);
+    let ((header, got), stats) = check_stats(&path, 12);
+    eprintln!("10 s GOP with B-frames: header {header} frames, sampled {got:?}, {stats:?}");
+    assert!(stats.skipped > 0, "no B-frame was skipped: {stats:?}");
+    assert_eq!(stats.frame_count, 330);
+    let indices: Vec<u64> = got.iter().map(|g| g.0).collect();
+    assert_eq!(indices.len(), 12);
     for (i, t) in &got {
         assert!(
             (t - *i as f64 * 1000.0 / 30.0).abs() < 1.0,
@@ -196,7 +234,11 @@ fn ffmpeg_frame(path: &Path, index: u64, width: i32, height: i32) -> Mat {
         .args(["-pix_fmt", "gray", "-"])
         .output()
         .expect("ffmpeg runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout.len(), (width * height) as usize, "frame size");
     Mat::new_rows_cols_with_data(height, width, &out.stdout)
         .expect("mat")
@@ -219,7 +261,8 @@ fn a_rotated_phone_video_comes_out_upright_as_ffmpeg_shows_it() {
             .expect("ffmpeg runs");
         assert!(status.success());
         let info = probe(&rotated, VideoLimits::default()).expect("probe");
-        let frames = sample_frames(&rotated, &info, 3, VideoLimits::default()).expect("sample");
+        let (frames, _) =
+            sample_frames(&rotated, &info, 3, VideoLimits::default()).expect("sample");
         for f in &frames {
             let (w, h) = (f.image.cols(), f.image.rows());
             assert_eq!((w, h), (info.width as i32, info.height as i32));

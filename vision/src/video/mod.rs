@@ -3,9 +3,12 @@
 //! verification cannot use, frames sampled at exactly the indices asked for, and each frame's
 //! fitness for comparing a face.
 
+mod nal;
 mod probe;
 pub mod quality;
 mod sample;
 
 pub use probe::{Container, VideoError, VideoInfo, VideoLimits, probe};
-pub use sample::{SampledFrame, plan, plan_near_keys, sample_frames, sample_frames_each};
+pub use sample::{
+    SampledFrame, SamplingStats, plan, plan_near_keys, sample_frames, sample_frames_each,
+};

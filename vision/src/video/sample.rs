@@ -10,10 +10,12 @@
 //! and hands over the frame whose timestamp is the sample's. Frames are identified by their
 //! timestamp, never by where a seek was supposed to land.
 
+use super::nal;
 use super::probe::{VideoError, VideoInfo, VideoLimits};
 use ffmpeg_next as ff;
 use opencv::core::Mat;
 use opencv::prelude::*;
+use serde::Serialize;
 use std::path::Path;
 
 /// One sampled frame.
@@ -189,9 +191,14 @@ struct Decoder {
     last_pts: Option<i64>,
     at_eof: bool,
     frame: ff::frame::Video,
-    /// Frames decoded and seeks made (for the log: what sampling cost).
+    /// Frames decoded, frames left undecoded, seeks made (for the log: what sampling cost).
     decoded: u64,
+    skipped: u64,
     seeks: u64,
+    /// H.264: non-reference frames can be skipped.
+    h264: bool,
+    /// Timestamps of the samples (never skipped).
+    wanted: std::collections::HashSet<i64>,
 }
 
 impl Decoder {
@@ -205,6 +212,7 @@ impl Decoder {
         let st = input.stream(stream).ok_or(VideoError::NoVideoStream)?;
         let tb = st.time_base();
         let tick_s = f64::from(tb.numerator()) / f64::from(tb.denominator().max(1));
+        let h264 = st.parameters().id() == ff::codec::Id::H264;
         let mut ctx = ff::codec::context::Context::from_parameters(st.parameters())?;
         // Two frame threads: this is a 2-core target and the face engine runs meanwhile.
         ctx.set_threading(ff::threading::Config {
@@ -228,7 +236,10 @@ impl Decoder {
             at_eof: false,
             frame: ff::frame::Video::empty(),
             decoded: 0,
+            skipped: 0,
             seeks: 0,
+            h264,
+            wanted: std::collections::HashSet::new(),
         })
     }
 
@@ -264,7 +275,7 @@ impl Decoder {
             let mut packet = ff::Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {
-                    if packet.stream() == self.stream {
+                    if packet.stream() == self.stream && !self.skippable(&packet) {
                         // A damaged packet is skipped; if the frame we want is in it, the
                         // caller finds it missing and says so.
                         let _ = self.decoder.send_packet(&packet);
@@ -276,6 +287,15 @@ impl Decoder {
                 }
             }
         }
+    }
+
+    /// A frame no other frame refers to and that is not a sample: not worth decoding.
+    fn skippable(&mut self, packet: &ff::Packet) -> bool {
+        let disposable = self.h264
+            && packet.pts().is_some_and(|t| !self.wanted.contains(&t))
+            && packet.data().is_some_and(nal::h264_is_disposable);
+        self.skipped += u64::from(disposable);
+        disposable
     }
 
     /// Decodes forward to the frame at `pts`; false when the stream passed it or ended.
@@ -358,25 +378,36 @@ pub fn sample_frames(
     info: &VideoInfo,
     k: usize,
     limits: VideoLimits,
-) -> Result<Vec<SampledFrame>, VideoError> {
+) -> Result<(Vec<SampledFrame>, SamplingStats), VideoError> {
     let mut out = Vec::with_capacity(k);
-    sample_frames_each(path, info, k, limits, |f| {
+    let stats = sample_frames_each(path, info, k, limits, |f| {
         out.push(f);
         true
     })?;
-    Ok(out)
+    Ok((out, stats))
+}
+
+/// What sampling a video cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SamplingStats {
+    /// Frames in the video, counted from its packets.
+    pub frame_count: u64,
+    /// Frames decoded to reach the samples (the samples included).
+    pub decoded: u64,
+    /// Non-reference frames passed on the way and left undecoded.
+    pub skipped: u64,
+    pub seeks: u64,
 }
 
 /// As [`sample_frames`], handing each frame to `on_frame` as soon as it is decoded (so the
 /// caller can work on it while the next one decodes); `on_frame` returns false to stop.
-/// Returns the number of frames in the video.
 pub fn sample_frames_each(
     path: &Path,
     info: &VideoInfo,
     k: usize,
     limits: VideoLimits,
     mut on_frame: impl FnMut(SampledFrame) -> bool,
-) -> Result<u64, VideoError> {
+) -> Result<SamplingStats, VideoError> {
     ensure_init()?;
     let started = std::time::Instant::now();
     let (mut input, stream) = open_input(path)?;
@@ -384,7 +415,9 @@ pub fn sample_frames_each(
     let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     let count = index.pts.len() as u64;
     let mut dec = Decoder::new(input, stream, info.rotation_deg, index.pts[0])?;
-    for i in plan_near_keys(count, k, &index.key_frames()) {
+    let wanted = plan_near_keys(count, k, &index.key_frames());
+    dec.wanted = wanted.iter().map(|&i| index.pts[i as usize]).collect();
+    for i in wanted {
         let pts = index.pts[i as usize];
         let key = index.key_before(pts).unwrap_or(index.pts[0]);
         // Decode on from where the decoder is when that reaches the sample without passing
@@ -417,12 +450,18 @@ pub fn sample_frames_each(
     tracing::debug!(
         frames = count,
         decoded = dec.decoded,
+        skipped = dec.skipped,
         seeks = dec.seeks,
         index_ms,
         total_ms = started.elapsed().as_secs_f64() * 1000.0,
         "video sampled"
     );
-    Ok(count)
+    Ok(SamplingStats {
+        frame_count: count,
+        decoded: dec.decoded,
+        skipped: dec.skipped,
+        seeks: dec.seeks,
+    })
 }
 
 #[cfg(test)]
