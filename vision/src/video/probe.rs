@@ -1,11 +1,9 @@
-//! Probing a video file through OpenCV's FFmpeg backend: the container is sniffed from its
-//! first bytes, the stream's header gives frame rate, frame count, size and rotation, and the
-//! file is refused (too long, too large, too small, no video, undecodable) before its frames
-//! are decoded — only the first frame is, to prove the stream decodes at all.
+//! Probing a video file through libavformat: the container is sniffed from its first bytes,
+//! the stream's header gives codec, frame rate, frame count, size and rotation, and the file is
+//! refused (too long, too large, too small, no video, no decoder, damaged) before any frame is
+//! decoded.
 
-use opencv::core::Mat;
-use opencv::prelude::*;
-use opencv::videoio::{self, VideoCapture};
+use ffmpeg_next as ff;
 use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
@@ -96,6 +94,12 @@ impl From<opencv::Error> for VideoError {
     }
 }
 
+impl From<ff::Error> for VideoError {
+    fn from(e: ff::Error) -> Self {
+        Self::Undecodable(format!("libav: {e}"))
+    }
+}
+
 /// A video container, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -110,8 +114,7 @@ pub enum Container {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VideoInfo {
     pub container: Container,
-    /// FourCC of the video codec as the container tags it (`avc1`, `hvc1`, …); `None` where
-    /// the container has no tag (Matroska/WebM).
+    /// FFmpeg's name of the video codec (`h264`, `hevc`, `vp9`, …).
     pub codec: Option<String>,
     /// Frame size as decoded (rotation applied).
     pub width: u32,
@@ -152,26 +155,42 @@ fn sniff(head: &[u8]) -> Result<Container, VideoError> {
     Err(VideoError::NotAVideo(what.into()))
 }
 
-fn fourcc(code: f64) -> Option<String> {
-    let c = code as u32;
-    let s: String = (0..4)
-        .map(|i| char::from(((c >> (8 * i)) & 0xFF) as u8))
-        .filter(|c| c.is_ascii_graphic())
-        .collect::<String>()
-        .to_lowercase();
-    (!s.is_empty()).then_some(s)
+/// Clockwise rotation (0, 90, 180, 270) that turns stored frames upright, from the stream's
+/// display matrix (nine 16.16 fixed-point numbers; FFmpeg's `av_display_rotation_get` reads
+/// the counter-clockwise angle from the same two cells).
+fn rotation(stream: &ff::format::stream::Stream) -> i32 {
+    for sd in stream.side_data() {
+        if sd.kind() != ff::codec::packet::side_data::Type::DisplayMatrix {
+            continue;
+        }
+        let m: Vec<f64> = sd
+            .data()
+            .chunks_exact(4)
+            .map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect();
+        if m.len() < 9 {
+            continue;
+        }
+        let (s0, s1) = (m[0].hypot(m[3]), m[1].hypot(m[4]));
+        if s0 == 0.0 || s1 == 0.0 {
+            continue;
+        }
+        let deg = (m[1] / s1).atan2(m[0] / s0).to_degrees();
+        return ((deg / 90.0).round() as i32 * 90).rem_euclid(360);
+    }
+    0
 }
 
-/// Opens `path` with OpenCV's FFmpeg backend.
-fn open(path: &Path) -> Result<VideoCapture, VideoError> {
-    let name = path
-        .to_str()
-        .ok_or_else(|| VideoError::Io("the path is not valid UTF-8".into()))?;
-    Ok(VideoCapture::from_file(name, videoio::CAP_FFMPEG)?)
+fn rate(r: ff::Rational) -> f64 {
+    if r.denominator() == 0 {
+        0.0
+    } else {
+        f64::from(r.numerator()) / f64::from(r.denominator())
+    }
 }
 
-/// Reads what the header of the video at `path` says and checks it against `limits` before any
-/// frame but the first is decoded.
+/// Reads what the header of the video at `path` says and checks it against `limits` without
+/// decoding a frame (the sampler's first frame proves the stream decodes).
 pub fn probe(path: &Path, limits: VideoLimits) -> Result<VideoInfo, VideoError> {
     let meta = std::fs::metadata(path).map_err(|e| VideoError::Io(e.to_string()))?;
     let bytes = meta.len();
@@ -189,10 +208,10 @@ pub fn probe(path: &Path, limits: VideoLimits) -> Result<VideoInfo, VideoError> 
         .and_then(|mut f| f.read(&mut head))
         .map_err(|e| VideoError::Io(e.to_string()))?;
     let container = sniff(&head[..n])?;
-    let mut cap = open(path)?;
-    if !cap.is_opened()? {
-        // A container FFmpeg knows that OpenCV will not open: no video stream in it, or a
-        // header it cannot parse (a file cut short before its index).
+    super::sample::ensure_init()?;
+    let Ok(input) = ff::format::input(&path) else {
+        // A container FFmpeg cannot open: a file cut short before its index, or a damaged
+        // header.
         return Err(match container {
             Container::IsoMedia => match iso_top_boxes(path) {
                 boxes if !boxes.iter().any(|b| b == b"moov") => VideoError::Undecodable(
@@ -202,29 +221,57 @@ pub fn probe(path: &Path, limits: VideoLimits) -> Result<VideoInfo, VideoError> 
                 _ => VideoError::Undecodable("the container's header is damaged".into()),
             },
             Container::Matroska => {
-                VideoError::Undecodable("no decodable video stream in the file".into())
+                VideoError::Undecodable("the Matroska/WebM header is damaged".into())
             }
         });
-    }
-    let (width, height) = (
-        cap.get(videoio::CAP_PROP_FRAME_WIDTH)?.max(0.0) as u32,
-        cap.get(videoio::CAP_PROP_FRAME_HEIGHT)?.max(0.0) as u32,
-    );
-    if width == 0 || height == 0 {
+    };
+    let stream = input
+        .streams()
+        .best(ff::media::Type::Video)
+        .ok_or(VideoError::NoVideoStream)?;
+    let params = stream.parameters();
+    let codec_id = params.id();
+    let decoder = ff::codec::context::Context::from_parameters(params)
+        .and_then(|c| c.decoder().video())
+        .map_err(|_| {
+            VideoError::Undecodable(format!(
+                "no decoder for its video codec ({})",
+                codec_id.name()
+            ))
+        })?;
+    let (w, h) = (decoder.width(), decoder.height());
+    if w == 0 || h == 0 {
         return Err(VideoError::NoVideoStream);
     }
-    let fps = cap.get(videoio::CAP_PROP_FPS)?;
-    let frame_count_header = cap.get(videoio::CAP_PROP_FRAME_COUNT)?.max(0.0) as u64;
-    let duration_s = if fps > 0.0 {
-        frame_count_header as f64 / fps
+    let fps = match rate(stream.avg_frame_rate()) {
+        f if f.is_finite() && f > 0.0 => f,
+        _ => rate(stream.rate()),
+    };
+    if !(fps.is_finite() && fps > 0.0) {
+        return Err(VideoError::Undecodable(
+            "the stream has no frame rate".into(),
+        ));
+    }
+    let tb = rate(stream.time_base());
+    let duration_s = if stream.duration() > 0 {
+        stream.duration() as f64 * tb
+    } else if input.duration() > 0 {
+        input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
     } else {
         0.0
     };
-    let rotation_deg = cap
-        .get(videoio::CAP_PROP_ORIENTATION_META)
-        .map(|r| (r as i32).rem_euclid(360))
-        .unwrap_or(0);
-    let codec = fourcc(cap.get(videoio::CAP_PROP_FOURCC)?);
+    // MP4 stores the count; Matroska does not (estimated here as OpenCV does; the sampler
+    // counts the packets).
+    let frame_count_header = match stream.frames() {
+        n if n > 0 => n as u64,
+        _ => (duration_s * fps).round().max(0.0) as u64,
+    };
+    let rotation_deg = rotation(&stream);
+    let (width, height) = if rotation_deg % 180 == 90 {
+        (h, w)
+    } else {
+        (w, h)
+    };
     if duration_s > limits.max_duration_s {
         return Err(VideoError::TooLong {
             duration_s,
@@ -245,22 +292,11 @@ pub fn probe(path: &Path, limits: VideoLimits) -> Result<VideoInfo, VideoError> 
             min_side: limits.min_side,
         });
     }
-    if !(fps.is_finite() && fps > 0.0) {
-        return Err(VideoError::Undecodable(
-            "the stream has no frame rate".into(),
-        ));
-    }
-    let mut first = Mat::default();
-    if !cap.read(&mut first)? || first.empty() {
-        return Err(VideoError::Undecodable(
-            "not even the first frame decodes (truncated or damaged file)".into(),
-        ));
-    }
     Ok(VideoInfo {
         container,
-        codec,
-        width: first.cols() as u32,
-        height: first.rows() as u32,
+        codec: Some(codec_id.name().to_string()),
+        width,
+        height,
         fps,
         frame_count_header,
         duration_s,
@@ -332,10 +368,4 @@ mod tests {
         assert_eq!(text.code(), "UNSUPPORTED_VIDEO");
     }
 
-    #[test]
-    fn fourcc_reads_back() {
-        let h264 = f64::from(u32::from_le_bytes(*b"avc1"));
-        assert_eq!(fourcc(h264).as_deref(), Some("avc1"));
-        assert_eq!(fourcc(0.0), None);
-    }
 }

@@ -67,12 +67,6 @@ pub fn plan_near_keys(count: u64, k: usize, keys: &[u64]) -> Vec<u64> {
     out
 }
 
-impl From<ff::Error> for VideoError {
-    fn from(e: ff::Error) -> Self {
-        Self::Undecodable(format!("libav: {e}"))
-    }
-}
-
 /// The video stream's packets, read without decoding: what every frame's timestamp is.
 struct PacketIndex {
     /// Presentation timestamps of all frames, ascending: frame `i` has `pts[i]`.
@@ -99,7 +93,7 @@ impl PacketIndex {
     }
 }
 
-fn ensure_init() -> Result<(), VideoError> {
+pub(super) fn ensure_init() -> Result<(), VideoError> {
     static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     INIT.get_or_init(|| {
         ff::init().map_err(|e| e.to_string())?;
@@ -360,9 +354,9 @@ impl Decoder {
 /// it), the way FFmpeg's own player and command line show it (tested against them).
 fn rotate(mat: Mat, deg: i32) -> Result<Mat, VideoError> {
     let code = match deg {
-        90 => opencv::core::ROTATE_90_COUNTERCLOCKWISE,
+        90 => opencv::core::ROTATE_90_CLOCKWISE,
         180 => opencv::core::ROTATE_180,
-        270 => opencv::core::ROTATE_90_CLOCKWISE,
+        270 => opencv::core::ROTATE_90_COUNTERCLOCKWISE,
         _ => return Ok(mat),
     };
     let mut out = Mat::default();
