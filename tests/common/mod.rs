@@ -1,6 +1,8 @@
 //! Test inputs shared by the integration test binaries (each includes this file with
 //! `#[path = "../common/mod.rs"] mod common;`).
 
+pub mod video;
+
 /// A PNG header declaring 50000×50000 pixels, with no pixel data behind it.
 pub fn huge_png() -> Vec<u8> {
     let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();

@@ -6,6 +6,7 @@ mod common;
 
 mod accuracy;
 mod bad_input;
+mod video_decisions;
 
 use actors::FacePool;
 use kyc::settings::Settings;

@@ -367,5 +367,4 @@ mod tests {
         assert!(text.is_bad_input());
         assert_eq!(text.code(), "UNSUPPORTED_VIDEO");
     }
-
 }
