@@ -45,7 +45,7 @@ struct Bars {
 }
 
 impl Bars {
-    fn new(visible: bool) -> Self {
+    fn new(visible: bool, frames: usize) -> Self {
         let target = if visible {
             ProgressDrawTarget::stderr()
         } else {
@@ -62,8 +62,8 @@ impl Bars {
             b
         };
         Self {
-            decode: bar("decode", 0),
-            faces: bar("faces", 0),
+            decode: bar("decode", frames as u64),
+            faces: bar("faces", frames as u64),
             compare: bar("compare", 1),
         }
     }
@@ -135,7 +135,10 @@ pub fn run(args: VerifyArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let bars = Bars::new(!args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let bars = Bars::new(
+        !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        opts.samples,
+    );
     rt.block_on(async {
         // Two workers: the ID photo and the first frames are analysed in parallel.
         let cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(2), false);
