@@ -34,6 +34,17 @@ fn defaults_load_from_the_embedded_files() {
     assert!((s.engine.det_threshold - 0.5).abs() < 1e-6);
     assert!((s.engine.low_score - 0.6).abs() < 1e-6);
     assert!((s.engine.match_threshold - 0.35).abs() < 1e-6);
+    // The built-in [video] section matches the vision policies' own defaults.
+    assert_eq!(s.video.samples, 12);
+    assert_eq!(s.video.limits(), vision::video::VideoLimits::default());
+    assert_eq!(
+        s.video.frame_quality(),
+        vision::video::quality::FrameQualityPolicy::default()
+    );
+    assert_eq!(
+        s.video.decision(s.engine.match_threshold),
+        vision::decision::DecisionPolicy::default()
+    );
     assert_eq!(s.engine.gpu_mem_limit_mb, 2048);
     assert!(s.engine.cuda_lib_dirs.is_empty());
     assert_eq!(s.models.dir, PathBuf::from("models/files"));
@@ -211,6 +222,11 @@ fn validation_names_the_key() {
         ("KYC__ENGINE__QUEUE_CAPACITY", "0", "engine.queue_capacity"),
         ("KYC__ENGINE__DET_SIZE", "641", "engine.det_size"),
         ("KYC__IMAGES__MIN_SIDE", "0", "images.min_side"),
+        ("KYC__VIDEO__SAMPLES", "0", "video.samples"),
+        ("KYC__VIDEO__MIN_FRAMES", "13", "video.min_frames"),
+        ("KYC__VIDEO__MAX_DURATION_S", "-1", "video.max_duration_s"),
+        ("KYC__VIDEO__REVIEW_MARGIN", "2", "video.review_margin"),
+        ("KYC__VIDEO__MIN_SIDE", "5000", "video.min_side"),
         ("KYC__LOG__LEVEL", "kyc=loud", "log.level"),
         (
             "KYC__SERVER__SHUTDOWN_GRACE_SECS",
