@@ -1,7 +1,9 @@
 //! Actors: the engine pools that own the models (one model set per worker, inference on the
-//! worker's own OS thread) and, beside each actor, its message enum.
+//! worker's own OS thread), the KYC sessions with their journal and supervisor, and beside each
+//! actor its message enum.
 
 pub mod face_pool;
+pub mod session;
 
 pub use face_pool::{
     EngineBuilder, FaceInput, FaceJob, FacePool, PoolConfig, PoolError, PoolStatus,

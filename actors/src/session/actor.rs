@@ -1,0 +1,219 @@
+//! One KYC session as an actor: it owns the session's state and the channels of everyone
+//! watching it (WebSockets), turns each step into the next numbered event, journals and flushes
+//! it before replying or broadcasting, replays what a reconnecting watcher missed, and expires
+//! when left idle. Nothing of a session is shared with another.
+
+use super::event::{Message, Progress, SessionEvent, Stage, now_ms};
+use super::journal::{Journal, JournalError, SessionRecord};
+use super::state::{Decision, SessionState, TransitionError};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("the session is no longer running")]
+    Gone,
+}
+
+/// One step of a session, as a stage reports it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The state after the step (the same state: progress within it).
+    pub to: SessionState,
+    pub stage: Stage,
+    /// Progress within the stage, 0–100.
+    pub percent: u8,
+    pub message: Message,
+    pub result: Option<serde_json::Value>,
+    pub decision: Option<Decision>,
+}
+
+/// A session's messages.
+pub enum SessionMsg {
+    /// Journal a step and tell every watcher; the reply comes once it is durable.
+    Record {
+        step: Step,
+        reply: RpcReplyPort<Result<SessionEvent, SessionError>>,
+    },
+    /// Send the events after `since` to `tx`, then every new one (a WebSocket attaching or
+    /// reconnecting).
+    Watch {
+        since: u64,
+        tx: mpsc::Sender<SessionEvent>,
+        reply: RpcReplyPort<Result<(), SessionError>>,
+    },
+    Snapshot(RpcReplyPort<SessionSnapshot>),
+    /// Periodic: expire or passivate an idle session.
+    Tick,
+    /// Make the actor fail (supervision tests).
+    #[cfg(test)]
+    Crash,
+}
+
+/// What the session looks like now (no personal data).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSnapshot {
+    pub record: SessionRecord,
+    pub watchers: usize,
+    pub idle_ms: u64,
+}
+
+pub struct SessionArgs {
+    pub journal: Journal,
+    /// The session as the journal has it (new or recovered).
+    pub record: SessionRecord,
+    /// A live session idle this long expires; a finished one is passivated (stops; the
+    /// journal keeps it).
+    pub idle_timeout: Duration,
+}
+
+pub struct SessionActor;
+
+pub struct SessionActorState {
+    journal: Journal,
+    record: SessionRecord,
+    watchers: Vec<mpsc::Sender<SessionEvent>>,
+    idle_timeout: Duration,
+    last_active: tokio::time::Instant,
+    ticker: Option<ractor::concurrency::JoinHandle<()>>,
+}
+
+impl SessionActorState {
+    /// Journals `step` as the next event, flushes, broadcasts. Watchers whose channel is closed
+    /// or full are dropped (a slow socket reconnects with `since` and misses nothing).
+    async fn record(&mut self, step: Step) -> Result<SessionEvent, SessionError> {
+        let from = self.record.state;
+        let progress_only = step.to == from && !from.is_terminal() && step.decision.is_none();
+        if !progress_only {
+            from.check(step.to, step.decision)?;
+        }
+        let at_ms = now_ms();
+        let event = SessionEvent {
+            session_id: self.record.id,
+            seq: self.record.seq + 1,
+            at_ms,
+            stage: step.stage,
+            state: step.to,
+            progress: Progress::of(step.stage, step.percent),
+            message: step.message,
+            result: step.result,
+            decision: step.decision.or(self.record.decision),
+        };
+        let mut next = self.record.clone();
+        next.seq = event.seq;
+        next.state = step.to;
+        next.decision = event.decision;
+        next.updated_ms = at_ms;
+        self.journal.append(&event, &next)?;
+        self.journal.flush().await?;
+        self.record = next;
+        self.watchers.retain(|w| w.try_send(event.clone()).is_ok());
+        Ok(event)
+    }
+
+    async fn watch(
+        &mut self,
+        since: u64,
+        tx: mpsc::Sender<SessionEvent>,
+    ) -> Result<(), SessionError> {
+        for e in self.journal.events(&self.record.id, since)? {
+            if tx.send(e).await.is_err() {
+                return Ok(());
+            }
+        }
+        self.watchers.push(tx);
+        Ok(())
+    }
+}
+
+impl Actor for SessionActor {
+    type Msg = SessionMsg;
+    type State = SessionActorState;
+    type Arguments = SessionArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SessionArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let period = (args.idle_timeout / 4).max(Duration::from_millis(10));
+        let ticker = myself.send_interval(period, || SessionMsg::Tick);
+        Ok(SessionActorState {
+            journal: args.journal,
+            record: args.record,
+            watchers: Vec::new(),
+            idle_timeout: args.idle_timeout,
+            last_active: tokio::time::Instant::now(),
+            ticker: Some(ticker),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(t) = state.ticker.take() {
+            t.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SessionMsg::Record { step, reply } => {
+                state.last_active = tokio::time::Instant::now();
+                let _ = reply.send(state.record(step).await);
+            }
+            SessionMsg::Watch { since, tx, reply } => {
+                state.last_active = tokio::time::Instant::now();
+                let _ = reply.send(state.watch(since, tx).await);
+            }
+            SessionMsg::Snapshot(reply) => {
+                let _ = reply.send(SessionSnapshot {
+                    record: state.record.clone(),
+                    watchers: state.watchers.iter().filter(|w| !w.is_closed()).count(),
+                    idle_ms: state.last_active.elapsed().as_millis() as u64,
+                });
+            }
+            SessionMsg::Tick => {
+                state.watchers.retain(|w| !w.is_closed());
+                if state.last_active.elapsed() < state.idle_timeout || !state.watchers.is_empty() {
+                    return Ok(());
+                }
+                if !state.record.state.is_terminal() {
+                    let step = Step {
+                        to: SessionState::Expired,
+                        stage: Stage::Session,
+                        percent: 100,
+                        message: Message::new(
+                            "The session expired: it was idle too long. Start a new one.",
+                            "세션이 만료되었습니다. 새로 시작해 주세요.",
+                        ),
+                        result: None,
+                        decision: None,
+                    };
+                    state.record(step).await?;
+                }
+                // Passivate: the journal holds everything; the supervisor reloads on demand.
+                myself.stop(Some("idle".into()));
+            }
+            #[cfg(test)]
+            SessionMsg::Crash => return Err("crash requested".into()),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! The session journal in sled: every event, keyed by session and sequence number, and one
+//! record per session (its state and last sequence number). An event and its record change in
+//! one transaction, and the caller flushes before telling anyone, so what was acknowledged
+//! survives a crash, and a sequence number can never be written twice or skipped.
+
+use super::SessionId;
+use super::event::SessionEvent;
+use super::state::{Decision, SessionState};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{Transactional, Tree};
+use std::path::Path;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum JournalError {
+    #[error("journal storage: {0}")]
+    Storage(#[from] sled::Error),
+    #[error("journal entry does not decode: {0}")]
+    Corrupt(String),
+    #[error("session {0} is not in the journal")]
+    UnknownSession(SessionId),
+    #[error("session {0} already exists")]
+    Exists(SessionId),
+    #[error("event {got} of session {id} does not follow {last}")]
+    OutOfSequence { id: SessionId, last: u64, got: u64 },
+}
+
+/// What the journal keeps about a session beside its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub state: SessionState,
+    /// Sequence number of the last event (0: none yet).
+    pub seq: u64,
+    #[serde(default)]
+    pub decision: Option<Decision>,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+/// The journal. Cloning shares the same database.
+#[derive(Clone)]
+pub struct Journal {
+    db: sled::Db,
+    events: Tree,
+    sessions: Tree,
+}
+
+fn event_key(id: &SessionId, seq: u64) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..16].copy_from_slice(id.as_bytes());
+    k[16..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, JournalError> {
+    serde_json::from_slice(bytes).map_err(|e| JournalError::Corrupt(e.to_string()))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, JournalError> {
+    serde_json::to_vec(value).map_err(|e| JournalError::Corrupt(e.to_string()))
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in the folder `path`.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        Self::with(sled::Config::new().path(path))
+    }
+
+    /// A journal that lives only as long as this process (tests, tools).
+    pub fn temporary() -> Result<Self, JournalError> {
+        Self::with(sled::Config::new().temporary(true))
+    }
+
+    fn with(config: sled::Config) -> Result<Self, JournalError> {
+        let db = config.open()?;
+        Ok(Self {
+            events: db.open_tree("events")?,
+            sessions: db.open_tree("sessions")?,
+            db,
+        })
+    }
+
+    /// Records a new session (no events yet).
+    pub fn create(&self, record: &SessionRecord) -> Result<(), JournalError> {
+        let value = encode(record)?;
+        match self.sessions.compare_and_swap(
+            record.id.as_bytes(),
+            None as Option<&[u8]>,
+            Some(value),
+        )? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(JournalError::Exists(record.id)),
+        }
+    }
+
+    /// Appends `event` and stores `record` (the session after it) in one transaction. The
+    /// event must carry the next sequence number. Not durable until [`Journal::flush`].
+    pub fn append(&self, event: &SessionEvent, record: &SessionRecord) -> Result<(), JournalError> {
+        let id = event.session_id;
+        let (ev, rec) = (encode(event)?, encode(record)?);
+        let key = event_key(&id, event.seq);
+        let r = (&self.events, &self.sessions).transaction(|(events, sessions)| {
+            let last = match sessions.get(id.as_bytes())? {
+                Some(bytes) => {
+                    decode::<SessionRecord>(&bytes)
+                        .map_err(ConflictableTransactionError::Abort)?
+                        .seq
+                }
+                None => {
+                    return Err(ConflictableTransactionError::Abort(
+                        JournalError::UnknownSession(id),
+                    ));
+                }
+            };
+            if event.seq != last + 1 {
+                return Err(ConflictableTransactionError::Abort(
+                    JournalError::OutOfSequence {
+                        id,
+                        last,
+                        got: event.seq,
+                    },
+                ));
+            }
+            events.insert(&key[..], ev.as_slice())?;
+            sessions.insert(id.as_bytes(), rec.as_slice())?;
+            Ok(())
+        });
+        match r {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Makes everything appended so far durable.
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn record(&self, id: &SessionId) -> Result<Option<SessionRecord>, JournalError> {
+        self.sessions
+            .get(id.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    /// The events of session `id` after sequence number `since`, in order.
+    pub fn events(&self, id: &SessionId, since: u64) -> Result<Vec<SessionEvent>, JournalError> {
+        let from = event_key(id, since.saturating_add(1));
+        let to = event_key(id, u64::MAX);
+        self.events
+            .range(from..=to)
+            .map(|kv| decode(&kv?.1))
+            .collect()
+    }
+
+    /// Every session with work still to do (not in a final state).
+    pub fn live(&self) -> Result<Vec<SessionRecord>, JournalError> {
+        let mut out = Vec::new();
+        for kv in self.sessions.iter() {
+            let r: SessionRecord = decode(&kv?.1)?;
+            if !r.state.is_terminal() {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::event::{Message, Progress, Stage};
+
+    fn record(id: SessionId) -> SessionRecord {
+        SessionRecord {
+            id,
+            state: SessionState::Created,
+            seq: 0,
+            decision: None,
+            created_ms: 1,
+            updated_ms: 1,
+        }
+    }
+
+    fn event(id: SessionId, seq: u64, state: SessionState) -> SessionEvent {
+        SessionEvent {
+            session_id: id,
+            seq,
+            at_ms: seq,
+            stage: Stage::IdCapture,
+            state,
+            progress: Progress::of(Stage::IdCapture, 10),
+            message: Message::new("step", "단계"),
+            result: None,
+            decision: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn events_survive_a_reopen_in_order_and_never_twice() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (a, b) = (SessionId::new_v4(), SessionId::new_v4());
+        {
+            let j = Journal::open(dir.path()).expect("open");
+            for id in [a, b] {
+                j.create(&record(id)).expect("create");
+            }
+            assert!(matches!(j.create(&record(a)), Err(JournalError::Exists(_))));
+            let mut rec = record(a);
+            for seq in 1..=3 {
+                rec.seq = seq;
+                rec.state = SessionState::IdCapture;
+                j.append(&event(a, seq, SessionState::IdCapture), &rec)
+                    .expect("append");
+            }
+            // A replayed or skipped number is refused, and changes nothing.
+            let dup = j.append(&event(a, 3, SessionState::IdCapture), &rec);
+            assert!(matches!(dup, Err(JournalError::OutOfSequence { .. })));
+            let gap = j.append(&event(a, 5, SessionState::IdCapture), &rec);
+            assert!(matches!(gap, Err(JournalError::OutOfSequence { .. })));
+            let unknown = SessionId::new_v4();
+            assert!(matches!(
+                j.append(
+                    &event(unknown, 1, SessionState::IdCapture),
+                    &record(unknown)
+                ),
+                Err(JournalError::UnknownSession(_))
+            ));
+            j.flush().await.expect("flush");
+        }
+        let j = Journal::open(dir.path()).expect("reopen");
+        let seqs: Vec<u64> = j
+            .events(&a, 0)
+            .expect("events")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        let since: Vec<u64> = j
+            .events(&a, 1)
+            .expect("events")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(since, vec![2, 3]);
+        assert!(j.events(&b, 0).expect("events").is_empty());
+        assert_eq!(j.record(&a).expect("record").map(|r| r.seq), Some(3));
+        assert_eq!(j.live().expect("live").len(), 2);
+    }
+}

@@ -1,0 +1,18 @@
+//! KYC sessions: the state machine, the events every transition produces, the sled journal
+//! that makes them durable before anyone hears of them, the actor that owns one session and
+//! the supervisor that restarts it from its journal.
+
+pub mod actor;
+pub mod event;
+pub mod journal;
+pub mod state;
+pub mod supervisor;
+
+pub use actor::{SessionActor, SessionMsg, SessionSnapshot};
+pub use event::{Message, Progress, SessionEvent, Stage};
+pub use journal::{Journal, JournalError, SessionRecord};
+pub use state::{Decision, SessionState, TransitionError};
+pub use supervisor::{SessionSupervisor, SupervisorMsg};
+
+/// A session's id: a random UUID, printed as its 32 hex digits with dashes.
+pub type SessionId = uuid::Uuid;

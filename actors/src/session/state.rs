@@ -1,0 +1,137 @@
+//! The session state machine of DESIGN.md: which state may follow which, and which are final.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Where a KYC session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Created,
+    IdCapture,
+    IdAccepted,
+    Video,
+    VideoAccepted,
+    Comparing,
+    /// Decided: the decision travels with the session and its last event.
+    Decided,
+    Failed,
+    Expired,
+    Erased,
+}
+
+/// The outcome of a decided session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Verified,
+    Rejected,
+    Review,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TransitionError {
+    #[error("a session in state {from:?} cannot go to {to:?}")]
+    NotAllowed {
+        from: SessionState,
+        to: SessionState,
+    },
+    #[error("a decided session needs a decision, and only a decided one may carry one")]
+    Decision,
+}
+
+impl SessionState {
+    /// No work follows: the session only waits to be read (or erased).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Decided | Self::Failed | Self::Expired | Self::Erased
+        )
+    }
+
+    /// Whether `self → to` is a transition of the state machine. Captures may be retried
+    /// (`id_capture → id_capture`, `video → video`), an accepted ID may be captured again before
+    /// the video, any live session may fail or expire, and any session but an erased one may be
+    /// erased.
+    pub fn can_go_to(self, to: Self) -> bool {
+        use SessionState::*;
+        match (self, to) {
+            (Erased, _) => false,
+            (_, Erased) => true,
+            (from, Failed | Expired) => !from.is_terminal(),
+            (Created, IdCapture)
+            | (IdCapture, IdCapture | IdAccepted)
+            | (IdAccepted, IdCapture | Video)
+            | (Video, Video | VideoAccepted)
+            | (VideoAccepted, Comparing)
+            | (Comparing, Decided) => true,
+            _ => false,
+        }
+    }
+
+    /// Checks a transition and the decision it carries.
+    pub fn check(self, to: Self, decision: Option<Decision>) -> Result<(), TransitionError> {
+        if !self.can_go_to(to) {
+            return Err(TransitionError::NotAllowed { from: self, to });
+        }
+        if (to == Self::Decided) != decision.is_some() {
+            return Err(TransitionError::Decision);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionState::*;
+    use super::*;
+
+    #[test]
+    fn the_happy_path_runs_to_a_decision() {
+        let path = [
+            Created,
+            IdCapture,
+            IdAccepted,
+            Video,
+            VideoAccepted,
+            Comparing,
+        ];
+        for w in path.windows(2) {
+            assert!(w[0].check(w[1], None).is_ok(), "{w:?}");
+        }
+        assert!(Comparing.check(Decided, Some(Decision::Verified)).is_ok());
+        assert_eq!(
+            Comparing.check(Decided, None),
+            Err(TransitionError::Decision)
+        );
+        assert_eq!(
+            Video.check(Video, Some(Decision::Review)),
+            Err(TransitionError::Decision)
+        );
+    }
+
+    #[test]
+    fn no_skipping_no_way_back_from_an_end() {
+        assert!(!Created.can_go_to(Video));
+        assert!(!IdCapture.can_go_to(Comparing));
+        assert!(!VideoAccepted.can_go_to(IdCapture));
+        for end in [Decided, Failed, Expired] {
+            assert!(end.is_terminal());
+            assert!(!end.can_go_to(IdCapture));
+            assert!(!end.can_go_to(Failed));
+            assert!(end.can_go_to(Erased));
+        }
+        assert!(!Erased.can_go_to(Erased));
+        for live in [
+            Created,
+            IdCapture,
+            IdAccepted,
+            Video,
+            VideoAccepted,
+            Comparing,
+        ] {
+            assert!(!live.is_terminal());
+            assert!(live.can_go_to(Failed) && live.can_go_to(Expired));
+        }
+    }
+}
