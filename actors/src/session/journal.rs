@@ -16,6 +16,8 @@ use thiserror::Error;
 pub enum JournalError {
     #[error("journal storage: {0}")]
     Storage(#[from] sled::Error),
+    #[error("journal flush did not complete: {0}")]
+    Flush(String),
     #[error("journal entry does not decode: {0}")]
     Corrupt(String),
     #[error("session {0} is not in the journal")]
@@ -135,9 +137,14 @@ impl Journal {
         }
     }
 
-    /// Makes everything appended so far durable.
+    /// Makes everything appended so far durable. sled 0.34's `flush_async` can deadlock when
+    /// several tasks await it at once (spacejam/sled#1308; the crash test ran into it), so the
+    /// blocking flush runs on tokio's blocking pool instead.
     pub async fn flush(&self) -> Result<(), JournalError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| JournalError::Flush(e.to_string()))??;
         Ok(())
     }
 
@@ -158,16 +165,21 @@ impl Journal {
             .collect()
     }
 
+    /// How many sessions the journal holds, finished ones included.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Every session in the journal.
+    pub fn all(&self) -> Result<Vec<SessionRecord>, JournalError> {
+        self.sessions.iter().map(|kv| decode(&kv?.1)).collect()
+    }
+
     /// Every session with work still to do (not in a final state).
     pub fn live(&self) -> Result<Vec<SessionRecord>, JournalError> {
-        let mut out = Vec::new();
-        for kv in self.sessions.iter() {
-            let r: SessionRecord = decode(&kv?.1)?;
-            if !r.state.is_terminal() {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        let mut all = self.all()?;
+        all.retain(|r| !r.state.is_terminal());
+        Ok(all)
     }
 }
 
