@@ -40,11 +40,7 @@ impl CompareError {
     /// True when the input is at fault (exit code 2, HTTP 4xx).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Self::Face {
-                source: PoolError::Vision(e),
-                ..
-            } => e.is_bad_input(),
-            Self::Face { .. } => false,
+            Self::Face { source, .. } => source.is_bad_input(),
             Self::Vision(e) => e.is_bad_input(),
         }
     }
@@ -52,16 +48,8 @@ impl CompareError {
     /// A stable code for JSON output and API envelopes.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Face {
-                source: PoolError::Vision(e),
-                ..
-            }
-            | Self::Vision(e) => e.code(),
-            Self::Face {
-                source: PoolError::QueueFull(_),
-                ..
-            } => "ENGINE_BUSY",
-            Self::Face { .. } => "ENGINE_ERROR",
+            Self::Face { source, .. } => source.code(),
+            Self::Vision(e) => e.code(),
         }
     }
 }

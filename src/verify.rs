@@ -4,6 +4,7 @@
 //! decoded, so decoding overlaps inference; then each frame is scored for quality, compared
 //! with the ID face and with the other frames, and the decision is taken.
 
+use crate::settings::Settings;
 use actors::{FacePool, PoolError};
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
@@ -24,6 +25,19 @@ pub struct VerifyOptions {
     pub decision: DecisionPolicy,
 }
 
+impl VerifyOptions {
+    /// The `[video]` settings, with the engine's match threshold.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let v = &settings.video;
+        Self {
+            samples: v.samples,
+            limits: v.limits(),
+            quality: v.frame_quality(),
+            decision: v.decision(settings.engine.match_threshold),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("ID photo: {0}")]
@@ -34,29 +48,17 @@ pub enum VerifyError {
     Frame(#[source] PoolError),
     #[error("{0}")]
     Vision(#[from] VisionError),
-    #[error("the video sampler stopped unexpectedly: {0}")]
-    Sampler(String),
-}
-
-fn pool_bad_input(e: &PoolError) -> bool {
-    matches!(e, PoolError::Vision(v) if v.is_bad_input())
-}
-
-fn pool_code(e: &PoolError) -> &'static str {
-    match e {
-        PoolError::Vision(v) => v.code(),
-        PoolError::QueueFull(_) => "ENGINE_BUSY",
-        _ => "ENGINE_ERROR",
-    }
+    #[error("a verification task stopped unexpectedly: {0}")]
+    Task(String),
 }
 
 impl VerifyError {
     /// True when the input is at fault (exit code 2, HTTP 4xx).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Self::Id(e) => pool_bad_input(e),
+            Self::Id(e) => e.is_bad_input(),
             Self::Video(e) => e.is_bad_input(),
-            Self::Frame(_) | Self::Sampler(_) => false,
+            Self::Frame(_) | Self::Task(_) => false,
             Self::Vision(e) => e.is_bad_input(),
         }
     }
@@ -64,10 +66,10 @@ impl VerifyError {
     /// A stable code for JSON output and API envelopes.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Id(e) | Self::Frame(e) => pool_code(e),
+            Self::Id(e) | Self::Frame(e) => e.code(),
             Self::Video(e) => e.code(),
             Self::Vision(e) => e.code(),
-            Self::Sampler(_) => "VIDEO_BACKEND_ERROR",
+            Self::Task(_) => "VIDEO_BACKEND_ERROR",
         }
     }
 }
@@ -172,18 +174,22 @@ async fn video_side(
     let p = path.clone();
     let info = tokio::task::spawn_blocking(move || vision::video::probe(&p, limits))
         .await
-        .map_err(|e| VerifyError::Sampler(e.to_string()))??;
+        .map_err(|e| VerifyError::Task(e.to_string()))??;
     let probe_ms = ms(t);
     let planned = vision::video::plan(info.frame_count_header.max(1), opts.samples).len();
     progress(Progress::Probed { frames: planned });
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SampledFrame>();
+    // The sampler thread also makes the shareable copy of each frame, off tokio's threads.
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<Result<(SampledFrame, SharedFrame), VisionError>>();
     let k = opts.samples;
     let sampler_info = info.clone();
     let sampler = tokio::task::spawn_blocking(move || {
         let t = Instant::now();
         let r = vision::video::sample_frames_each(&path, &sampler_info, k, limits, |f| {
-            tx.send(f).is_ok()
+            let shared = SharedFrame::from_mat(&f.image);
+            let go_on = shared.is_ok();
+            tx.send(shared.map(|s| (f, s))).is_ok() && go_on
         });
         (r, ms(t))
     });
@@ -194,10 +200,10 @@ async fn video_side(
     while open || !pending.is_empty() {
         tokio::select! {
             f = rx.recv(), if open => match f {
-                Some(frame) => {
+                Some(sampled) => {
+                    let (frame, shared) = sampled?;
                     decoded += 1;
                     progress(Progress::Decoded { done: decoded, total: planned.max(decoded) });
-                    let shared = SharedFrame::from_mat(&frame.image)?;
                     pending.push(async move { (frame, pool.analyze_frame(shared).await) });
                 }
                 None => open = false,
@@ -211,7 +217,7 @@ async fn video_side(
     }
     let (result, decode_ms) = sampler
         .await
-        .map_err(|e| VerifyError::Sampler(e.to_string()))?;
+        .map_err(|e| VerifyError::Task(e.to_string()))?;
     let sampling = result?;
     frames.sort_by_key(|(f, _)| f.index);
     Ok(VideoSide {
@@ -235,7 +241,22 @@ pub async fn verify(
     let (id_result, side) = tokio::join!(pool.analyze(id), video_side(pool, video, opts, progress));
     let id_face = id_result.map_err(VerifyError::Id)?;
     let side = side?;
+    // Quality, similarities and the decision are CPU work: off tokio's threads.
+    let opts = *opts;
+    let mut report = tokio::task::spawn_blocking(move || score(&id_face, side, &opts))
+        .await
+        .map_err(|e| VerifyError::Task(e.to_string()))??;
+    progress(Progress::Compared);
+    report.timings_ms.total = ms(t0);
+    Ok(report)
+}
 
+/// Scores every sampled frame, compares it with the ID face and the other frames, decides.
+fn score(
+    id_face: &FaceAnalysis,
+    side: VideoSide,
+    opts: &VerifyOptions,
+) -> Result<VerifyReport, VerifyError> {
     let t = Instant::now();
     let mut timings = VerifyTimings {
         probe: side.probe_ms,
@@ -246,14 +267,18 @@ pub async fn verify(
     };
     let mut rows = Vec::with_capacity(side.frames.len());
     let mut evidence = Vec::with_capacity(side.frames.len());
+    // A frame without a usable face is a quality finding; an engine failure ends it all.
+    let mut frames = Vec::with_capacity(side.frames.len());
+    for (frame, analysis) in side.frames {
+        match analysis {
+            Ok(a) => frames.push((frame, Some(a))),
+            Err(e) if e.is_bad_input() => frames.push((frame, None)),
+            Err(e) => return Err(VerifyError::Frame(e)),
+        }
+    }
     let mut kept_faces: Vec<(usize, &FaceAnalysis)> = Vec::new();
-    for (frame, analysis) in &side.frames {
-        let face = match analysis {
-            Ok(a) => Some(a),
-            Err(PoolError::Vision(VisionError::NoFace)) => None,
-            Err(e) if pool_bad_input(e) => None,
-            Err(e) => return Err(VerifyError::Frame(clone_pool_error(e))),
-        };
+    for (frame, face) in &frames {
+        let face = face.as_ref();
         if let Some(a) = face {
             timings.detect += a.timings.detect_ms;
             timings.embed += a.timings.align_ms + a.timings.embed_ms;
@@ -293,8 +318,6 @@ pub async fn verify(
     }
     let verdict = decision::decide(&evidence, &opts.decision);
     timings.compare = ms(t);
-    progress(Progress::Compared);
-    timings.total = ms(t0);
     Ok(VerifyReport {
         decision: verdict.decision,
         score: verdict.score,
@@ -316,9 +339,4 @@ pub async fn verify(
         frames: rows,
         timings_ms: timings,
     })
-}
-
-/// `PoolError` holds no clonable sources; the frame error is reported by its message.
-fn clone_pool_error(e: &PoolError) -> PoolError {
-    PoolError::EngineFailed(e.to_string())
 }

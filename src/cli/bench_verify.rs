@@ -38,12 +38,7 @@ pub fn run(args: VerifyBenchArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let opts = VerifyOptions {
-        samples: settings.video.samples,
-        limits: settings.video.limits(),
-        quality: settings.video.frame_quality(),
-        decision: settings.video.decision(settings.engine.match_threshold),
-    };
+    let opts = VerifyOptions::from_settings(&settings);
     let rt = match super::runtime("bench") {
         Ok(rt) => rt,
         Err(code) => return code,

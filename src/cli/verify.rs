@@ -125,12 +125,10 @@ pub fn run(args: VerifyArgs) -> ExitCode {
             return fail(args.json, "UNREADABLE_FILE", &msg, EXIT_BAD_INPUT);
         }
     };
-    let opts = VerifyOptions {
-        samples: args.samples.unwrap_or(settings.video.samples).max(1),
-        limits: settings.video.limits(),
-        quality: settings.video.frame_quality(),
-        decision: settings.video.decision(settings.engine.match_threshold),
-    };
+    let mut opts = VerifyOptions::from_settings(&settings);
+    if let Some(n) = args.samples {
+        opts.samples = n.max(1);
+    }
     let rt = match super::runtime("verify") {
         Ok(rt) => rt,
         Err(code) => return code,

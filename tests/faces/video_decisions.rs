@@ -42,12 +42,7 @@ async fn clips_of_every_person_are_verified_against_their_own_photos_only() {
     let dir = faces_dir();
     let people = people(&dir);
     let settings = settings();
-    let opts = VerifyOptions {
-        samples: settings.video.samples,
-        limits: settings.video.limits(),
-        quality: settings.video.frame_quality(),
-        decision: settings.video.decision(settings.engine.match_threshold),
-    };
+    let opts = VerifyOptions::from_settings(&settings);
     let pool = pool(&settings, None, 2).await;
     let tmp = tempfile::tempdir().expect("tmp");
     // One clip per person, from the photo with the lowest number.

@@ -5,6 +5,7 @@
 //! video whose person changes is never verified however well one part of it matches.
 
 use crate::face::FaceAnalysis;
+use crate::face::compare::compare;
 use crate::video::quality::{FrameIssue, FrameQuality};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -101,12 +102,12 @@ fn median(mut v: Vec<f32>) -> Option<f32> {
 /// Per kept frame, the median cosine similarity of its embedding to the other kept frames'
 /// (`None` for a frame alone). Embeddings are L2-normalised.
 pub fn consistency(faces: &[&FaceAnalysis]) -> Vec<Option<f32>> {
-    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     (0..faces.len())
         .map(|i| {
             let sims: Vec<f32> = (0..faces.len())
                 .filter(|&j| j != i)
-                .map(|j| dot(&faces[i].embedding.vector, &faces[j].embedding.vector))
+                .filter_map(|j| compare(&faces[i].embedding, &faces[j].embedding, 0.0).ok())
+                .map(|c| c.similarity)
                 .collect();
             median(sims)
         })

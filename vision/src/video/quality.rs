@@ -3,6 +3,7 @@
 //! a frontal pose (yaw/pitch from the five landmarks) — the weakest check sets the score and
 //! names the frame's problem in words a person can act on.
 
+use crate::card::detect::to_gray;
 use crate::error::Result;
 use crate::face::{FaceAnalysis, FaceBox};
 use opencv::core::{Mat, Rect, Size};
@@ -151,18 +152,9 @@ fn clamp_rect(f: &FaceBox, cols: i32, rows: i32) -> Option<Rect> {
     (x1 - x0 >= 8 && y1 - y0 >= 8).then(|| Rect::new(x0, y0, x1 - x0, y1 - y0))
 }
 
-fn gray(image: &Mat) -> Result<Mat> {
-    if image.channels() == 1 {
-        return Ok(image.try_clone()?);
-    }
-    let mut g = Mat::default();
-    imgproc::cvt_color_def(image, &mut g, imgproc::COLOR_BGR2GRAY)?;
-    Ok(g)
-}
-
 /// Mean gray level and sharpness (variance of the Laplacian at 112 px) of a region.
 fn measure(image: &Mat, r: Rect) -> Result<(f32, f32)> {
-    let crop = gray(&Mat::roi(image, r)?.try_clone()?)?;
+    let crop = to_gray(&Mat::roi(image, r)?.try_clone()?)?;
     let mean = opencv::core::mean_def(&crop)?[0] as f32;
     let mut small = Mat::default();
     imgproc::resize(
@@ -189,7 +181,7 @@ pub fn assess(
 ) -> Result<FrameQuality> {
     let Some(a) = face else {
         // No face: a dark or blown-out frame is the likelier thing to tell the person.
-        let brightness = opencv::core::mean_def(&gray(image)?)?[0] as f32;
+        let brightness = opencv::core::mean_def(&to_gray(image)?)?[0] as f32;
         let issue = if ramp(brightness, policy.dark) < 1.0 {
             FrameIssue::TooDark
         } else if ramp(brightness, policy.bright) < 1.0 {
