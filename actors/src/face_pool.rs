@@ -35,6 +35,22 @@ pub enum PoolError {
     Stopped,
 }
 
+impl PoolError {
+    /// True when the input is at fault (exit code 2, HTTP 4xx), not the engine.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::Vision(e) if e.is_bad_input())
+    }
+
+    /// A stable code for JSON output and API envelopes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Vision(e) => e.code(),
+            Self::QueueFull(_) => "ENGINE_BUSY",
+            _ => "ENGINE_ERROR",
+        }
+    }
+}
+
 /// Builds one engine; called on each worker's own thread (again when a worker is replaced).
 pub type EngineBuilder =
     Arc<dyn Fn() -> Result<Box<dyn FaceEngine>, VisionError> + Send + Sync + 'static>;

@@ -58,14 +58,7 @@ fn next_step(id: SessionId, state: SessionState) -> Option<Step> {
         }
         _ => return None,
     };
-    Some(Step {
-        to,
-        stage,
-        percent: 100,
-        message: Message::new("step", "단계"),
-        result: None,
-        decision,
-    })
+    Some(Step::reached(to, stage, Message::new("step", "단계")).with_decision(decision))
 }
 
 /// The child: recover, create sessions up to 50, advance live ones a few at a time, print

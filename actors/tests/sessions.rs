@@ -12,14 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 fn step(to: SessionState, stage: Stage, decision: Option<Decision>) -> Step {
-    Step {
-        to,
-        stage,
-        percent: 100,
-        message: Message::new("step", "단계"),
-        result: None,
-        decision,
-    }
+    Step::reached(to, stage, Message::new("step", "단계")).with_decision(decision)
 }
 
 const PATH: [(SessionState, Stage); 6] = [

@@ -35,6 +35,26 @@ pub struct Step {
     pub decision: Option<Decision>,
 }
 
+impl Step {
+    /// A finished step (100 % of its stage) that reaches `to`, with no results.
+    pub fn reached(to: SessionState, stage: Stage, message: Message) -> Self {
+        Self {
+            to,
+            stage,
+            percent: 100,
+            message,
+            result: None,
+            decision: None,
+        }
+    }
+
+    /// The same step, carrying the session's decision.
+    pub fn with_decision(mut self, decision: Option<Decision>) -> Self {
+        self.decision = decision;
+        self
+    }
+}
+
 /// A session's messages.
 pub enum SessionMsg {
     /// Journal a step and tell every watcher; the reply comes once it is durable.
@@ -195,17 +215,14 @@ impl Actor for SessionActor {
                     return Ok(());
                 }
                 if !state.record.state.is_terminal() {
-                    let step = Step {
-                        to: SessionState::Expired,
-                        stage: Stage::Session,
-                        percent: 100,
-                        message: Message::new(
+                    let step = Step::reached(
+                        SessionState::Expired,
+                        Stage::Session,
+                        Message::new(
                             "The session expired: it was idle too long. Start a new one.",
                             "세션이 만료되었습니다. 새로 시작해 주세요.",
                         ),
-                        result: None,
-                        decision: None,
-                    };
+                    );
                     state.record(step).await?;
                 }
                 // Passivate: the journal holds everything; the supervisor reloads on demand.

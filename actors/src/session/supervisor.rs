@@ -28,7 +28,7 @@ pub enum SupervisorMsg {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SupervisorStats {
-    /// Session actors in memory.
+    /// Session actors in memory (counted when asked).
     pub running: usize,
     /// Failed session actors restarted from their journal.
     pub restarts: u64,
@@ -66,7 +66,6 @@ impl SupervisorState {
         let (actor, _) = Actor::spawn_linked(None, SessionActor, args, myself.get_cell()).await?;
         self.by_actor.insert(actor.get_id(), id);
         self.by_session.insert(id, actor.clone());
-        self.stats.running = self.by_session.len();
         Ok(actor)
     }
 
@@ -90,7 +89,6 @@ impl SupervisorState {
     fn forget(&mut self, actor: &ActorId) -> Option<SessionId> {
         let id = self.by_actor.remove(actor)?;
         self.by_session.remove(&id);
-        self.stats.running = self.by_session.len();
         Some(id)
     }
 }
@@ -161,7 +159,10 @@ impl Actor for SessionSupervisor {
                 let _ = reply.send(state.get(&myself, id).await);
             }
             SupervisorMsg::Stats(reply) => {
-                let _ = reply.send(state.stats.clone());
+                let _ = reply.send(SupervisorStats {
+                    running: state.by_session.len(),
+                    ..state.stats.clone()
+                });
             }
         }
         Ok(())
@@ -203,14 +204,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     fn step(to: SessionState, stage: Stage, decision: Option<Decision>) -> Step {
-        Step {
-            to,
-            stage,
-            percent: 100,
-            message: Message::new("step", "단계"),
-            result: None,
-            decision,
-        }
+        Step::reached(to, stage, Message::new("step", "단계")).with_decision(decision)
     }
 
     async fn start(journal: &Journal, idle: Duration) -> ActorRef<SupervisorMsg> {
