@@ -4,7 +4,9 @@
 pub mod cli;
 pub mod compare;
 pub mod engines;
+pub mod flow;
 pub mod http;
 pub mod models;
+pub mod sessions;
 pub mod settings;
 pub mod verify;

@@ -7,14 +7,14 @@
 use crate::settings::Settings;
 use actors::{FacePool, PoolError};
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use vision::decision::{self, DecisionPolicy, FrameEvidence, Outcome};
-use vision::video::quality::{FrameMeasures, FrameQualityPolicy, assess};
+use vision::decision::{self, DecisionPolicy, FrameEvidence, Outcome, Verdict};
+use vision::video::quality::{FrameMeasures, FrameQuality, FrameQualityPolicy, assess};
 use vision::video::{SampledFrame, SamplingStats, VideoError, VideoInfo, VideoLimits};
-use vision::{FaceAnalysis, SharedFrame, VisionError};
+use vision::{Embedding, FaceAnalysis, SharedFrame, VisionError};
 
 /// How a verification runs.
 #[derive(Debug, Clone, Copy)]
@@ -88,13 +88,13 @@ pub enum Progress {
 }
 
 /// One row of the ID × frame table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrameRow {
     pub index: u64,
     pub timestamp_ms: f64,
     /// Quality score 0..1 and the frame's main problem, if any.
     pub quality: f32,
-    pub issue: Option<&'static str>,
+    pub issue: Option<String>,
     /// Passed the quality gate and counts for the decision.
     pub kept: bool,
     /// ID face vs this frame's face (None when no face was found).
@@ -109,7 +109,7 @@ pub struct FrameRow {
 }
 
 /// The ID face.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdFace {
     pub engine: String,
     pub model: String,
@@ -118,9 +118,21 @@ pub struct IdFace {
     pub faces_found: usize,
 }
 
+impl IdFace {
+    pub fn of(a: &FaceAnalysis) -> Self {
+        Self {
+            engine: a.embedding.engine.clone(),
+            model: a.embedding.model.clone(),
+            detector: a.detector.clone(),
+            detection_score: a.face.score,
+            faces_found: a.faces_found,
+        }
+    }
+}
+
 /// Milliseconds per stage. Decoding overlaps face inference, so the stages add up to more
 /// than `total`; `detect` and `embed` are summed over the frames (and the ID photo).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VerifyTimings {
     pub probe: f64,
     pub decode: f64,
@@ -154,21 +166,71 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// What the video side hands back: the probe, the frames with their analyses, timings.
-struct VideoSide {
-    info: VideoInfo,
-    sampling: SamplingStats,
-    frames: Vec<(SampledFrame, Result<FaceAnalysis, PoolError>)>,
-    probe_ms: f64,
-    decode_ms: f64,
+/// A face found in a frame, as the comparison needs it. Kept by a session between its video
+/// and comparing stages; the vector is personal data and never printed.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FaceSample {
+    pub engine: String,
+    pub model: String,
+    pub vector: Vec<f32>,
 }
 
-async fn video_side(
+impl std::fmt::Debug for FaceSample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaceSample")
+            .field("engine", &self.engine)
+            .field("model", &self.model)
+            .field("dims", &self.vector.len())
+            .finish()
+    }
+}
+
+impl FaceSample {
+    pub fn of(a: &FaceAnalysis) -> Self {
+        Self {
+            engine: a.embedding.engine.clone(),
+            model: a.embedding.model.clone(),
+            vector: a.embedding.vector.clone(),
+        }
+    }
+
+    pub fn embedding(&self) -> Embedding {
+        Embedding {
+            vector: self.vector.clone(),
+            model: self.model.clone(),
+            engine: self.engine.clone(),
+        }
+    }
+}
+
+/// A sampled frame after its face analysis and quality check: all the comparison needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssessedFrame {
+    pub index: u64,
+    pub timestamp_ms: f64,
+    pub quality: FrameQuality,
+    /// Passed the quality gate (with a face) and counts for the decision.
+    pub kept: bool,
+    pub face: Option<FaceSample>,
+}
+
+/// A selfie video, probed, sampled and every sampled frame assessed.
+#[derive(Debug, Clone)]
+pub struct VideoAnalysis {
+    pub info: VideoInfo,
+    pub sampling: SamplingStats,
+    pub frames: Vec<AssessedFrame>,
+    pub timings_ms: VerifyTimings,
+}
+
+/// Probes and samples the video at `path`, sends every frame to a face worker as soon as it
+/// is decoded, and scores each frame's quality.
+pub async fn analyse_video(
     pool: &FacePool,
     path: PathBuf,
     opts: &VerifyOptions,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Result<VideoSide, VerifyError> {
+) -> Result<VideoAnalysis, VerifyError> {
     let t = Instant::now();
     let limits = opts.limits;
     let p = path.clone();
@@ -220,13 +282,103 @@ async fn video_side(
         .map_err(|e| VerifyError::Task(e.to_string()))?;
     let sampling = result?;
     frames.sort_by_key(|(f, _)| f.index);
-    Ok(VideoSide {
+    let quality = opts.quality;
+    let (frames, mut timings_ms) =
+        tokio::task::spawn_blocking(move || assess_frames(frames, &quality))
+            .await
+            .map_err(|e| VerifyError::Task(e.to_string()))??;
+    timings_ms.probe = probe_ms;
+    timings_ms.decode = decode_ms;
+    timings_ms.total = ms(t);
+    Ok(VideoAnalysis {
         info,
         sampling,
         frames,
-        probe_ms,
-        decode_ms,
+        timings_ms,
     })
+}
+
+/// Scores the quality of every analysed frame. A frame without a usable face is a quality
+/// finding; an engine failure ends it all.
+fn assess_frames(
+    frames: Vec<(SampledFrame, Result<FaceAnalysis, PoolError>)>,
+    policy: &FrameQualityPolicy,
+) -> Result<(Vec<AssessedFrame>, VerifyTimings), VerifyError> {
+    let mut timings = VerifyTimings::default();
+    let mut out = Vec::with_capacity(frames.len());
+    for (frame, analysis) in frames {
+        let face = match analysis {
+            Ok(a) => Some(a),
+            Err(e) if e.is_bad_input() => None,
+            Err(e) => return Err(VerifyError::Frame(e)),
+        };
+        if let Some(a) = &face {
+            timings.detect += a.timings.detect_ms;
+            timings.embed += a.timings.align_ms + a.timings.embed_ms;
+        }
+        let quality = assess(&frame.image, face.as_ref(), policy)?;
+        let kept = face.is_some() && quality.passes(policy);
+        out.push(AssessedFrame {
+            index: frame.index,
+            timestamp_ms: frame.timestamp_ms,
+            quality,
+            kept,
+            face: face.as_ref().map(FaceSample::of),
+        });
+    }
+    Ok((out, timings))
+}
+
+/// The ID face against every assessed frame, the frames against each other, the decision.
+pub fn compare_frames(
+    id: &Embedding,
+    frames: &[AssessedFrame],
+    policy: &DecisionPolicy,
+) -> (Vec<FrameRow>, Verdict) {
+    let mut rows = Vec::with_capacity(frames.len());
+    let mut evidence = Vec::with_capacity(frames.len());
+    let embeddings: Vec<Option<Embedding>> = frames
+        .iter()
+        .map(|f| f.face.as_ref().map(FaceSample::embedding))
+        .collect();
+    let mut kept: Vec<(usize, &Embedding)> = Vec::new();
+    for (frame, emb) in frames.iter().zip(&embeddings) {
+        let similarity = emb
+            .as_ref()
+            .and_then(|e| vision::compare(id, e, 0.0).ok())
+            .map(|c| c.similarity);
+        if frame.kept
+            && let Some(e) = emb
+        {
+            kept.push((rows.len(), e));
+        }
+        rows.push(FrameRow {
+            index: frame.index,
+            timestamp_ms: frame.timestamp_ms,
+            quality: frame.quality.score,
+            issue: frame.quality.issue.map(|i| i.describe().to_owned()),
+            kept: frame.kept,
+            similarity,
+            consistency: None,
+            engine: frame.face.as_ref().map(|f| f.engine.clone()),
+            model: frame.face.as_ref().map(|f| f.model.clone()),
+            measures: frame.quality.measures.clone(),
+        });
+        evidence.push(FrameEvidence {
+            index: frame.index,
+            quality: frame.quality.clone(),
+            kept: frame.kept,
+            similarity,
+            consistency: None,
+        });
+    }
+    let faces: Vec<&Embedding> = kept.iter().map(|(_, e)| *e).collect();
+    for ((row, _), c) in kept.iter().zip(decision::consistency(&faces)) {
+        rows[*row].consistency = c;
+        evidence[*row].consistency = c;
+    }
+    let verdict = decision::decide(&evidence, policy);
+    (rows, verdict)
 }
 
 /// Verifies the face on the ID photo `id` (encoded image) against the selfie video at `video`.
@@ -238,86 +390,18 @@ pub async fn verify(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<VerifyReport, VerifyError> {
     let t0 = Instant::now();
-    let (id_result, side) = tokio::join!(pool.analyze(id), video_side(pool, video, opts, progress));
+    let (id_result, side) =
+        tokio::join!(pool.analyze(id), analyse_video(pool, video, opts, progress));
     let id_face = id_result.map_err(VerifyError::Id)?;
     let side = side?;
-    // Quality, similarities and the decision are CPU work: off tokio's threads.
-    let opts = *opts;
-    let mut report = tokio::task::spawn_blocking(move || score(&id_face, side, &opts))
-        .await
-        .map_err(|e| VerifyError::Task(e.to_string()))??;
-    progress(Progress::Compared);
-    report.timings_ms.total = ms(t0);
-    Ok(report)
-}
-
-/// Scores every sampled frame, compares it with the ID face and the other frames, decides.
-fn score(
-    id_face: &FaceAnalysis,
-    side: VideoSide,
-    opts: &VerifyOptions,
-) -> Result<VerifyReport, VerifyError> {
     let t = Instant::now();
-    let mut timings = VerifyTimings {
-        probe: side.probe_ms,
-        decode: side.decode_ms,
-        detect: id_face.timings.detect_ms,
-        embed: id_face.timings.align_ms + id_face.timings.embed_ms,
-        ..VerifyTimings::default()
-    };
-    let mut rows = Vec::with_capacity(side.frames.len());
-    let mut evidence = Vec::with_capacity(side.frames.len());
-    // A frame without a usable face is a quality finding; an engine failure ends it all.
-    let mut frames = Vec::with_capacity(side.frames.len());
-    for (frame, analysis) in side.frames {
-        match analysis {
-            Ok(a) => frames.push((frame, Some(a))),
-            Err(e) if e.is_bad_input() => frames.push((frame, None)),
-            Err(e) => return Err(VerifyError::Frame(e)),
-        }
-    }
-    let mut kept_faces: Vec<(usize, &FaceAnalysis)> = Vec::new();
-    for (frame, face) in &frames {
-        let face = face.as_ref();
-        if let Some(a) = face {
-            timings.detect += a.timings.detect_ms;
-            timings.embed += a.timings.align_ms + a.timings.embed_ms;
-        }
-        let quality = assess(&frame.image, face, &opts.quality)?;
-        let kept = face.is_some() && quality.passes(&opts.quality);
-        let similarity = face
-            .and_then(|a| vision::compare(&id_face.embedding, &a.embedding, 0.0).ok())
-            .map(|c| c.similarity);
-        if kept && let Some(a) = face {
-            kept_faces.push((rows.len(), a));
-        }
-        rows.push(FrameRow {
-            index: frame.index,
-            timestamp_ms: frame.timestamp_ms,
-            quality: quality.score,
-            issue: quality.issue.map(|i| i.describe()),
-            kept,
-            similarity,
-            consistency: None,
-            engine: face.map(|a| a.embedding.engine.clone()),
-            model: face.map(|a| a.embedding.model.clone()),
-            measures: quality.measures.clone(),
-        });
-        evidence.push(FrameEvidence {
-            index: frame.index,
-            quality,
-            kept,
-            similarity,
-            consistency: None,
-        });
-    }
-    let faces: Vec<&FaceAnalysis> = kept_faces.iter().map(|(_, a)| *a).collect();
-    for ((row, _), c) in kept_faces.iter().zip(decision::consistency(&faces)) {
-        rows[*row].consistency = c;
-        evidence[*row].consistency = c;
-    }
-    let verdict = decision::decide(&evidence, &opts.decision);
+    let (rows, verdict) = compare_frames(&id_face.embedding, &side.frames, &opts.decision);
+    progress(Progress::Compared);
+    let mut timings = side.timings_ms;
+    timings.detect += id_face.timings.detect_ms;
+    timings.embed += id_face.timings.align_ms + id_face.timings.embed_ms;
     timings.compare = ms(t);
+    timings.total = ms(t0);
     Ok(VerifyReport {
         decision: verdict.decision,
         score: verdict.score,
@@ -328,13 +412,7 @@ fn score(
         frames_kept: verdict.frames_kept,
         frame_count: side.sampling.frame_count,
         sampling: side.sampling,
-        id: IdFace {
-            engine: id_face.embedding.engine.clone(),
-            model: id_face.embedding.model.clone(),
-            detector: id_face.detector.clone(),
-            detection_score: id_face.face.score,
-            faces_found: id_face.faces_found,
-        },
+        id: IdFace::of(&id_face),
         video: side.info,
         frames: rows,
         timings_ms: timings,

@@ -68,6 +68,7 @@ async fn child(dir: &str) {
     let args = SupervisorArgs {
         journal: journal.clone(),
         idle_timeout: Duration::from_secs(600),
+        pipeline: None,
     };
     let (sup, _) = Actor::spawn(None, SessionSupervisor, args)
         .await
@@ -76,9 +77,12 @@ async fn child(dir: &str) {
     let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
     loop {
         if journal.session_count() < SESSIONS {
-            let rec = call!(sup, SupervisorMsg::Create)
-                .expect("call")
-                .expect("create");
+            let rec = call!(sup, |reply| SupervisorMsg::Create {
+                token_sha256: String::new(),
+                reply
+            })
+            .expect("call")
+            .expect("create");
             let mut o = out.lock().expect("stdout");
             let _ = writeln!(o, "CREATED {}", rec.id);
             let _ = o.flush();

@@ -28,6 +28,7 @@ async fn supervisor() -> ActorRef<SupervisorMsg> {
     let args = SupervisorArgs {
         journal: Journal::temporary().expect("journal"),
         idle_timeout: Duration::from_secs(600),
+        pipeline: None,
     };
     Actor::spawn(None, SessionSupervisor, args)
         .await
@@ -66,9 +67,12 @@ fn drain(rx: &mut mpsc::Receiver<SessionEvent>) -> Vec<u64> {
 #[tokio::test]
 async fn a_watcher_that_reconnects_with_since_gets_exactly_what_it_missed() {
     let sup = supervisor().await;
-    let rec = call!(sup, SupervisorMsg::Create)
-        .expect("call")
-        .expect("create");
+    let rec = call!(sup, |reply| SupervisorMsg::Create {
+        token_sha256: String::new(),
+        reply
+    })
+    .expect("call")
+    .expect("create");
     let actor = session(&sup, rec.id).await;
     let mut first = watch(&actor, 0).await;
     for (to, stage) in &PATH[..2] {
@@ -106,9 +110,12 @@ async fn a_hundred_concurrent_sessions_keep_their_own_events_and_decisions() {
     for i in 0..100u32 {
         let sup = sup.clone();
         tasks.push(tokio::spawn(async move {
-            let rec = call!(sup, SupervisorMsg::Create)
-                .expect("call")
-                .expect("create");
+            let rec = call!(sup, |reply| SupervisorMsg::Create {
+                token_sha256: String::new(),
+                reply
+            })
+            .expect("call")
+            .expect("create");
             let actor = session(&sup, rec.id).await;
             let mut rx = watch(&actor, 0).await;
             let decision =

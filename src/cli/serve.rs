@@ -121,10 +121,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("cannot read the bound address")?;
     tracing::info!("listening on http://{local}");
 
-    let state = AppState::new(Arc::clone(&settings), engines.clone());
+    let sessions = Arc::new(
+        crate::sessions::Sessions::start(Arc::clone(&settings), Arc::clone(&engines))
+            .await
+            .context("cannot start the sessions")?,
+    );
+    let state =
+        AppState::new(Arc::clone(&settings), engines.clone()).with_sessions(Arc::clone(&sessions));
     let served = http::serve(listener, state, shutdown)
         .await
         .context("HTTP server failed");
+    sessions.stop().await;
     engines.shutdown().await;
     served
 }

@@ -243,7 +243,7 @@ fn print_human(args: &VerifyArgs, r: &VerifyReport, load_ms: f64) {
             f.measures.sharpness,
             f.measures.brightness,
             f.measures.yaw_deg,
-            f.issue.unwrap_or("")
+            f.issue.as_deref().unwrap_or("")
         );
     }
     let t = &r.timings_ms;

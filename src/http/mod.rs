@@ -9,8 +9,13 @@ mod envelope;
 mod error;
 pub mod extract;
 mod health;
+pub mod kyc;
+mod limits;
 mod request_id;
 pub mod shutdown;
+mod sniff;
+mod upload;
+mod ws;
 
 pub use envelope::{ApiResponse, Envelope, ErrorBody};
 pub use error::{ApiError, ApiResult};
@@ -20,7 +25,7 @@ pub use request_id::{REQUEST_ID_HEADER, RequestId, current_request_id};
 use crate::settings::Settings;
 use axum::Router;
 use axum::http::{Method, Uri};
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +55,9 @@ pub struct AppState {
     pub readiness: Arc<dyn Readiness>,
     /// When the server started (for uptime).
     pub started_at: Instant,
+    /// The KYC sessions (`None` on a server without them: their routes answer 503).
+    pub sessions: Option<Arc<crate::sessions::Sessions>>,
+    pub limiter: Arc<limits::RateLimiter>,
 }
 
 impl AppState {
@@ -58,15 +66,41 @@ impl AppState {
             settings,
             readiness,
             started_at: Instant::now(),
+            sessions: None,
+            limiter: Arc::default(),
         }
+    }
+
+    /// The same state, serving `sessions`.
+    pub fn with_sessions(mut self, sessions: Arc<crate::sessions::Sessions>) -> Self {
+        self.sessions = Some(sessions);
+        self
     }
 }
 
 /// All routes, with the fallbacks and the common layers, bound to `state`.
 pub fn router(state: AppState) -> Router {
+    // Uploads are limited while they stream (`upload`), not by axum's 2 MB default.
+    let uploads = Router::new()
+        .route("/api/v1/id-capture", post(kyc::id_capture))
+        .route("/api/v1/face-video", post(kyc::face_video))
+        .layer(axum::extract::DefaultBodyLimit::disable());
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/api/v1/sessions", post(kyc::create_session))
+        .route("/api/v1/sessions/{id}", get(kyc::session_status))
+        .route(
+            "/api/v1/id-capture/{session_id}",
+            get(kyc::id_capture_status),
+        )
+        .route("/api/v1/face-similarity", post(kyc::face_similarity))
+        .route(
+            "/api/v1/face-similarity/{comparison_id}",
+            get(kyc::comparison),
+        )
+        .route("/ws/kyc/{session_id}", get(ws::watch))
+        .merge(uploads);
     finish(routes).with_state(state)
 }
 

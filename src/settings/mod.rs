@@ -18,7 +18,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+mod sessions;
 mod video;
+pub use sessions::SessionSettings;
 pub use video::VideoSettings;
 
 /// The built-in copies of the config files, so the binary works from any folder.
@@ -124,6 +126,8 @@ pub struct Settings {
     pub images: ImageSettings,
     #[serde(default)]
     pub video: VideoSettings,
+    #[serde(default)]
+    pub sessions: SessionSettings,
     #[serde(default)]
     pub admin: AdminSettings,
     #[serde(default)]
@@ -375,6 +379,7 @@ impl Settings {
         }
 
         self.video.validate()?;
+        self.sessions.validate()?;
 
         let i = &self.images;
         if i.min_side == 0 {

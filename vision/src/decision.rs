@@ -4,10 +4,10 @@
 //! of the best frames' similarities, so one odd frame neither makes nor breaks a decision, and a
 //! video whose person changes is never verified however well one part of it matches.
 
-use crate::face::FaceAnalysis;
+use crate::face::Embedding;
 use crate::face::compare::compare;
 use crate::video::quality::{FrameIssue, FrameQuality};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// How the decision is taken. Calibrated on the real labelled pairs (BENCHMARKS.md): genuine
@@ -39,7 +39,7 @@ impl Default for DecisionPolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Verified,
@@ -101,12 +101,12 @@ fn median(mut v: Vec<f32>) -> Option<f32> {
 
 /// Per kept frame, the median cosine similarity of its embedding to the other kept frames'
 /// (`None` for a frame alone). Embeddings are L2-normalised.
-pub fn consistency(faces: &[&FaceAnalysis]) -> Vec<Option<f32>> {
+pub fn consistency(faces: &[&Embedding]) -> Vec<Option<f32>> {
     (0..faces.len())
         .map(|i| {
             let sims: Vec<f32> = (0..faces.len())
                 .filter(|&j| j != i)
-                .filter_map(|j| compare(&faces[i].embedding, &faces[j].embedding, 0.0).ok())
+                .filter_map(|j| compare(faces[i], faces[j], 0.0).ok())
                 .map(|c| c.similarity)
                 .collect();
             median(sims)

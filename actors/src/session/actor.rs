@@ -6,8 +6,10 @@
 use super::event::{Message, Progress, SessionEvent, Stage, now_ms};
 use super::journal::{Journal, JournalError, SessionRecord};
 use super::state::{Decision, SessionState, TransitionError};
+use super::work::{Job, JobContext, Pipeline, StepSink};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -20,6 +22,10 @@ pub enum SessionError {
     Journal(#[from] JournalError),
     #[error("the session is no longer running")]
     Gone,
+    #[error("the session is still working on an earlier upload; wait for its result")]
+    Busy,
+    #[error("this node runs no pipeline for session work")]
+    NoPipeline,
 }
 
 /// One step of a session, as a stage reports it.
@@ -33,9 +39,24 @@ pub struct Step {
     pub message: Message,
     pub result: Option<serde_json::Value>,
     pub decision: Option<Decision>,
+    /// This step finishes the session's pending job.
+    pub ends_job: bool,
 }
 
 impl Step {
+    /// Progress within the state `to`: `percent` of `stage`.
+    pub fn progress(to: SessionState, stage: Stage, percent: u8, message: Message) -> Self {
+        Self {
+            to,
+            stage,
+            percent,
+            message,
+            result: None,
+            decision: None,
+            ends_job: false,
+        }
+    }
+
     /// A finished step (100 % of its stage) that reaches `to`, with no results.
     pub fn reached(to: SessionState, stage: Stage, message: Message) -> Self {
         Self {
@@ -45,7 +66,20 @@ impl Step {
             message,
             result: None,
             decision: None,
+            ends_job: false,
         }
+    }
+
+    /// The same step, carrying `result`.
+    pub fn with_result(mut self, result: serde_json::Value) -> Self {
+        self.result = Some(result);
+        self
+    }
+
+    /// The same step, finishing the pending job.
+    pub fn ending_job(mut self) -> Self {
+        self.ends_job = true;
+        self
     }
 
     /// The same step, carrying the session's decision.
@@ -68,6 +102,17 @@ pub enum SessionMsg {
         since: u64,
         tx: mpsc::Sender<SessionEvent>,
         reply: RpcReplyPort<Result<(), SessionError>>,
+    },
+    /// Journal `step` together with `job` as the session's pending work, then start the job.
+    /// Refused while another job is pending.
+    Submit {
+        job: Job,
+        step: Step,
+        reply: RpcReplyPort<Result<SessionEvent, SessionError>>,
+    },
+    /// A job's task has ended (sent by the task's watcher, also after a panic).
+    JobEnded {
+        job_id: uuid::Uuid,
     },
     Snapshot(RpcReplyPort<SessionSnapshot>),
     /// Periodic: expire or passivate an idle session.
@@ -93,6 +138,8 @@ pub struct SessionArgs {
     /// A live session idle this long expires; a finished one is passivated (stops; the
     /// journal keeps it).
     pub idle_timeout: Duration,
+    /// Runs the session's jobs (`None`: jobs are refused).
+    pub pipeline: Option<Arc<dyn Pipeline>>,
 }
 
 pub struct SessionActor;
@@ -104,12 +151,22 @@ pub struct SessionActorState {
     idle_timeout: Duration,
     last_active: tokio::time::Instant,
     ticker: Option<ractor::concurrency::JoinHandle<()>>,
+    pipeline: Option<Arc<dyn Pipeline>>,
 }
 
 impl SessionActorState {
     /// Journals `step` as the next event, flushes, broadcasts. Watchers whose channel is closed
     /// or full are dropped (a slow socket reconnects with `since` and misses nothing).
     async fn record(&mut self, step: Step) -> Result<SessionEvent, SessionError> {
+        self.record_with(step, None).await
+    }
+
+    /// Journals `step`; with `job`, that job becomes the pending one in the same transaction.
+    async fn record_with(
+        &mut self,
+        step: Step,
+        job: Option<Job>,
+    ) -> Result<SessionEvent, SessionError> {
         let from = self.record.state;
         let progress_only = step.to == from && !from.is_terminal() && step.decision.is_none();
         if !progress_only {
@@ -132,6 +189,12 @@ impl SessionActorState {
         next.state = step.to;
         next.decision = event.decision;
         next.updated_ms = at_ms;
+        if step.ends_job {
+            next.pending = None;
+        }
+        if job.is_some() {
+            next.pending = job;
+        }
         self.journal.append(&event, &next)?;
         self.journal.flush().await?;
         self.record = next;
@@ -139,13 +202,37 @@ impl SessionActorState {
         Ok(event)
     }
 
+    /// Starts the pending job, if any, on its own task; the actor hears when it ends.
+    fn start_job(&self, myself: &ActorRef<SessionMsg>) {
+        let (Some(job), Some(pipeline)) = (self.record.pending.clone(), self.pipeline.clone())
+        else {
+            return;
+        };
+        let job_id = job.id();
+        let ctx = JobContext {
+            session: self.record.id,
+            job,
+            steps: StepSink::new(myself.clone()),
+        };
+        let task = tokio::spawn(pipeline.run(ctx));
+        let me = myself.clone();
+        tokio::spawn(async move {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a session job stopped unexpectedly");
+            }
+            let _ = me.cast(SessionMsg::JobEnded { job_id });
+        });
+    }
+
     async fn watch(
         &mut self,
         since: u64,
         tx: mpsc::Sender<SessionEvent>,
     ) -> Result<(), SessionError> {
+        // Never wait on a watcher: one that cannot take the replay is not attached (its
+        // channel closes; it reconnects with `since`).
         for e in self.journal.events(&self.record.id, since)? {
-            if tx.send(e).await.is_err() {
+            if tx.try_send(e).is_err() {
                 return Ok(());
             }
         }
@@ -173,7 +260,20 @@ impl Actor for SessionActor {
             idle_timeout: args.idle_timeout,
             last_active: tokio::time::Instant::now(),
             ticker: Some(ticker),
+            pipeline: args.pipeline,
         })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // A job accepted before a crash or restart runs again.
+        if state.record.pending.is_some() && !state.record.state.is_terminal() {
+            state.start_job(&myself);
+        }
+        Ok(())
     }
 
     async fn post_stop(
@@ -202,6 +302,36 @@ impl Actor for SessionActor {
                 state.last_active = tokio::time::Instant::now();
                 let _ = reply.send(state.watch(since, tx).await);
             }
+            SessionMsg::Submit { job, step, reply } => {
+                state.last_active = tokio::time::Instant::now();
+                let result = if state.record.pending.is_some() {
+                    Err(SessionError::Busy)
+                } else if state.pipeline.is_none() {
+                    Err(SessionError::NoPipeline)
+                } else {
+                    state.record_with(step, Some(job)).await
+                };
+                let started = result.is_ok();
+                let _ = reply.send(result);
+                if started {
+                    state.start_job(&myself);
+                }
+            }
+            SessionMsg::JobEnded { job_id } => {
+                let unfinished = state.record.pending.as_ref().map(Job::id) == Some(job_id);
+                if unfinished && !state.record.state.is_terminal() {
+                    let step = Step::reached(
+                        SessionState::Failed,
+                        Stage::Session,
+                        Message::new(
+                            "Processing stopped because of an internal error. Start a new session.",
+                            "내부 오류로 처리가 중단되었습니다. 새 세션을 시작해 주세요.",
+                        ),
+                    )
+                    .ending_job();
+                    state.record(step).await?;
+                }
+            }
             SessionMsg::Snapshot(reply) => {
                 let _ = reply.send(SessionSnapshot {
                     record: state.record.clone(),
@@ -211,7 +341,10 @@ impl Actor for SessionActor {
             }
             SessionMsg::Tick => {
                 state.watchers.retain(|w| !w.is_closed());
-                if state.last_active.elapsed() < state.idle_timeout || !state.watchers.is_empty() {
+                if state.last_active.elapsed() < state.idle_timeout
+                    || !state.watchers.is_empty()
+                    || state.record.pending.is_some()
+                {
                     return Ok(());
                 }
                 if !state.record.state.is_terminal() {

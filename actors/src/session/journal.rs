@@ -6,6 +6,7 @@
 use super::SessionId;
 use super::event::SessionEvent;
 use super::state::{Decision, SessionState};
+use super::work::Job;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
@@ -40,6 +41,29 @@ pub struct SessionRecord {
     pub decision: Option<Decision>,
     pub created_ms: u64,
     pub updated_ms: u64,
+    /// SHA-256 (hex) of the session's bearer token; the token itself is never stored.
+    #[serde(default)]
+    pub token_sha256: String,
+    /// The job accepted and not yet finished (run again after a restart).
+    #[serde(default)]
+    pub pending: Option<Job>,
+}
+
+impl SessionRecord {
+    /// A new session in state `created`.
+    pub fn new(id: SessionId, token_sha256: String) -> Self {
+        let now = super::event::now_ms();
+        Self {
+            id,
+            state: SessionState::Created,
+            seq: 0,
+            decision: None,
+            created_ms: now,
+            updated_ms: now,
+            token_sha256,
+            pending: None,
+        }
+    }
 }
 
 /// The journal. Cloning shares the same database.
@@ -48,6 +72,15 @@ pub struct Journal {
     db: sled::Db,
     events: Tree,
     sessions: Tree,
+    artifacts: Tree,
+    links: Tree,
+}
+
+fn artifact_key(id: &SessionId, name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(16 + name.len());
+    k.extend_from_slice(id.as_bytes());
+    k.extend_from_slice(name.as_bytes());
+    k
 }
 
 fn event_key(id: &SessionId, seq: u64) -> [u8; 24] {
@@ -81,6 +114,8 @@ impl Journal {
         Ok(Self {
             events: db.open_tree("events")?,
             sessions: db.open_tree("sessions")?,
+            artifacts: db.open_tree("artifacts")?,
+            links: db.open_tree("links")?,
             db,
         })
     }
@@ -165,6 +200,48 @@ impl Journal {
             .collect()
     }
 
+    /// Stores what a stage produced for session `id` under `name` (the ID face, the video's
+    /// frames, a comparison), replacing an earlier one. Durable after the next flush, which
+    /// the stage's final step does before anyone is told.
+    pub fn put_artifact<T: Serialize>(
+        &self,
+        id: &SessionId,
+        name: &str,
+        value: &T,
+    ) -> Result<(), JournalError> {
+        self.artifacts
+            .insert(artifact_key(id, name), encode(value)?)?;
+        Ok(())
+    }
+
+    /// What [`Journal::put_artifact`] stored, if anything.
+    pub fn artifact<T: for<'de> Deserialize<'de>>(
+        &self,
+        id: &SessionId,
+        name: &str,
+    ) -> Result<Option<T>, JournalError> {
+        self.artifacts
+            .get(artifact_key(id, name))?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    /// Remembers that the id `key` (a comparison's, a capture's) belongs to session `id`.
+    pub fn link(&self, key: &uuid::Uuid, id: &SessionId) -> Result<(), JournalError> {
+        self.links.insert(key.as_bytes(), id.as_bytes())?;
+        Ok(())
+    }
+
+    /// The session the id `key` belongs to.
+    pub fn linked(&self, key: &uuid::Uuid) -> Result<Option<SessionId>, JournalError> {
+        match self.links.get(key.as_bytes())? {
+            Some(b) => SessionId::from_slice(&b)
+                .map(Some)
+                .map_err(|e| JournalError::Corrupt(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
     /// How many sessions the journal holds, finished ones included.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
@@ -189,14 +266,7 @@ mod tests {
     use crate::session::event::{Message, Progress, Stage};
 
     fn record(id: SessionId) -> SessionRecord {
-        SessionRecord {
-            id,
-            state: SessionState::Created,
-            seq: 0,
-            decision: None,
-            created_ms: 1,
-            updated_ms: 1,
-        }
+        SessionRecord::new(id, String::new())
     }
 
     fn event(id: SessionId, seq: u64, state: SessionState) -> SessionEvent {

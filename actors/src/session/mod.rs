@@ -7,12 +7,14 @@ pub mod event;
 pub mod journal;
 pub mod state;
 pub mod supervisor;
+pub mod work;
 
-pub use actor::{SessionActor, SessionMsg, SessionSnapshot};
+pub use actor::{SessionActor, SessionError, SessionMsg, SessionSnapshot, Step};
 pub use event::{Message, Progress, SessionEvent, Stage};
 pub use journal::{Journal, JournalError, SessionRecord};
 pub use state::{Decision, SessionState, TransitionError};
-pub use supervisor::{SessionSupervisor, SupervisorMsg};
+pub use supervisor::{SessionSupervisor, SupervisorArgs, SupervisorMsg, SupervisorStats};
+pub use work::{Job, JobContext, Pipeline, StepSink};
 
 /// A session's id: a random UUID, printed as its 32 hex digits with dashes.
 pub type SessionId = uuid::Uuid;

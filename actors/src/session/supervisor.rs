@@ -4,18 +4,22 @@
 
 use super::SessionId;
 use super::actor::{SessionActor, SessionArgs, SessionError, SessionMsg};
-use super::event::now_ms;
 use super::journal::{Journal, JournalError, SessionRecord};
-use super::state::SessionState;
+use super::work::Pipeline;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The supervisor's messages.
 pub enum SupervisorMsg {
-    /// A new session in state `created` (journaled and flushed before the reply).
-    Create(RpcReplyPort<Result<SessionRecord, SessionError>>),
+    /// A new session in state `created` whose bearer token hashes to `token_sha256`
+    /// (journaled and flushed before the reply).
+    Create {
+        token_sha256: String,
+        reply: RpcReplyPort<Result<SessionRecord, SessionError>>,
+    },
     /// The actor of session `id`, started again from the journal when it was passivated.
     Get {
         id: SessionId,
@@ -39,6 +43,8 @@ pub struct SupervisorStats {
 pub struct SupervisorArgs {
     pub journal: Journal,
     pub idle_timeout: Duration,
+    /// Runs the sessions' jobs (`None`: sessions only record steps given to them).
+    pub pipeline: Option<Arc<dyn Pipeline>>,
 }
 
 pub struct SessionSupervisor;
@@ -46,6 +52,7 @@ pub struct SessionSupervisor;
 pub struct SupervisorState {
     journal: Journal,
     idle_timeout: Duration,
+    pipeline: Option<Arc<dyn Pipeline>>,
     by_session: HashMap<SessionId, ActorRef<SessionMsg>>,
     by_actor: HashMap<ActorId, SessionId>,
     stats: SupervisorStats,
@@ -62,6 +69,7 @@ impl SupervisorState {
             journal: self.journal.clone(),
             record,
             idle_timeout: self.idle_timeout,
+            pipeline: self.pipeline.clone(),
         };
         let (actor, _) = Actor::spawn_linked(None, SessionActor, args, myself.get_cell()).await?;
         self.by_actor.insert(actor.get_id(), id);
@@ -106,6 +114,7 @@ impl Actor for SessionSupervisor {
         let mut state = SupervisorState {
             journal: args.journal,
             idle_timeout: args.idle_timeout,
+            pipeline: args.pipeline,
             by_session: HashMap::new(),
             by_actor: HashMap::new(),
             stats: SupervisorStats::default(),
@@ -131,16 +140,11 @@ impl Actor for SessionSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::Create(reply) => {
-                let now = now_ms();
-                let record = SessionRecord {
-                    id: SessionId::new_v4(),
-                    state: SessionState::Created,
-                    seq: 0,
-                    decision: None,
-                    created_ms: now,
-                    updated_ms: now,
-                };
+            SupervisorMsg::Create {
+                token_sha256,
+                reply,
+            } => {
+                let record = SessionRecord::new(SessionId::new_v4(), token_sha256);
                 let created = match state.journal.create(&record) {
                     Ok(()) => state.journal.flush().await.map_err(SessionError::from),
                     Err(e) => Err(e.into()),
@@ -199,7 +203,7 @@ mod tests {
     use super::*;
     use crate::session::actor::Step;
     use crate::session::event::{Message, SessionEvent, Stage};
-    use crate::session::state::Decision;
+    use crate::session::state::{Decision, SessionState};
     use ractor::call;
     use tokio::sync::mpsc;
 
@@ -211,6 +215,7 @@ mod tests {
         let args = SupervisorArgs {
             journal: journal.clone(),
             idle_timeout: idle,
+            pipeline: None,
         };
         Actor::spawn(None, SessionSupervisor, args)
             .await
@@ -233,9 +238,12 @@ mod tests {
     async fn a_session_runs_to_its_decision_and_every_watcher_sees_every_event_once() {
         let journal = Journal::temporary().expect("journal");
         let sup = start(&journal, Duration::from_secs(60)).await;
-        let rec = call!(sup, SupervisorMsg::Create)
-            .expect("call")
-            .expect("create");
+        let rec = call!(sup, |reply| SupervisorMsg::Create {
+            token_sha256: String::new(),
+            reply
+        })
+        .expect("call")
+        .expect("create");
         let actor = call!(sup, |reply| SupervisorMsg::Get { id: rec.id, reply })
             .expect("call")
             .expect("get");
@@ -297,9 +305,12 @@ mod tests {
     async fn a_failed_session_is_restarted_from_its_journal_and_numbering_goes_on() {
         let journal = Journal::temporary().expect("journal");
         let sup = start(&journal, Duration::from_secs(60)).await;
-        let rec = call!(sup, SupervisorMsg::Create)
-            .expect("call")
-            .expect("create");
+        let rec = call!(sup, |reply| SupervisorMsg::Create {
+            token_sha256: String::new(),
+            reply
+        })
+        .expect("call")
+        .expect("create");
         record(
             &sup,
             rec.id,
@@ -339,8 +350,18 @@ mod tests {
         let (live, done) = {
             let journal = Journal::open(dir.path()).expect("journal");
             let sup = start(&journal, Duration::from_secs(60)).await;
-            let live = call!(sup, SupervisorMsg::Create).expect("call").expect("a");
-            let done = call!(sup, SupervisorMsg::Create).expect("call").expect("b");
+            let live = call!(sup, |reply| SupervisorMsg::Create {
+                token_sha256: String::new(),
+                reply
+            })
+            .expect("call")
+            .expect("a");
+            let done = call!(sup, |reply| SupervisorMsg::Create {
+                token_sha256: String::new(),
+                reply
+            })
+            .expect("call")
+            .expect("b");
             record(
                 &sup,
                 live.id,

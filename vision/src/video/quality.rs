@@ -9,10 +9,10 @@ use crate::face::{FaceAnalysis, FaceBox};
 use opencv::core::{Mat, Rect, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What is wrong with a frame, worded for the person who recorded it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FrameIssue {
     NoFace,
@@ -82,7 +82,7 @@ fn ramp(x: f32, (bad, good): (f32, f32)) -> f32 {
 }
 
 /// What was measured on a frame.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FrameMeasures {
     pub faces: usize,
     /// Shorter side of the face box, pixels.
@@ -95,7 +95,7 @@ pub struct FrameMeasures {
 }
 
 /// One frame's measures and score.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrameQuality {
     /// 0..1: the weakest check.
     pub score: f32,

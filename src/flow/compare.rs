@@ -1,0 +1,122 @@
+//! The comparison job: the accepted ID face against every usable frame of the accepted video
+//! (the ID × frame table), the frames against each other, the decision. The table is kept for
+//! `GET /api/v1/face-similarity/{comparisonId}`; the last event carries the decision.
+
+use super::video::VideoArtifact;
+use super::{COMPARISON, ID_FACE, IdFaceArtifact, Inner};
+use crate::verify::{FrameRow, IdFace, VerifyOptions, compare_frames};
+use actors::session::{Decision, Message, SessionId, SessionState, Stage, Step, StepSink};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use vision::decision::Outcome;
+
+/// A finished comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComparisonReport {
+    pub comparison_id: uuid::Uuid,
+    pub session_id: SessionId,
+    pub decision: Outcome,
+    /// Median of the top-k frame similarities.
+    pub score: Option<f32>,
+    pub consistency: Option<f32>,
+    pub threshold: f32,
+    pub reasons: Vec<String>,
+    pub frames_sampled: usize,
+    pub frames_kept: usize,
+    pub id_capture_id: uuid::Uuid,
+    pub video_id: uuid::Uuid,
+    pub id_face: IdFace,
+    /// The ID × frame table: one row per sampled frame.
+    pub pairs: Vec<FrameRow>,
+    pub decided_at_ms: u64,
+}
+
+pub(super) async fn run(
+    inner: &Inner,
+    session: SessionId,
+    comparison_id: uuid::Uuid,
+    steps: &StepSink,
+) -> anyhow::Result<()> {
+    let id: IdFaceArtifact = inner
+        .journal
+        .artifact(&session, ID_FACE)?
+        .context("the accepted ID photo's face is missing")?;
+    let video: VideoArtifact = inner
+        .journal
+        .artifact(&session, super::VIDEO)?
+        .context("the accepted video's frames are missing")?;
+    let policy = VerifyOptions::from_settings(&inner.settings).decision;
+    let embedding = id.face.embedding();
+    let frames = video.frames;
+    let (pairs, verdict) =
+        tokio::task::spawn_blocking(move || compare_frames(&embedding, &frames, &policy))
+            .await
+            .context("the comparison stopped")?;
+    let report = ComparisonReport {
+        comparison_id,
+        session_id: session,
+        decision: verdict.decision,
+        score: verdict.score,
+        consistency: verdict.consistency,
+        threshold: policy.match_threshold,
+        reasons: verdict.reasons,
+        frames_sampled: verdict.frames_sampled,
+        frames_kept: verdict.frames_kept,
+        id_capture_id: id.capture_id,
+        video_id: video.video_id,
+        id_face: id.info,
+        pairs,
+        decided_at_ms: actors::session::event::now_ms(),
+    };
+    inner.journal.put_artifact(&session, COMPARISON, &report)?;
+    let result = serde_json::json!({
+        "comparisonId": comparison_id,
+        "decision": report.decision,
+        "score": report.score,
+        "consistency": report.consistency,
+        "threshold": report.threshold,
+        "reasons": report.reasons,
+        "framesKept": report.frames_kept,
+    });
+    let (to, decision, message) = match report.decision {
+        Outcome::Verified => (
+            SessionState::Decided,
+            Some(Decision::Verified),
+            Message::new(
+                "Verified: the face in the video matches the ID card.",
+                "인증되었습니다. 영상의 얼굴이 신분증과 일치합니다.",
+            ),
+        ),
+        Outcome::Rejected => (
+            SessionState::Decided,
+            Some(Decision::Rejected),
+            Message::new(
+                "Rejected: the face in the video does not match the ID card.",
+                "인증되지 않았습니다. 영상의 얼굴이 신분증과 일치하지 않습니다.",
+            ),
+        ),
+        Outcome::Review => (
+            SessionState::Decided,
+            Some(Decision::Review),
+            Message::new(
+                "A person will review this verification.",
+                "담당자가 인증 결과를 검토합니다.",
+            ),
+        ),
+        Outcome::Failed => (
+            SessionState::Failed,
+            None,
+            Message::new(
+                format!("Nothing could be decided: {}", report.reasons.join("; ")),
+                "판정할 수 없습니다. 새 세션을 시작해 주세요.",
+            ),
+        ),
+    };
+    let step = Step::reached(to, Stage::Comparing, message)
+        .with_decision(decision)
+        .with_result(result)
+        .ending_job();
+    steps.step(step).await?;
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! The ID photo job: the capture quality gate, the card found and rectified, the fields read
+//! (kept only masked), the holder's photo cut out and embedded. A photo that fails a check
+//! leaves the session in `id_capture` with what to fix; a good one moves it to `id_accepted`.
+
+use super::mask::mask_field;
+use super::{ID_CAPTURE, ID_FACE, IdFaceArtifact, Inner, progress};
+use crate::verify::{FaceSample, IdFace};
+use actors::session::{Message, SessionId, SessionState, Stage, Step, StepSink};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use vision::card::read::CardReader;
+use vision::card::rectify::{photo_region, rectify};
+use vision::card::{DocumentType, ID1_ASPECT};
+use vision::quality::QualityReport;
+use vision::{SharedFrame, decode_image};
+
+/// What `GET /api/v1/id-capture/{sessionId}` shows of the last ID photo (no personal data in
+/// clear).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdCaptureStatus {
+    pub capture_id: uuid::Uuid,
+    /// `processing`, `accepted` or `retake`.
+    pub status: String,
+    /// What to fix, in both languages (empty when accepted).
+    pub guidance: Vec<Message>,
+    /// The quality gate's checks (sharpness, lighting, angle, completeness) with scores.
+    pub quality: Option<serde_json::Value>,
+    pub document_type: Option<DocumentType>,
+    /// The fields read, masked, with Tesseract's confidence.
+    pub fields: BTreeMap<String, MaskedField>,
+    pub warnings: Vec<String>,
+    pub face: Option<IdFace>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MaskedField {
+    pub value: String,
+    pub confidence: f32,
+}
+
+impl IdCaptureStatus {
+    pub fn processing(capture_id: uuid::Uuid) -> Self {
+        Self {
+            capture_id,
+            status: "processing".into(),
+            guidance: Vec::new(),
+            quality: None,
+            document_type: None,
+            fields: BTreeMap::new(),
+            warnings: Vec::new(),
+            face: None,
+        }
+    }
+}
+
+/// The card as read from one photo.
+struct Reading {
+    quality: QualityReport,
+    card: Option<vision::opencv::core::Mat>,
+}
+
+/// Decodes the photo and runs the quality gate; rectifies the card when it passes.
+fn inspect(bytes: &[u8], limits: vision::ImageLimits) -> Result<Reading, RetakeReason> {
+    let image = decode_image(bytes, limits).map_err(|e| {
+        RetakeReason::message(
+            &format!("The photo cannot be read ({e}). Send a JPEG or PNG photo of the card."),
+            "사진을 읽을 수 없습니다. 신분증을 JPEG 또는 PNG 사진으로 보내 주세요.",
+        )
+    })?;
+    let quality = vision::quality::assess(&image.mat).map_err(RetakeReason::internal)?;
+    if !quality.passed {
+        return Ok(Reading {
+            quality,
+            card: None,
+        });
+    }
+    let card = match &quality.quad {
+        Some(quad) => rectify(&image.mat, quad).map_err(RetakeReason::internal)?,
+        None => {
+            // A photo that is itself a cropped card (ID-1 proportions) is read as it is.
+            let aspect = image.width() as f32 / image.height().max(1) as f32;
+            if (aspect - ID1_ASPECT).abs() >= 0.12 {
+                return Err(RetakeReason::message(
+                    "No ID card found: place the whole card in the frame, on a plain background.",
+                    "신분증을 찾지 못했습니다. 단색 배경 위에 신분증 전체가 보이게 찍어 주세요.",
+                ));
+            }
+            image.mat.clone()
+        }
+    };
+    Ok(Reading {
+        quality,
+        card: Some(card),
+    })
+}
+
+/// Why a photo must be taken again, or an internal failure.
+enum RetakeReason {
+    Retake(Message),
+    Internal(anyhow::Error),
+}
+
+impl RetakeReason {
+    fn message(en: &str, ko: &str) -> Self {
+        Self::Retake(Message::new(en, ko))
+    }
+
+    fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+fn reader(tessdata: &Path) -> anyhow::Result<CardReader> {
+    CardReader::with_mrz_model(None, Some(tessdata)).context("loading the OCR models")
+}
+
+pub(super) async fn run(
+    inner: &Inner,
+    session: SessionId,
+    capture_id: uuid::Uuid,
+    file: PathBuf,
+    steps: &StepSink,
+) -> anyhow::Result<()> {
+    let stage = Stage::IdCapture;
+    let state = SessionState::IdCapture;
+    inner.journal.put_artifact(
+        &session,
+        ID_CAPTURE,
+        &IdCaptureStatus::processing(capture_id),
+    )?;
+    let bytes = tokio::fs::read(&file)
+        .await
+        .context("reading the stored ID photo")?;
+    let limits = crate::engines::image_limits(&inner.settings);
+    let inspected = tokio::task::spawn_blocking(move || inspect(&bytes, limits))
+        .await
+        .context("the quality gate stopped")?;
+    let reading = match inspected {
+        Ok(r) => r,
+        Err(RetakeReason::Retake(m)) => {
+            return retake(inner, session, capture_id, None, m, steps).await;
+        }
+        Err(RetakeReason::Internal(e)) => return Err(e),
+    };
+    let checks = serde_json::to_value(&reading.quality.checks)?;
+    let Some(card) = reading.card else {
+        let guidance: Vec<Message> = reading
+            .quality
+            .checks
+            .guidance()
+            .into_iter()
+            .map(|m| Message::new(m.en.clone(), m.ko.clone()))
+            .collect();
+        let first = guidance
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Message::new("Take the photo again.", "사진을 다시 찍어 주세요."));
+        return retake(inner, session, capture_id, Some(checks), first, steps).await;
+    };
+    progress(
+        steps,
+        state,
+        stage,
+        40,
+        Message::new(
+            "Photo quality is good; reading the card",
+            "사진 품질이 좋습니다. 신분증을 읽고 있습니다",
+        ),
+        Some(serde_json::json!({ "captureId": capture_id, "quality": checks })),
+    )
+    .await?;
+
+    // Read the card (a Tesseract reader per job: ≈ 0.2 s to load) and cut out the photo.
+    let tessdata = inner.settings.models.dir.join("tessdata");
+    let (reading, crop) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let mut ocr = reader(&tessdata)?;
+        let read = ocr.read(&card).context("reading the card")?;
+        let doc = match read.document_type {
+            DocumentType::Unknown => DocumentType::ResidentRegistrationCard,
+            d => d,
+        };
+        let crop = photo_region(&card, doc).ok();
+        Ok((read, crop))
+    })
+    .await
+    .context("the card reader stopped")??;
+    let fields: BTreeMap<String, MaskedField> = reading
+        .fields
+        .iter()
+        .map(|(k, v)| {
+            (
+                (*k).to_owned(),
+                MaskedField {
+                    value: mask_field(k, &v.value),
+                    confidence: v.confidence,
+                },
+            )
+        })
+        .collect();
+    progress(
+        steps,
+        state,
+        stage,
+        70,
+        Message::new(
+            "Card read; finding the face on it",
+            "신분증을 읽었습니다. 얼굴을 찾고 있습니다",
+        ),
+        Some(serde_json::json!({
+            "captureId": capture_id,
+            "documentType": reading.document_type,
+            "fields": fields,
+        })),
+    )
+    .await?;
+
+    let mut status = IdCaptureStatus {
+        capture_id,
+        status: "accepted".into(),
+        guidance: Vec::new(),
+        quality: Some(checks),
+        document_type: Some(reading.document_type),
+        fields,
+        warnings: reading.warnings.clone(),
+        face: None,
+    };
+    let no_face = Message::new(
+        "No face found on the card's photo: make sure the photo is not covered or in glare.",
+        "신분증 사진에서 얼굴을 찾지 못했습니다. 사진이 가려지거나 빛이 반사되지 않게 해 주세요.",
+    );
+    let Some(crop) = crop else {
+        status.status = "retake".into();
+        status.guidance = vec![no_face.clone()];
+        inner.journal.put_artifact(&session, ID_CAPTURE, &status)?;
+        return finish_retake(steps, &status, no_face).await;
+    };
+    let frame = SharedFrame::from_mat(&crop)?;
+    let face = match inner.engines.face.analyze_frame(frame).await {
+        Ok(f) => f,
+        Err(e) if e.is_bad_input() => {
+            status.status = "retake".into();
+            status.guidance = vec![no_face.clone()];
+            inner.journal.put_artifact(&session, ID_CAPTURE, &status)?;
+            return finish_retake(steps, &status, no_face).await;
+        }
+        Err(e) => return Err(e).context("the face engine failed on the ID photo"),
+    };
+    let info = IdFace::of(&face);
+    status.face = Some(info.clone());
+    inner.journal.put_artifact(
+        &session,
+        ID_FACE,
+        &IdFaceArtifact {
+            capture_id,
+            face: FaceSample::of(&face),
+            info,
+        },
+    )?;
+    inner.journal.put_artifact(&session, ID_CAPTURE, &status)?;
+    let step = Step::reached(
+        SessionState::IdAccepted,
+        stage,
+        Message::new(
+            "ID card accepted. Now record the selfie video.",
+            "신분증이 확인되었습니다. 이제 셀피 영상을 찍어 주세요.",
+        ),
+    )
+    .with_result(serde_json::to_value(&status)?)
+    .ending_job();
+    steps.step(step).await?;
+    Ok(())
+}
+
+/// Ends the job with the session still in `id_capture`: the photo must be taken again.
+async fn retake(
+    inner: &Inner,
+    session: SessionId,
+    capture_id: uuid::Uuid,
+    quality: Option<serde_json::Value>,
+    message: Message,
+    steps: &StepSink,
+) -> anyhow::Result<()> {
+    let mut status = IdCaptureStatus::processing(capture_id);
+    status.status = "retake".into();
+    status.quality = quality;
+    status.guidance = vec![message.clone()];
+    inner.journal.put_artifact(&session, ID_CAPTURE, &status)?;
+    finish_retake(steps, &status, message).await
+}
+
+async fn finish_retake(
+    steps: &StepSink,
+    status: &IdCaptureStatus,
+    message: Message,
+) -> anyhow::Result<()> {
+    let step = Step::reached(SessionState::IdCapture, Stage::IdCapture, message)
+        .with_result(serde_json::to_value(status)?)
+        .ending_job();
+    steps.step(step).await?;
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! The KYC flow a session runs: the jobs its uploads start — read the ID photo, analyse the
+//! selfie video, compare and decide — each reporting its steps as journaled events. This is
+//! the one implementation of the actors' [`Pipeline`]; it calls the same vision code and face
+//! pool as the CLI.
+
+mod compare;
+mod id_capture;
+pub mod mask;
+mod video;
+
+pub use compare::ComparisonReport;
+pub use id_capture::IdCaptureStatus;
+
+use crate::engines::Engines;
+use crate::settings::Settings;
+use crate::verify::{FaceSample, IdFace};
+use actors::session::{
+    Job, JobContext, Journal, Message, Pipeline, SessionState, Stage, Step, StepSink,
+};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Artifact names in the journal.
+pub(crate) const ID_FACE: &str = "id-face";
+pub(crate) const ID_CAPTURE: &str = "id-capture";
+pub(crate) const VIDEO: &str = "video";
+pub(crate) const COMPARISON: &str = "comparison";
+
+/// The accepted ID photo's face, kept for the comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct IdFaceArtifact {
+    pub capture_id: uuid::Uuid,
+    pub face: FaceSample,
+    pub info: IdFace,
+}
+
+/// Runs the jobs of every session on this node.
+#[derive(Clone)]
+pub struct KycPipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Arc<Settings>,
+    engines: Arc<Engines>,
+    journal: Journal,
+}
+
+impl KycPipeline {
+    pub fn new(settings: Arc<Settings>, engines: Arc<Engines>, journal: Journal) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                settings,
+                engines,
+                journal,
+            }),
+        }
+    }
+}
+
+impl Pipeline for KycPipeline {
+    fn run(&self, ctx: JobContext) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            let JobContext {
+                session,
+                job,
+                steps,
+            } = ctx;
+            let result = match job {
+                Job::IdCapture { capture_id, file } => {
+                    id_capture::run(&inner, session, capture_id, file, &steps).await
+                }
+                Job::Video { video_id, file } => {
+                    video::run(&inner, session, video_id, file, &steps).await
+                }
+                Job::Compare { comparison_id } => {
+                    compare::run(&inner, session, comparison_id, &steps).await
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!(session = %session, error = %format!("{e:#}"), "session job failed");
+                let step = Step::reached(
+                    SessionState::Failed,
+                    Stage::Session,
+                    Message::new(
+                        "Processing failed because of an internal error. Start a new session.",
+                        "내부 오류로 처리하지 못했습니다. 새 세션을 시작해 주세요.",
+                    ),
+                )
+                .ending_job();
+                if let Err(e) = steps.step(step).await {
+                    tracing::warn!(session = %session, error = %e, "cannot record the failure");
+                }
+            }
+        })
+    }
+}
+
+/// Journals a progress step; a session that can no longer take it (expired, erased) ends the
+/// job quietly through the error.
+pub(crate) async fn progress(
+    steps: &StepSink,
+    to: SessionState,
+    stage: Stage,
+    percent: u8,
+    message: Message,
+    result: Option<serde_json::Value>,
+) -> anyhow::Result<()> {
+    let mut step = Step::progress(to, stage, percent, message);
+    step.result = result;
+    steps.step(step).await?;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The selfie video job: probe, sample, a face analysis and quality score per frame, with a
+//! progress event per analysed frame. Enough usable frames move the session to
+//! `video_accepted` (the frames are kept for the comparison); too few leave it in `video`
+//! with the main reason ("too dark (12 of 12 frames)").
+
+use super::{ID_FACE, IdFaceArtifact, Inner, VIDEO, progress};
+use crate::verify::{AssessedFrame, Progress, VerifyOptions, analyse_video, compare_frames};
+use actors::session::{Message, SessionId, SessionState, Stage, Step, StepSink};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use vision::decision::Outcome;
+
+/// The analysed video, kept for the comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VideoArtifact {
+    pub video_id: uuid::Uuid,
+    pub frame_count: u64,
+    pub duration_s: f64,
+    pub frames: Vec<AssessedFrame>,
+}
+
+pub(super) async fn run(
+    inner: &Inner,
+    session: SessionId,
+    video_id: uuid::Uuid,
+    file: PathBuf,
+    steps: &StepSink,
+) -> anyhow::Result<()> {
+    let (state, stage) = (SessionState::Video, Stage::Video);
+    let opts = VerifyOptions::from_settings(&inner.settings);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let analysis = async {
+        let report = move |p: Progress| {
+            let _ = tx.send(p);
+        };
+        analyse_video(&inner.engines.face, file, &opts, &report).await
+    };
+    // Each analysed frame is an event (journaled in order by the session's actor).
+    let forward = async {
+        while let Some(p) = rx.recv().await {
+            let (percent, message, result) = match p {
+                Progress::Probed { frames } => (
+                    10,
+                    Message::new(
+                        "Video opened; sampling frames",
+                        "영상을 열었습니다. 프레임을 고르고 있습니다",
+                    ),
+                    serde_json::json!({ "videoId": video_id, "framesPlanned": frames }),
+                ),
+                Progress::Analysed { done, total } => (
+                    (10 + 85 * done / total.max(1)).min(95) as u8,
+                    Message::new(
+                        format!("Analysed frame {done} of {total}"),
+                        format!("프레임 {total}개 중 {done}개를 분석했습니다"),
+                    ),
+                    serde_json::json!({ "videoId": video_id, "framesAnalysed": done, "framesPlanned": total }),
+                ),
+                Progress::Decoded { .. } | Progress::Compared => continue,
+            };
+            progress(steps, state, stage, percent, message, Some(result)).await?;
+        }
+        anyhow::Ok(())
+    };
+    let (analysed, forwarded) = tokio::join!(analysis, forward);
+    forwarded?;
+    let analysed = match analysed {
+        Ok(a) => a,
+        Err(e) if e.is_bad_input() => {
+            let step = Step::reached(
+                state,
+                stage,
+                Message::new(
+                    format!("The video cannot be used ({e}). Record it again."),
+                    "영상을 사용할 수 없습니다. 다시 찍어 주세요.",
+                ),
+            )
+            .with_result(
+                serde_json::json!({ "videoId": video_id, "accepted": false, "code": e.code() }),
+            )
+            .ending_job();
+            steps.step(step).await?;
+            return Ok(());
+        }
+        Err(e) => return Err(e).context("analysing the video"),
+    };
+    let id: IdFaceArtifact = inner
+        .journal
+        .artifact(&session, ID_FACE)?
+        .context("the accepted ID photo's face is missing")?;
+    // Whether enough frames are usable is the decision's own rule; its scores stay hidden
+    // until the comparison.
+    let (_, verdict) = compare_frames(&id.face.embedding(), &analysed.frames, &opts.decision);
+    let kept = analysed.frames.iter().filter(|f| f.kept).count();
+    let summary = serde_json::json!({
+        "videoId": video_id,
+        "framesSampled": analysed.frames.len(),
+        "framesKept": kept,
+        "frameCount": analysed.sampling.frame_count,
+        "durationS": analysed.info.duration_s,
+    });
+    if verdict.decision == Outcome::Failed {
+        let reason = verdict.reasons.join("; ");
+        let mut result = summary;
+        result["accepted"] = false.into();
+        result["reasons"] = serde_json::json!(verdict.reasons);
+        let step = Step::reached(
+            state,
+            stage,
+            Message::new(
+                format!("Too few usable frames: {reason}. Record the video again."),
+                "사용할 수 있는 프레임이 부족합니다. 영상을 다시 찍어 주세요.",
+            ),
+        )
+        .with_result(result)
+        .ending_job();
+        steps.step(step).await?;
+        return Ok(());
+    }
+    inner.journal.put_artifact(
+        &session,
+        VIDEO,
+        &VideoArtifact {
+            video_id,
+            frame_count: analysed.sampling.frame_count,
+            duration_s: analysed.info.duration_s,
+            frames: analysed.frames,
+        },
+    )?;
+    let mut result = summary;
+    result["accepted"] = true.into();
+    let step = Step::reached(
+        SessionState::VideoAccepted,
+        stage,
+        Message::new("Video accepted", "영상이 확인되었습니다"),
+    )
+    .with_result(result)
+    .ending_job();
+    steps.step(step).await?;
+    Ok(())
+}

@@ -1,0 +1,585 @@
+//! The KYC REST API: create a session, upload its ID photo and selfie video, ask for the
+//! comparison and read the results. Every call but the first carries the session's bearer
+//! token; uploads return 202 at once and the work's progress arrives as events.
+
+use super::extract::{Json, Path};
+use super::sniff::Sniffed;
+use super::upload::{self, IncomingFile};
+use super::{ApiError, ApiResponse, ApiResult, AppState};
+use crate::flow::{ComparisonReport, IdCaptureStatus};
+use crate::sessions::{Sessions, SessionsError};
+use actors::session::{
+    Job, Message, SessionError, SessionId, SessionMsg, SessionRecord, SessionState, Stage, Step,
+};
+use axum::extract::{ConnectInfo, FromRequestParts, Multipart, State};
+use axum::http::{HeaderMap, header, request::Parts};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+impl From<SessionsError> for ApiError {
+    fn from(e: SessionsError) -> Self {
+        match e {
+            SessionsError::Unknown(id) => ApiError::NotFound(format!("session {id}")),
+            SessionsError::Token => ApiError::Forbidden,
+            SessionsError::Session(SessionError::Transition(t)) => {
+                ApiError::Conflict(t.to_string())
+            }
+            SessionsError::Session(e @ SessionError::Busy) => ApiError::Conflict(e.to_string()),
+            SessionsError::Session(SessionError::Gone) | SessionsError::Down => {
+                ApiError::Unavailable("the session is restarting; try again".into())
+            }
+            e => ApiError::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
+/// The client's address (for per-address rate limits).
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+/// The bearer token of `Authorization: Bearer …`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn parse_session_id(s: &str) -> Result<SessionId, ApiError> {
+    SessionId::parse_str(s.trim())
+        .map_err(|_| ApiError::validation("`sessionId` is not a session id (a UUID)"))
+}
+
+impl AppState {
+    pub(crate) fn sessions(&self) -> Result<&Arc<Sessions>, ApiError> {
+        self.sessions
+            .as_ref()
+            .ok_or_else(|| ApiError::NotReady("sessions are not running on this node".into()))
+    }
+
+    pub(crate) fn limit_ip(&self, ip: &str) -> Result<(), ApiError> {
+        let per_minute = self.settings.sessions.rate_per_ip_per_minute;
+        self.limiter
+            .check(&format!("ip:{ip}"), per_minute)
+            .map_err(|s| ApiError::TooManyRequests {
+                retry_after_secs: Some(s),
+            })
+    }
+
+    fn limit_session(&self, id: &SessionId) -> Result<(), ApiError> {
+        let per_minute = self.settings.sessions.rate_per_session_per_minute;
+        self.limiter
+            .check(&format!("session:{id}"), per_minute)
+            .map_err(|s| ApiError::TooManyRequests {
+                retry_after_secs: Some(s),
+            })
+    }
+
+    /// Session `id` when the request's bearer token is its token (401 without one).
+    pub(crate) fn authorize(
+        &self,
+        id: &SessionId,
+        token: Option<&str>,
+    ) -> Result<SessionRecord, ApiError> {
+        let sessions = self.sessions()?;
+        if token.is_none() {
+            // Unknown sessions are still 404, so a client learns what is wrong.
+            sessions
+                .journal
+                .record(id)
+                .map_err(|e| ApiError::Internal(e.into()))?
+                .ok_or_else(|| ApiError::NotFound(format!("session {id}")))?;
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(sessions.authorize(id, token)?)
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedSession {
+    pub session_id: SessionId,
+    /// Bearer token for this session only; shown once.
+    pub token: String,
+    /// Where to watch the session's events.
+    pub ws_url: String,
+    pub expires_in_secs: u64,
+}
+
+/// `POST /api/v1/sessions`
+pub async fn create_session(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> ApiResult<CreatedSession> {
+    app.limit_ip(&ip)?;
+    let (record, token) = app.sessions()?.create().await?;
+    let path = format!("/ws/kyc/{}?token={token}", record.id);
+    let ws_url = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) => format!("ws://{host}{path}"),
+        None => path,
+    };
+    tracing::info!(session = %record.id, "session created");
+    Ok(ApiResponse::created(CreatedSession {
+        session_id: record.id,
+        token,
+        ws_url,
+        expires_in_secs: app.settings.sessions.idle_timeout_secs,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStatus {
+    pub session_id: SessionId,
+    pub state: SessionState,
+    pub decision: Option<actors::session::Decision>,
+    /// Sequence number of the last event.
+    pub seq: u64,
+    /// The upload or comparison being worked on.
+    pub pending: Option<uuid::Uuid>,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+/// `GET /api/v1/sessions/{id}`
+pub async fn session_status(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<SessionStatus> {
+    let id = parse_session_id(&id)?;
+    let r = app.authorize(&id, bearer(&headers))?;
+    Ok(ApiResponse::ok(SessionStatus {
+        session_id: r.id,
+        state: r.state,
+        decision: r.decision,
+        seq: r.seq,
+        pending: r.pending.as_ref().map(Job::id),
+        created_ms: r.created_ms,
+        updated_ms: r.updated_ms,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    pub session_id: SessionId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_id: Option<uuid::Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_id: Option<uuid::Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison_id: Option<uuid::Uuid>,
+    /// `processing` (events follow on the WebSocket) or `checked` (a live frame).
+    pub status: &'static str,
+    /// Sequence number of the event that recorded it.
+    pub seq: u64,
+}
+
+/// Receives an upload for a session and checks the token and the session's state before
+/// anything is kept.
+async fn receive_for_session(
+    app: &AppState,
+    ip: &str,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    max_bytes: u64,
+    what: &str,
+    accept: impl Fn(&Sniffed) -> bool,
+) -> Result<(SessionRecord, upload::Upload, IncomingFile), ApiError> {
+    app.limit_ip(ip)?;
+    let sessions = app.sessions()?;
+    // Refuse a body that says it is too big before reading any of it.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_bytes.saturating_add(64 * 1024)) {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "{what} is larger than the limit of {max_bytes} bytes"
+        )));
+    }
+    let multipart = multipart.map_err(|_| {
+        ApiError::UnsupportedMediaType(
+            "send multipart/form-data with the fields `sessionId` and `file`".into(),
+        )
+    })?;
+    let token = bearer(headers);
+    if token.is_none() {
+        return Err(ApiError::Unauthorized);
+    }
+    let mut upload =
+        upload::receive(multipart, &sessions.incoming_dir(), max_bytes, what, accept).await?;
+    let id = upload
+        .session_id
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("the field `sessionId` is missing"))
+        .and_then(parse_session_id)?;
+    let record = app.authorize(&id, token)?;
+    app.limit_session(&id)?;
+    let file = upload
+        .file
+        .take()
+        .ok_or_else(|| ApiError::validation("the field `file` is missing"))?;
+    Ok((record, upload, file))
+}
+
+/// Journals `step` with `job` as the session's work; 409 when the session cannot take it.
+async fn submit(sessions: &Sessions, id: SessionId, job: Job, step: Step) -> Result<u64, ApiError> {
+    let actor = sessions.actor(id).await?;
+    let event = ractor::call!(actor, |reply| SessionMsg::Submit { job, step, reply })
+        .map_err(|_| ApiError::Unavailable("the session is restarting; try again".into()))?
+        .map_err(SessionsError::from)?;
+    Ok(event.seq)
+}
+
+fn state_allows(
+    record: &SessionRecord,
+    allowed: &[SessionState],
+    what: &str,
+) -> Result<(), ApiError> {
+    if record.pending.is_some() {
+        return Err(ApiError::Conflict(
+            "the session is still working on an earlier upload; wait for its result".into(),
+        ));
+    }
+    if allowed.contains(&record.state) {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "{what} is not accepted in state {}",
+            serde_json::to_value(record.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        )))
+    }
+}
+
+/// `POST /api/v1/id-capture` (multipart `sessionId`, `file`, optional `mode=live`)
+pub async fn id_capture(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Accepted> {
+    let max = app.settings.sessions.max_image_bytes;
+    let (record, upload, file) =
+        receive_for_session(&app, &ip, &headers, multipart, max, "the ID photo", |k| {
+            !k.video
+        })
+        .await?;
+    let sessions = app.sessions()?;
+    let id = record.id;
+    let capture_id = uuid::Uuid::new_v4();
+    let live = upload
+        .fields
+        .iter()
+        .any(|(k, v)| k == "mode" && v.trim() == "live");
+    if live {
+        state_allows(
+            &record,
+            &[SessionState::Created, SessionState::IdCapture],
+            "a live frame",
+        )?;
+        let seq = live_frame(&app, id, capture_id, &file).await?;
+        return Ok(ApiResponse::accepted(Accepted {
+            session_id: id,
+            capture_id: Some(capture_id),
+            video_id: None,
+            comparison_id: None,
+            status: "checked",
+            seq,
+        }));
+    }
+    state_allows(
+        &record,
+        &[
+            SessionState::Created,
+            SessionState::IdCapture,
+            SessionState::IdAccepted,
+        ],
+        "an ID photo",
+    )?;
+    let name = format!("id-{}.{}", capture_id.simple(), file.kind.ext);
+    let path = sessions
+        .keep_upload(&id, &file.path, &name)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot keep the ID photo: {e}")))?;
+    let bytes = file.bytes;
+    file.kept();
+    let step = Step::progress(
+        SessionState::IdCapture,
+        Stage::IdCapture,
+        10,
+        Message::new(
+            "ID photo received; checking it",
+            "신분증 사진을 받았습니다. 확인하고 있습니다",
+        ),
+    )
+    .with_result(serde_json::json!({ "captureId": capture_id, "bytes": bytes }));
+    let job = Job::IdCapture {
+        capture_id,
+        file: path.clone(),
+    };
+    let seq = match submit(sessions, id, job, step).await {
+        Ok(seq) => seq,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e);
+        }
+    };
+    sessions
+        .journal
+        .link(&capture_id, &id)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    tracing::info!(session = %id, capture = %capture_id, bytes, "ID photo accepted for processing");
+    Ok(ApiResponse::accepted(Accepted {
+        session_id: id,
+        capture_id: Some(capture_id),
+        video_id: None,
+        comparison_id: None,
+        status: "processing",
+        seq,
+    }))
+}
+
+/// A live camera frame: only the quality gate, its checks as an event.
+async fn live_frame(
+    app: &AppState,
+    id: SessionId,
+    capture_id: uuid::Uuid,
+    file: &IncomingFile,
+) -> Result<u64, ApiError> {
+    let bytes = tokio::fs::read(&file.path)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot read the frame: {e}")))?;
+    let limits = crate::engines::image_limits(&app.settings);
+    let report = tokio::task::spawn_blocking(move || {
+        let image = vision::decode_image(&bytes, limits)?;
+        vision::quality::assess(&image.mat)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("the quality gate stopped: {e}")))?
+    .map_err(|e| {
+        if e.is_bad_input() {
+            ApiError::validation(format!("the frame cannot be read: {e}"))
+        } else {
+            ApiError::Internal(e.into())
+        }
+    })?;
+    let message = match report.checks.guidance().first() {
+        Some(m) => Message::new(m.en.clone(), m.ko.clone()),
+        None => Message::new(
+            "Good: hold still and take the photo",
+            "좋습니다. 움직이지 말고 촬영해 주세요",
+        ),
+    };
+    let step = Step::progress(SessionState::IdCapture, Stage::IdCapture, 0, message).with_result(
+        serde_json::json!({
+            "captureId": capture_id,
+            "live": true,
+            "passed": report.passed,
+            "quality": report.checks,
+        }),
+    );
+    let actor = app.sessions()?.actor(id).await?;
+    let event = ractor::call!(actor, |reply| SessionMsg::Record { step, reply })
+        .map_err(|_| ApiError::Unavailable("the session is restarting; try again".into()))?
+        .map_err(SessionsError::from)?;
+    Ok(event.seq)
+}
+
+/// `GET /api/v1/id-capture/{sessionId}`
+pub async fn id_capture_status(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<IdCaptureStatus> {
+    let id = parse_session_id(&id)?;
+    let record = app.authorize(&id, bearer(&headers))?;
+    if let Some(Job::IdCapture { capture_id, .. }) = &record.pending {
+        return Ok(ApiResponse::ok(IdCaptureStatus::processing(*capture_id)));
+    }
+    let status: Option<IdCaptureStatus> = app
+        .sessions()?
+        .journal
+        .artifact(&id, crate::flow::ID_CAPTURE)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    status
+        .map(ApiResponse::ok)
+        .ok_or_else(|| ApiError::NotFound(format!("an ID photo of session {id}")))
+}
+
+/// `POST /api/v1/face-video` (multipart `sessionId`, `file`)
+pub async fn face_video(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Accepted> {
+    let max = app.settings.video.max_bytes;
+    let (record, _, file) = receive_for_session(
+        &app,
+        &ip,
+        &headers,
+        multipart,
+        max,
+        "the selfie video",
+        |k| k.video,
+    )
+    .await?;
+    state_allows(
+        &record,
+        &[SessionState::IdAccepted, SessionState::Video],
+        "a selfie video",
+    )?;
+    let sessions = app.sessions()?;
+    let id = record.id;
+    let video_id = uuid::Uuid::new_v4();
+    let name = format!("video-{}.{}", video_id.simple(), file.kind.ext);
+    let path = sessions
+        .keep_upload(&id, &file.path, &name)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot keep the video: {e}")))?;
+    let bytes = file.bytes;
+    file.kept();
+    let step = Step::progress(
+        SessionState::Video,
+        Stage::Video,
+        5,
+        Message::new(
+            "Video received; analysing it",
+            "영상을 받았습니다. 분석하고 있습니다",
+        ),
+    )
+    .with_result(serde_json::json!({ "videoId": video_id, "bytes": bytes }));
+    let job = Job::Video {
+        video_id,
+        file: path.clone(),
+    };
+    let seq = match submit(sessions, id, job, step).await {
+        Ok(seq) => seq,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e);
+        }
+    };
+    sessions
+        .journal
+        .link(&video_id, &id)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    tracing::info!(session = %id, video = %video_id, bytes, "selfie video accepted for processing");
+    Ok(ApiResponse::accepted(Accepted {
+        session_id: id,
+        capture_id: None,
+        video_id: Some(video_id),
+        comparison_id: None,
+        status: "processing",
+        seq,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CompareRequest {
+    pub session_id: String,
+}
+
+/// `POST /api/v1/face-similarity` `{"sessionId": …}`
+pub async fn face_similarity(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(req): Json<CompareRequest>,
+) -> ApiResult<Accepted> {
+    app.limit_ip(&ip)?;
+    let id = parse_session_id(&req.session_id)?;
+    let record = app.authorize(&id, bearer(&headers))?;
+    app.limit_session(&id)?;
+    state_allows(&record, &[SessionState::VideoAccepted], "a comparison")?;
+    let sessions = app.sessions()?;
+    let comparison_id = uuid::Uuid::new_v4();
+    sessions
+        .journal
+        .link(&comparison_id, &id)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let step = Step::progress(
+        SessionState::Comparing,
+        Stage::Comparing,
+        10,
+        Message::new("Comparing the faces", "얼굴을 비교하고 있습니다"),
+    )
+    .with_result(serde_json::json!({ "comparisonId": comparison_id }));
+    let seq = submit(sessions, id, Job::Compare { comparison_id }, step).await?;
+    Ok(ApiResponse::accepted(Accepted {
+        session_id: id,
+        capture_id: None,
+        video_id: None,
+        comparison_id: Some(comparison_id),
+        status: "processing",
+        seq,
+    }))
+}
+
+/// A comparison, or that it is still running.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ComparisonAnswer {
+    Done(Box<ComparisonReport>),
+    Processing {
+        #[serde(rename = "comparisonId")]
+        comparison_id: uuid::Uuid,
+        status: &'static str,
+    },
+}
+
+/// `GET /api/v1/face-similarity/{comparisonId}`
+pub async fn comparison(
+    State(app): State<AppState>,
+    Path(cid): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<ComparisonAnswer> {
+    let cid = uuid::Uuid::parse_str(cid.trim())
+        .map_err(|_| ApiError::validation("the comparison id is not a UUID"))?;
+    let sessions = app.sessions()?;
+    let not_found = || ApiError::NotFound(format!("comparison {cid}"));
+    let id = sessions
+        .journal
+        .linked(&cid)
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .ok_or_else(not_found)?;
+    let record = app.authorize(&id, bearer(&headers))?;
+    let report: Option<ComparisonReport> = sessions
+        .journal
+        .artifact(&id, crate::flow::COMPARISON)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    match report {
+        Some(r) if r.comparison_id == cid => {
+            Ok(ApiResponse::ok(ComparisonAnswer::Done(Box::new(r))))
+        }
+        _ if record.pending.as_ref().map(Job::id) == Some(cid) => {
+            Ok(ApiResponse::ok(ComparisonAnswer::Processing {
+                comparison_id: cid,
+                status: "processing",
+            }))
+        }
+        _ => Err(not_found()),
+    }
+}

@@ -1,0 +1,187 @@
+//! Multipart uploads (`sessionId` + `file`), streamed to disk chunk by chunk — never whole in
+//! memory — with the size limit enforced while they arrive (and from `Content-Length` before
+//! they do) and the format decided from the first bytes.
+
+use super::ApiError;
+use super::sniff::{SNIFF_LEN, Sniffed, sniff};
+use axum::extract::Multipart;
+use axum::extract::multipart::MultipartError;
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// An upload written to disk (removed when dropped, unless kept).
+pub struct Upload {
+    pub session_id: Option<String>,
+    /// Other small text fields (e.g. `mode`).
+    pub fields: Vec<(String, String)>,
+    pub file: Option<IncomingFile>,
+}
+
+/// The file part, in the incoming folder.
+pub struct IncomingFile {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub kind: Sniffed,
+    kept: bool,
+}
+
+impl IncomingFile {
+    /// The file was moved away: do not remove it on drop.
+    pub fn kept(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for IncomingFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Removes a partial file unless disarmed.
+struct Partial<'a>(&'a Path, bool);
+
+impl Drop for Partial<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+}
+
+const TEXT_LIMIT: usize = 256;
+
+fn multipart_error(e: MultipartError, what: &str) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(format!("{what} is over the upload limit"))
+    } else {
+        ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+    }
+}
+
+/// Reads the multipart body: text fields into memory (256 bytes each at most), the `file`
+/// field onto disk in `incoming` (at most `max_bytes`, of a format `accept` allows).
+pub async fn receive(
+    mut multipart: Multipart,
+    incoming: &Path,
+    max_bytes: u64,
+    what: &str,
+    accept: impl Fn(&Sniffed) -> bool,
+) -> Result<Upload, ApiError> {
+    let mut upload = Upload {
+        session_id: None,
+        fields: Vec::new(),
+        file: None,
+    };
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, what))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "file" {
+            let mut text = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, what))? {
+                text.extend_from_slice(&chunk);
+                if text.len() > TEXT_LIMIT {
+                    return Err(ApiError::validation(format!(
+                        "field `{}` is longer than {TEXT_LIMIT} bytes",
+                        name.chars().take(40).collect::<String>()
+                    )));
+                }
+            }
+            let text = String::from_utf8(text)
+                .map_err(|_| ApiError::validation("text fields must be UTF-8"))?;
+            if name == "sessionId" {
+                upload.session_id = Some(text.trim().to_owned());
+            } else {
+                upload.fields.push((name, text));
+            }
+            continue;
+        }
+        if upload.file.is_some() {
+            return Err(ApiError::validation("send one `file` field only"));
+        }
+        let path = incoming.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
+        let mut partial = Partial(&path, false);
+        let mut out = tokio::fs::File::create(&path).await.map_err(|e| {
+            ApiError::Internal(anyhow::anyhow!("cannot create an upload file: {e}"))
+        })?;
+        let mut head: Vec<u8> = Vec::with_capacity(SNIFF_LEN);
+        let mut kind: Option<Sniffed> = None;
+        let mut bytes = 0u64;
+        // A file of the wrong kind is read to its end (up to the limit) but not kept, so the
+        // client gets the 415 instead of a broken connection.
+        let mut refused: Option<ApiError> = None;
+        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, what))? {
+            bytes += chunk.len() as u64;
+            if bytes > max_bytes {
+                return Err(refused.unwrap_or_else(|| {
+                    ApiError::PayloadTooLarge(format!(
+                        "{what} is larger than the limit of {max_bytes} bytes"
+                    ))
+                }));
+            }
+            if refused.is_some() {
+                continue;
+            }
+            if kind.is_none() {
+                let need = SNIFF_LEN - head.len();
+                head.extend_from_slice(&chunk[..need.min(chunk.len())]);
+                if head.len() >= SNIFF_LEN {
+                    match check_kind(&head, what, &accept) {
+                        Ok(k) => kind = Some(k),
+                        Err(e) => {
+                            refused = Some(e);
+                            continue;
+                        }
+                    }
+                }
+            }
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write an upload: {e}")))?;
+        }
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        let kind = match kind {
+            Some(k) => k,
+            None if bytes == 0 => {
+                return Err(ApiError::validation(format!("{what} is empty")));
+            }
+            None => check_kind(&head, what, &accept)?,
+        };
+        out.sync_all()
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot sync an upload: {e}")))?;
+        partial.1 = true;
+        upload.file = Some(IncomingFile {
+            path: path.clone(),
+            bytes,
+            kind,
+            kept: false,
+        });
+    }
+    Ok(upload)
+}
+
+fn check_kind(
+    head: &[u8],
+    what: &str,
+    accept: &impl Fn(&Sniffed) -> bool,
+) -> Result<Sniffed, ApiError> {
+    match sniff(head) {
+        Some(k) if accept(&k) => Ok(k),
+        Some(k) => Err(ApiError::UnsupportedMediaType(format!(
+            "{what}: a {} file is not accepted here",
+            k.mime
+        ))),
+        None => Err(ApiError::UnsupportedMediaType(format!(
+            "{what}: the file's content is not a format kyc reads (JPEG, PNG or WebP photos; \
+             MP4, MOV, WebM/Matroska or AVI videos)"
+        ))),
+    }
+}

@@ -1,0 +1,182 @@
+//! The KYC sessions of this node as the HTTP layer sees them: the journal (under the data
+//! folder), the supervisor of the session actors, where uploads are kept, and the check of a
+//! session's bearer token.
+
+use crate::engines::Engines;
+use crate::flow::KycPipeline;
+use crate::settings::Settings;
+use actors::session::supervisor::SupervisorArgs;
+use actors::session::{
+    Journal, JournalError, Pipeline, SessionError, SessionId, SessionMsg, SessionRecord,
+    SessionSupervisor, SupervisorMsg, SupervisorStats,
+};
+use anyhow::Context;
+use ractor::{Actor, ActorRef};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The sessions service.
+pub struct Sessions {
+    pub journal: Journal,
+    supervisor: ActorRef<SupervisorMsg>,
+    media_dir: PathBuf,
+}
+
+/// What can go wrong between the HTTP layer and the sessions.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionsError {
+    #[error("session {0} not found")]
+    Unknown(SessionId),
+    #[error("the session token is missing or does not belong to this session")]
+    Token,
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("the session supervisor is not running")]
+    Down,
+}
+
+/// SHA-256 of a token, hex: what the journal keeps instead of the token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A fresh bearer token: 256 random bits (two v4 UUIDs' worth of the OS's randomness), hex.
+fn new_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Compares without an early exit, so the time taken does not tell how much matched.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl Sessions {
+    /// Opens the journal in `{data_dir}/journal`, starts the supervisor (which brings back
+    /// every live session and reruns its pending job) with the KYC pipeline over `engines`.
+    pub async fn start(settings: Arc<Settings>, engines: Arc<Engines>) -> anyhow::Result<Self> {
+        let data = settings.server.data_dir.clone();
+        let journal = Journal::open(&data.join("journal"))
+            .with_context(|| format!("cannot open the session journal in {}", data.display()))?;
+        let pipeline = KycPipeline::new(Arc::clone(&settings), engines, journal.clone());
+        Self::start_with(&settings, journal, Some(Arc::new(pipeline))).await
+    }
+
+    /// As [`Sessions::start`], with the given journal and pipeline.
+    pub async fn start_with(
+        settings: &Settings,
+        journal: Journal,
+        pipeline: Option<Arc<dyn Pipeline>>,
+    ) -> anyhow::Result<Self> {
+        let media_dir = settings.server.data_dir.join("media");
+        std::fs::create_dir_all(media_dir.join("incoming"))
+            .with_context(|| format!("cannot create {}", media_dir.display()))?;
+        let args = SupervisorArgs {
+            journal: journal.clone(),
+            idle_timeout: settings.sessions.idle_timeout(),
+            pipeline,
+        };
+        let (supervisor, _) = Actor::spawn(None, SessionSupervisor, args)
+            .await
+            .context("cannot start the session supervisor")?;
+        Ok(Self {
+            journal,
+            supervisor,
+            media_dir,
+        })
+    }
+
+    /// A new session and its token (shown once; only its hash is kept).
+    pub async fn create(&self) -> Result<(SessionRecord, String), SessionsError> {
+        let token = new_token();
+        let token_sha256 = token_hash(&token);
+        let record = ractor::call!(self.supervisor, |reply| SupervisorMsg::Create {
+            token_sha256,
+            reply
+        })
+        .map_err(|_| SessionsError::Down)??;
+        Ok((record, token))
+    }
+
+    /// The session `id` when `token` is its token.
+    pub fn authorize(
+        &self,
+        id: &SessionId,
+        token: Option<&str>,
+    ) -> Result<SessionRecord, SessionsError> {
+        let record = self
+            .journal
+            .record(id)?
+            .ok_or(SessionsError::Unknown(*id))?;
+        let Some(token) = token else {
+            return Err(SessionsError::Token);
+        };
+        if record.token_sha256.is_empty() || !same(&record.token_sha256, &token_hash(token)) {
+            return Err(SessionsError::Token);
+        }
+        Ok(record)
+    }
+
+    /// The actor of session `id` (reloaded from the journal when it was passivated).
+    pub async fn actor(&self, id: SessionId) -> Result<ActorRef<SessionMsg>, SessionsError> {
+        ractor::call!(self.supervisor, |reply| SupervisorMsg::Get { id, reply })
+            .map_err(|_| SessionsError::Down)?
+            .map_err(|e| match e {
+                SessionError::Journal(JournalError::UnknownSession(id)) => {
+                    SessionsError::Unknown(id)
+                }
+                e => e.into(),
+            })
+    }
+
+    pub async fn stats(&self) -> Result<SupervisorStats, SessionsError> {
+        ractor::call!(self.supervisor, SupervisorMsg::Stats).map_err(|_| SessionsError::Down)
+    }
+
+    /// Where uploads are written while they arrive.
+    pub fn incoming_dir(&self) -> PathBuf {
+        self.media_dir.join("incoming")
+    }
+
+    /// The folder of session `id`'s media.
+    pub fn session_dir(&self, id: &SessionId) -> PathBuf {
+        self.media_dir.join(id.simple().to_string())
+    }
+
+    /// Moves a finished upload into the session's folder, durably, and returns its new path.
+    pub async fn keep_upload(
+        &self,
+        id: &SessionId,
+        from: &Path,
+        name: &str,
+    ) -> std::io::Result<PathBuf> {
+        let dir = self.session_dir(id);
+        tokio::fs::create_dir_all(&dir).await?;
+        let to = dir.join(name);
+        tokio::fs::rename(from, &to).await?;
+        let d = dir.clone();
+        // The rename is durable once the folder is synced.
+        tokio::task::spawn_blocking(move || std::fs::File::open(&d).and_then(|f| f.sync_all()))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(to)
+    }
+
+    /// Stops the supervisor and every session actor (the journal keeps them).
+    pub async fn stop(&self) {
+        let _ = self.supervisor.stop_and_wait(None, None).await;
+        if let Err(e) = self.journal.flush().await {
+            tracing::warn!(error = %e, "final journal flush failed");
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The server with engines and sessions, a client for one session (REST + WebSocket), and the
+//! test media.
+
+use super::common::video::{clip, faces_dir};
+use futures::{SinkExt, StreamExt};
+use kyc::http::{self, AppState};
+use kyc::settings::Settings;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use vision::card::DocumentType;
+use vision::card::synth::{Degradation, generate};
+use vision::opencv::core::{Vector, VectorToVec};
+use vision::opencv::imgcodecs;
+
+pub struct Server {
+    pub address: String,
+    pub client: reqwest::Client,
+    #[allow(dead_code)]
+    pub settings: Arc<Settings>,
+    pub data_dir: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Stops the server (sessions and engines) and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(d) = self.done.take() {
+            let _ = d.await;
+        }
+    }
+}
+
+/// The `test` settings on port 0 with the data folder `dir` and `vars` on top.
+pub fn settings(dir: &Path, vars: &[(&str, &str)]) -> Settings {
+    let mut b = kyc::settings::Settings::builder()
+        .config_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+        .var("KYC_ENV", "test")
+        .var("KYC__SERVER__HOST", "127.0.0.1")
+        .var("KYC__SERVER__PORT", "0")
+        .var("KYC__SERVER__DATA_DIR", dir.display().to_string());
+    for (k, v) in vars {
+        b = b.var(*k, *v);
+    }
+    b.build().expect("test settings")
+}
+
+/// The real server: engines, sessions, HTTP on port 0.
+pub async fn spawn(vars: &[(&str, &str)]) -> Server {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let settings = Arc::new(settings(data_dir.path(), vars));
+    let engines = Arc::new(kyc::engines::start(&settings).await.expect("engines"));
+    let sessions = Arc::new(
+        kyc::sessions::Sessions::start(Arc::clone(&settings), Arc::clone(&engines))
+            .await
+            .expect("sessions"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let state =
+        AppState::new(Arc::clone(&settings), engines.clone()).with_sessions(Arc::clone(&sessions));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        let _ = http::serve(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await;
+        sessions.stop().await;
+        engines.shutdown().await;
+    });
+    Server {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        settings,
+        data_dir,
+        stop: Some(stop),
+        done: Some(done),
+    }
+}
+
+/// Status and envelope of an answer (checks the envelope's shape).
+pub async fn answer(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.expect("JSON envelope");
+    assert!(
+        body["timestamp"].is_string() && body["requestId"].is_string(),
+        "{body}"
+    );
+    assert_eq!(body["success"], status < 400, "{body}");
+    (status, body)
+}
+
+/// A session as a client holds it.
+pub struct Client<'a> {
+    pub server: &'a Server,
+    pub id: String,
+    pub token: String,
+    pub ws_url: String,
+}
+
+impl<'a> Client<'a> {
+    pub async fn create(server: &'a Server) -> Client<'a> {
+        let res = server
+            .client
+            .post(server.url("/api/v1/sessions"))
+            .send()
+            .await
+            .expect("send");
+        let (status, body) = answer(res).await;
+        assert_eq!(status, 201, "{body}");
+        let d = &body["data"];
+        Client {
+            server,
+            id: d["sessionId"].as_str().expect("id").to_owned(),
+            token: d["token"].as_str().expect("token").to_owned(),
+            ws_url: d["wsUrl"].as_str().expect("wsUrl").to_owned(),
+        }
+    }
+
+    pub async fn upload(&self, path: &str, file: Vec<u8>, name: &str) -> (u16, Value) {
+        self.upload_as(path, file, name, &self.id, Some(&self.token))
+            .await
+    }
+
+    pub async fn upload_as(
+        &self,
+        path: &str,
+        file: Vec<u8>,
+        name: &str,
+        session: &str,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new()
+            .text("sessionId", session.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(file).file_name(name.to_owned()),
+            );
+        let mut req = self
+            .server
+            .client
+            .post(self.server.url(path))
+            .multipart(form);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        answer(req.send().await.expect("send")).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .server
+            .client
+            .get(self.server.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("send");
+        answer(res).await
+    }
+
+    pub async fn compare(&self) -> (u16, Value) {
+        let res = self
+            .server
+            .client
+            .post(self.server.url("/api/v1/face-similarity"))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "sessionId": self.id }))
+            .send()
+            .await
+            .expect("send");
+        answer(res).await
+    }
+
+    /// Opens the session's WebSocket from `since`.
+    pub async fn watch(&self, since: u64) -> Watcher {
+        let url = format!("{}&since={since}", self.ws_url);
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Watcher {
+            ws,
+            events: Vec::new(),
+        }
+    }
+}
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An open WebSocket and the events it has delivered.
+pub struct Watcher {
+    pub ws: Ws,
+    pub events: Vec<Value>,
+}
+
+impl Watcher {
+    /// Reads events until one satisfies `until` (returned), for at most `timeout`.
+    pub async fn until(&mut self, timeout: Duration, until: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("no matching event in {timeout:?}; got {:#?}", self.events)
+                })
+                .expect("socket open")
+                .expect("frame");
+            match msg {
+                WsMessage::Text(t) => {
+                    let e: Value = serde_json::from_str(&t).expect("event JSON");
+                    self.events.push(e.clone());
+                    if until(&e) {
+                        return e;
+                    }
+                }
+                WsMessage::Ping(p) => {
+                    let _ = self.ws.send(WsMessage::Pong(p)).await;
+                }
+                WsMessage::Close(c) => panic!("socket closed: {c:?}; events {:#?}", self.events),
+                _ => {}
+            }
+        }
+    }
+
+    /// Waits for `state`, or for the job to end without it (a retake, a failure).
+    pub async fn state(&mut self, timeout: Duration, state: &str) -> Value {
+        self.until(timeout, |e| {
+            e["state"] == state
+                || e["state"] == "failed"
+                || e["result"]["status"] == "retake"
+                || e["result"]["accepted"] == false
+        })
+        .await
+    }
+
+    pub fn seqs(&self) -> Vec<u64> {
+        self.events
+            .iter()
+            .map(|e| e["seq"].as_u64().expect("seq"))
+            .collect()
+    }
+}
+
+/// A generated Korean resident registration card with `photo` (from the shared faces) on it,
+/// as a camera frame, PNG. Use seeds 0–4 and 7–10: with a real photo on the card the quality
+/// gate's sharpness measure drops to about half, and seeds 5, 6 and 11 fall under its limit.
+pub fn card_image(photo: &str, seed: u64) -> Vec<u8> {
+    let bytes = std::fs::read(faces_dir().join(photo)).expect("photo");
+    let face = vision::decode_image(&bytes, vision::ImageLimits::default()).expect("decodes");
+    let s = generate(
+        seed,
+        DocumentType::ResidentRegistrationCard,
+        Some(&face.mat),
+        Degradation::Clean,
+    )
+    .expect("card");
+    let mut out = Vector::<u8>::new();
+    imgcodecs::imencode(".png", &s.frame, &mut out, &Vector::new()).expect("encode");
+    out.to_vec()
+}
+
+/// A short selfie-like clip of `photo`, made once per test in `dir`.
+pub fn video(dir: &Path, photo: &str, seconds: u32) -> PathBuf {
+    clip(
+        dir,
+        photo,
+        seconds,
+        "",
+        &format!("{}.mp4", photo.trim_end_matches(".jpg")),
+    )
+}
+
+/// Where a state sits in the flow (events' states never go back, retries aside).
+pub fn rank(state: &str) -> u8 {
+    match state {
+        "created" => 0,
+        "id_capture" => 1,
+        "id_accepted" => 2,
+        "video" => 3,
+        "video_accepted" => 4,
+        "comparing" => 5,
+        _ => 6,
+    }
+}

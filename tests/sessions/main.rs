@@ -1,0 +1,10 @@
+//! KYC sessions over the real API: the server with its real engines and sessions on port 0,
+//! driven over REST and WebSocket with real media (a generated ID card carrying a real photo,
+//! selfie videos made from real photos).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_input;
+mod flow;
+mod helpers;
