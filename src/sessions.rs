@@ -3,7 +3,7 @@
 //! session's bearer token.
 
 use crate::engines::Engines;
-use crate::flow::KycPipeline;
+use crate::flow::{JobQueue, KycPipeline, QueueStats};
 use crate::settings::Settings;
 use actors::session::supervisor::SupervisorArgs;
 use actors::session::{
@@ -21,6 +21,8 @@ pub struct Sessions {
     pub journal: Journal,
     supervisor: ActorRef<SupervisorMsg>,
     media_dir: PathBuf,
+    /// Admission of jobs to the engines (`None` without a pipeline).
+    queue: Option<Arc<JobQueue>>,
 }
 
 /// What can go wrong between the HTTP layer and the sessions.
@@ -68,8 +70,21 @@ impl Sessions {
         let data = settings.server.data_dir.clone();
         let journal = Journal::open(&data.join("journal"))
             .with_context(|| format!("cannot open the session journal in {}", data.display()))?;
-        let pipeline = KycPipeline::new(Arc::clone(&settings), engines, journal.clone());
-        Self::start_with(&settings, journal, Some(Arc::new(pipeline))).await
+        let s = &settings.sessions;
+        let running = match s.max_running_jobs {
+            0 => 2 * engines.face.status().workers,
+            n => n,
+        };
+        let queue = Arc::new(JobQueue::new(running, s.max_waiting_jobs));
+        let pipeline = KycPipeline::new(
+            Arc::clone(&settings),
+            engines,
+            journal.clone(),
+            Arc::clone(&queue),
+        );
+        let mut sessions = Self::start_with(&settings, journal, Some(Arc::new(pipeline))).await?;
+        sessions.queue = Some(queue);
+        Ok(sessions)
     }
 
     /// As [`Sessions::start`], with the given journal and pipeline.
@@ -93,6 +108,7 @@ impl Sessions {
             journal,
             supervisor,
             media_dir,
+            queue: None,
         })
     }
 
@@ -137,6 +153,15 @@ impl Sessions {
                 }
                 e => e.into(),
             })
+    }
+
+    /// True when so many jobs wait for the engines that new work must be refused.
+    pub fn busy(&self) -> bool {
+        self.queue.as_ref().is_some_and(|q| q.is_full())
+    }
+
+    pub fn queue_stats(&self) -> Option<QueueStats> {
+        self.queue.as_ref().map(|q| q.stats())
     }
 
     pub async fn stats(&self) -> Result<SupervisorStats, SessionsError> {

@@ -6,10 +6,12 @@
 mod compare;
 mod id_capture;
 pub mod mask;
+pub mod queue;
 mod video;
 
 pub use compare::ComparisonReport;
 pub use id_capture::IdCaptureStatus;
+pub use queue::{JobQueue, QueueStats};
 
 use crate::engines::Engines;
 use crate::settings::Settings;
@@ -46,15 +48,22 @@ struct Inner {
     settings: Arc<Settings>,
     engines: Arc<Engines>,
     journal: Journal,
+    queue: Arc<JobQueue>,
 }
 
 impl KycPipeline {
-    pub fn new(settings: Arc<Settings>, engines: Arc<Engines>, journal: Journal) -> Self {
+    pub fn new(
+        settings: Arc<Settings>,
+        engines: Arc<Engines>,
+        journal: Journal,
+        queue: Arc<JobQueue>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 settings,
                 engines,
                 journal,
+                queue,
             }),
         }
     }
@@ -71,10 +80,26 @@ impl Pipeline for KycPipeline {
             } = ctx;
             let result = match job {
                 Job::IdCapture { capture_id, file } => {
-                    id_capture::run(&inner, session, capture_id, file, &steps).await
+                    match inner
+                        .queue
+                        .admit(&steps, SessionState::IdCapture, Stage::IdCapture)
+                        .await
+                    {
+                        Ok(_slot) => {
+                            id_capture::run(&inner, session, capture_id, file, &steps).await
+                        }
+                        Err(e) => Err(e),
+                    }
                 }
                 Job::Video { video_id, file } => {
-                    video::run(&inner, session, video_id, file, &steps).await
+                    match inner
+                        .queue
+                        .admit(&steps, SessionState::Video, Stage::Video)
+                        .await
+                    {
+                        Ok(_slot) => video::run(&inner, session, video_id, file, &steps).await,
+                        Err(e) => Err(e),
+                    }
                 }
                 Job::Compare { comparison_id } => {
                     compare::run(&inner, session, comparison_id, &steps).await

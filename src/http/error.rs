@@ -55,6 +55,9 @@ pub enum ApiError {
     /// 503: a dependency is overloaded or down (e.g. an engine queue is full).
     #[error("{0}")]
     Unavailable(String),
+    /// 503: too much work is waiting; try again after `retry_after_secs` (`Retry-After`).
+    #[error("the server is busy: too many uploads are waiting; try again shortly")]
+    Busy { retry_after_secs: u64 },
     /// 500: anything else. The cause is logged, never sent.
     #[error("an internal error occurred")]
     Internal(#[from] anyhow::Error),
@@ -81,7 +84,9 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotReady(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady(_) | Self::Unavailable(_) | Self::Busy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,6 +107,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "RATE_LIMITED",
             Self::NotReady(_) => "NOT_READY",
             Self::Unavailable(_) => "UNAVAILABLE",
+            Self::Busy { .. } => "BUSY",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -112,6 +118,9 @@ impl ApiError {
             Self::NotReady(reason) => Some(serde_json::json!({ "reason": reason })),
             Self::TooManyRequests {
                 retry_after_secs: Some(s),
+            }
+            | Self::Busy {
+                retry_after_secs: s,
             } => Some(serde_json::json!({ "retryAfterSecs": s })),
             _ => None,
         }
@@ -134,6 +143,9 @@ impl IntoResponse for ApiError {
         let mut res = envelope_response(status, &envelope);
         if let Self::TooManyRequests {
             retry_after_secs: Some(s),
+        }
+        | Self::Busy {
+            retry_after_secs: s,
         } = self
         {
             res.headers_mut()

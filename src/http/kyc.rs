@@ -205,6 +205,11 @@ async fn receive_for_session(
 ) -> Result<(SessionRecord, upload::Upload, IncomingFile), ApiError> {
     app.limit_ip(ip)?;
     let sessions = app.sessions()?;
+    if sessions.busy() {
+        return Err(ApiError::Busy {
+            retry_after_secs: 5,
+        });
+    }
     // Refuse a body that says it is too big before reading any of it.
     let declared = headers
         .get(header::CONTENT_LENGTH)

@@ -15,6 +15,8 @@ pub struct SessionSettings {
     pub ws_dead_secs: u64,
     pub rate_per_ip_per_minute: u32,
     pub rate_per_session_per_minute: u32,
+    pub max_running_jobs: usize,
+    pub max_waiting_jobs: usize,
 }
 
 impl Default for SessionSettings {
@@ -26,6 +28,8 @@ impl Default for SessionSettings {
             ws_dead_secs: 60,
             rate_per_ip_per_minute: 600,
             rate_per_session_per_minute: 120,
+            max_running_jobs: 0,
+            max_waiting_jobs: 1000,
         }
     }
 }
@@ -78,6 +82,12 @@ impl SessionSettings {
             if v == 0 {
                 return Err(SettingsError::invalid(key, "must be at least 1"));
             }
+        }
+        if self.max_running_jobs > 4096 {
+            return Err(SettingsError::invalid(
+                "sessions.max_running_jobs",
+                format!("{} is over the limit of 4096", self.max_running_jobs),
+            ));
         }
         Ok(())
     }
