@@ -94,8 +94,13 @@ impl Sessions {
         pipeline: Option<Arc<dyn Pipeline>>,
     ) -> anyhow::Result<Self> {
         let media_dir = settings.server.data_dir.join("media");
-        std::fs::create_dir_all(media_dir.join("incoming"))
+        let incoming = media_dir.join("incoming");
+        std::fs::create_dir_all(&incoming)
             .with_context(|| format!("cannot create {}", media_dir.display()))?;
+        // Uploads cut off by a crash were never acknowledged: drop them.
+        for e in std::fs::read_dir(&incoming)?.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
         let args = SupervisorArgs {
             journal: journal.clone(),
             idle_timeout: settings.sessions.idle_timeout(),

@@ -60,6 +60,26 @@ pub fn settings(dir: &Path, vars: &[(&str, &str)]) -> Settings {
 pub async fn spawn(vars: &[(&str, &str)]) -> Server {
     let data_dir = tempfile::tempdir().expect("data dir");
     let settings = Arc::new(settings(data_dir.path(), vars));
+    let (port, stop, done) = start(Arc::clone(&settings)).await;
+    Server {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        settings,
+        data_dir,
+        stop: Some(stop),
+        done: Some(done),
+    }
+}
+
+/// Starts engines, sessions and HTTP on port 0 with `settings`; returns the port, the stop
+/// switch and the task that ends once everything has stopped.
+pub async fn start(
+    settings: Arc<Settings>,
+) -> (
+    u16,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let engines = Arc::new(kyc::engines::start(&settings).await.expect("engines"));
     let sessions = Arc::new(
         kyc::sessions::Sessions::start(Arc::clone(&settings), Arc::clone(&engines))
@@ -81,14 +101,7 @@ pub async fn spawn(vars: &[(&str, &str)]) -> Server {
         sessions.stop().await;
         engines.shutdown().await;
     });
-    Server {
-        address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-        settings,
-        data_dir,
-        stop: Some(stop),
-        done: Some(done),
-    }
+    (port, stop, done)
 }
 
 /// Status and envelope of an answer (checks the envelope's shape).

@@ -6,6 +6,7 @@
 mod common;
 
 mod bad_input;
+mod crash;
 mod flow;
 mod helpers;
 mod isolation;

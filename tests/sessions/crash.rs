@@ -1,0 +1,377 @@
+//! Crash safety in the manner of sled's crash tests: the test binary runs the real server as
+//! a child process (`crash_child_server`), 50 sessions are driven through it over REST and
+//! WebSocket, and the child is killed with SIGKILL at random moments and started again on the
+//! same data folder. Afterwards every acknowledged session and upload is there, every event a
+//! socket received is still in the journal unchanged, no event is numbered twice or skipped,
+//! and every interrupted session has run on to its decision.
+
+use super::helpers::{card_image, settings, start, video};
+use futures::StreamExt;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const CHILD_DIR: &str = "KYC_CRASH_CHILD_DIR";
+const SESSIONS: usize = 50;
+const KILLS: usize = 5;
+
+/// The child: the real server on the data folder the parent names, its port written to
+/// `{dir}/port`, running until killed.
+#[test]
+#[ignore = "the child process of crash::sessions_survive_kill_9_of_the_server"]
+fn crash_child_server() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dir = PathBuf::from(dir);
+        let s = settings(
+            &dir,
+            &[("KYC__SESSIONS__RATE_PER_IP_PER_MINUTE", "1000000")],
+        );
+        let (port, _stop, _done) = start(Arc::new(s)).await;
+        std::fs::write(dir.join("port.tmp"), port.to_string()).expect("port file");
+        std::fs::rename(dir.join("port.tmp"), dir.join("port")).expect("port file");
+        std::future::pending::<()>().await;
+    });
+}
+
+struct Child {
+    process: std::process::Child,
+}
+
+/// Starts the child server on `dir` and returns it with its address once it listens. The
+/// caller kills and waits for it.
+#[allow(clippy::zombie_processes)]
+fn launch(dir: &Path) -> (Child, String) {
+    let _ = std::fs::remove_file(dir.join("port"));
+    let mut process = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "crash::crash_child_server",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("child starts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(port) = std::fs::read_to_string(dir.join("port")) {
+            return (Child { process }, format!("127.0.0.1:{}", port.trim()));
+        }
+        if Instant::now() >= deadline {
+            let _ = process.kill();
+            let _ = process.wait();
+            panic!("the child server did not start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A small deterministic generator (the seed is printed, so a failure can be replayed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below.max(1)
+    }
+}
+
+type Address = Arc<RwLock<String>>;
+
+fn base(addr: &Address) -> String {
+    addr.read().map(|a| a.clone()).unwrap_or_default()
+}
+
+/// What the client was told: the session, the uploads and comparisons acknowledged (202).
+#[derive(Default)]
+struct Acks {
+    ids: Vec<String>,
+}
+
+async fn post_file(
+    client: &reqwest::Client,
+    addr: &Address,
+    path: &str,
+    id: &str,
+    token: &str,
+    file: &[u8],
+) -> Option<(u16, Value)> {
+    let form = reqwest::multipart::Form::new()
+        .text("sessionId", id.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(file.to_vec()).file_name("f"),
+        );
+    let res = client
+        .post(format!("http://{}{path}", base(addr)))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .ok()?;
+    let status = res.status().as_u16();
+    Some((status, res.json().await.ok()?))
+}
+
+struct Driven {
+    id: String,
+    token: String,
+    acks: Acks,
+    /// The events as a socket received them while the server was being killed.
+    live: tokio::task::JoinHandle<Vec<Value>>,
+}
+
+/// Drives one session to its decision through crashes: it looks at the session's state and
+/// does the next step; a request lost in a crash is simply tried again later.
+async fn drive(
+    client: reqwest::Client,
+    addr: Address,
+    card: Arc<Vec<u8>>,
+    clip: Arc<Vec<u8>>,
+) -> Driven {
+    let (id, token) = loop {
+        let res = client
+            .post(format!("http://{}/api/v1/sessions", base(&addr)))
+            .send()
+            .await;
+        if let Ok(res) = res
+            && res.status() == 201
+            && let Ok(body) = res.json::<Value>().await
+        {
+            let d = &body["data"];
+            break (
+                d["sessionId"].as_str().expect("id").to_owned(),
+                d["token"].as_str().expect("token").to_owned(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // A socket on the session from the start, reconnecting after every crash.
+    let live = tokio::spawn(watch(Arc::clone(&addr), id.clone(), token.clone()));
+    let mut acks = Acks::default();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        assert!(Instant::now() < deadline, "session {id} did not finish");
+        let status = client
+            .get(format!("http://{}/api/v1/sessions/{id}", base(&addr)))
+            .bearer_auth(&token)
+            .send()
+            .await;
+        let Some(s) = (match status {
+            Ok(r) if r.status() == 200 => r.json::<Value>().await.ok(),
+            _ => None,
+        }) else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let d = &s["data"];
+        let state = d["state"].as_str().unwrap_or_default().to_owned();
+        if !d["pending"].is_null() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let answer = match state.as_str() {
+            "decided" => {
+                return Driven {
+                    id,
+                    token,
+                    acks,
+                    live,
+                };
+            }
+            "failed" | "expired" | "erased" => panic!("session {id} ended {state}: {s}"),
+            "created" | "id_capture" => {
+                post_file(&client, &addr, "/api/v1/id-capture", &id, &token, &card).await
+            }
+            "id_accepted" | "video" => {
+                post_file(&client, &addr, "/api/v1/face-video", &id, &token, &clip).await
+            }
+            "video_accepted" => match client
+                .post(format!("http://{}/api/v1/face-similarity", base(&addr)))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "sessionId": id }))
+                .send()
+                .await
+            {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    r.json::<Value>().await.ok().map(|b| (status, b))
+                }
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        if let Some((202, body)) = answer {
+            for k in ["captureId", "videoId", "comparisonId"] {
+                if let Some(v) = body["data"][k].as_str() {
+                    acks.ids.push(v.to_owned());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Watches a session, reconnecting with `since` after every crash, until its decision.
+/// Returns the events received; a duplicate or a gap fails the test.
+async fn watch(addr: Address, id: String, token: String) -> Vec<Value> {
+    let mut events: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "watcher of {id} did not see the decision"
+        );
+        let since = events.len();
+        let url = format!(
+            "ws://{}/ws/kyc/{id}?token={token}&since={since}",
+            base(&addr)
+        );
+        let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        while let Some(Ok(msg)) = ws.next().await {
+            if let WsMessage::Text(t) = msg {
+                let e: Value = serde_json::from_str(&t).expect("event");
+                let seq = e["seq"].as_u64().expect("seq");
+                assert_eq!(
+                    seq,
+                    events.len() as u64 + 1,
+                    "session {id}: gap or duplicate at {e}"
+                );
+                let done = e["state"] == "decided";
+                events.push(e);
+                if done {
+                    return events;
+                }
+            }
+        }
+    }
+}
+
+/// Jobs that started twice: the ID photo's quality event (40 %) or the video's first event
+/// (`framesPlanned`) appears more than once for the same upload — the job was interrupted by
+/// a kill and run again from the journal.
+fn rerun_jobs(events: &[Value]) -> usize {
+    let mut starts: std::collections::HashMap<String, usize> = Default::default();
+    for e in events {
+        let r = &e["result"];
+        let key = if r["quality"].is_object()
+            && r["captureId"].is_string()
+            && !r["live"].is_boolean()
+            && e["progress"]["stage"] == 40
+        {
+            r["captureId"].as_str()
+        } else if r["framesPlanned"].is_u64() && r["framesAnalysed"].is_null() {
+            r["videoId"].as_str()
+        } else {
+            None
+        };
+        if let Some(k) = key {
+            *starts.entry(k.to_owned()).or_default() += 1;
+        }
+    }
+    starts.values().filter(|&&n| n > 1).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_survive_kill_9_of_the_server() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let media = tempfile::tempdir().expect("media");
+    let card = Arc::new(card_image("img1.jpg", 10));
+    let clip = Arc::new(std::fs::read(video(media.path(), "img2.jpg", 3)).expect("clip"));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("crash test seed {seed}");
+    let mut rng = Lcg(seed);
+
+    let (mut child, address) = launch(dir.path());
+    let addr: Address = Arc::new(RwLock::new(address));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let mut drivers = Vec::new();
+    for _ in 0..SESSIONS {
+        let (c, a) = (client.clone(), Arc::clone(&addr));
+        let (card, clip) = (Arc::clone(&card), Arc::clone(&clip));
+        drivers.push(tokio::spawn(drive(c, a, card, clip)));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Kill the server at random moments while the sessions are in all their stages.
+    for k in 0..KILLS {
+        let wait = 300 + rng.next(2500);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        child.process.kill().expect("SIGKILL");
+        let _ = child.process.wait();
+        eprintln!("kill {} after {wait} ms", k + 1);
+        let (c, address) = launch(dir.path());
+        child = c;
+        if let Ok(mut a) = addr.write() {
+            *a = address;
+        }
+    }
+    let mut done = Vec::new();
+    for d in drivers {
+        done.push(d.await.expect("driver"));
+    }
+    // Every session, from the first event: the journal's story has no gap or duplicate and
+    // ends in the decision; every acknowledged upload and comparison is in it.
+    let mut uploads = 0;
+    let mut reruns = 0;
+    for d in done {
+        let live = tokio::time::timeout(Duration::from_secs(120), d.live)
+            .await
+            .expect("the live socket saw the decision")
+            .expect("watcher");
+        let replay = tokio::time::timeout(
+            Duration::from_secs(60),
+            watch(Arc::clone(&addr), d.id.clone(), d.token.clone()),
+        )
+        .await
+        .expect("replay");
+        assert_eq!(
+            live, replay,
+            "session {}: what sockets were told is what the journal keeps",
+            d.id
+        );
+        let last = replay.last().expect("events");
+        assert_eq!(last["decision"], "verified", "{last}");
+        reruns += rerun_jobs(&replay);
+        let text = serde_json::to_string(&replay).expect("json");
+        for a in &d.acks.ids {
+            assert!(
+                text.contains(a.as_str()),
+                "acknowledged {a} is missing from {}'s events",
+                d.id
+            );
+            uploads += 1;
+        }
+    }
+    eprintln!(
+        "{SESSIONS} sessions decided after {KILLS} kills; {uploads} acknowledged uploads and \
+         comparisons all journaled; {reruns} jobs interrupted and run again after a restart"
+    );
+    assert!(reruns > 0, "the kills interrupted running jobs");
+    child.process.kill().expect("SIGKILL");
+    let _ = child.process.wait();
+}
