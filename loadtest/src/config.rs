@@ -24,7 +24,9 @@ pub const DEFAULT_PATH: &str = "/healthz";
                   Stops by itself after --requests requests or --max-secs seconds, whichever \
                   comes first. Only loopback targets (127.0.0.0/8, localhost, ::1) are accepted.\n\n\
                   Exit status: 0 when every request got a 2xx answer, 1 when any failed, \
-                  2 on bad arguments."
+                  2 on bad arguments.\n\n\
+                  `loadtest sessions --help` describes the other scenario: thousands of KYC \
+                  sessions, each with an open WebSocket."
 )]
 pub struct Cli {
     /// Server to load, e.g. http://127.0.0.1:8080 (loopback hosts only, plain http).
@@ -85,6 +87,8 @@ pub enum ConfigError {
         value: u64,
         max: u64,
     },
+    #[error("--hold-secs ({hold}) must be shorter than --max-secs ({max})")]
+    HoldTooLong { hold: u64, max: u64 },
     #[error("could not build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
 }
@@ -114,24 +118,7 @@ impl Cli {
         in_range("max-secs", self.max_secs, 7 * 24 * 3600)?;
         in_range("timeout-secs", self.timeout_secs, 3600)?;
         let request_timeout = Duration::from_secs(self.timeout_secs);
-
-        let mut builder = reqwest::Client::builder()
-            // A proxy or a redirect could carry the request off this machine.
-            .no_proxy()
-            .redirect(redirect::Policy::none())
-            .timeout(request_timeout)
-            .pool_max_idle_per_host(self.concurrency);
-        if let Some(Host::Domain(name)) = target.host() {
-            // `localhost` is answered here, never by a resolver that might map it elsewhere.
-            let port = target.port_or_known_default().unwrap_or(80);
-            builder = builder.resolve_to_addrs(
-                name,
-                &[
-                    SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-                    SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
-                ],
-            );
-        }
+        let client = loopback_client(&target, request_timeout, self.concurrency)?;
 
         Ok(Config {
             target,
@@ -139,9 +126,38 @@ impl Cli {
             concurrency: self.concurrency,
             max_duration: Duration::from_secs(self.max_secs),
             request_timeout,
-            client: builder.build()?,
+            client,
         })
     }
+}
+
+/// An HTTP client for `target` (already checked to be loopback) that can only reach this
+/// machine: no proxy, no redirects, and `localhost` pinned to 127.0.0.1 / ::1.
+pub(crate) fn loopback_client(
+    target: &Url,
+    timeout: Duration,
+    pool: usize,
+) -> Result<reqwest::Client, ConfigError> {
+    let mut builder = reqwest::Client::builder()
+        // A proxy or a redirect could carry the request off this machine.
+        .no_proxy()
+        .redirect(redirect::Policy::none())
+        .timeout(timeout)
+        .pool_max_idle_per_host(pool);
+    if let Some(Host::Domain(name)) = target.host() {
+        // `localhost` is answered here, never by a resolver that might map it elsewhere.
+        let port = target.port_or_known_default().unwrap_or(80);
+        builder = builder.resolve_to_addrs(name, &loopback_addrs(port));
+    }
+    Ok(builder.build()?)
+}
+
+/// The addresses a loopback target's name stands for: 127.0.0.1 and ::1 on `port`.
+pub(crate) fn loopback_addrs(port: u16) -> [SocketAddr; 2] {
+    [
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ]
 }
 
 impl Config {
@@ -175,7 +191,7 @@ impl Config {
     }
 }
 
-fn in_range(name: &'static str, value: u64, max: u64) -> Result<(), ConfigError> {
+pub(crate) fn in_range(name: &'static str, value: u64, max: u64) -> Result<(), ConfigError> {
     if (1..=max).contains(&value) {
         Ok(())
     } else {
@@ -185,13 +201,7 @@ fn in_range(name: &'static str, value: u64, max: u64) -> Result<(), ConfigError>
 
 /// Joins `--url` and `--path` into the URL to load.
 fn target_url(url: &str, path: Option<&str>) -> Result<Url, ConfigError> {
-    let base = Url::parse(url).map_err(|source| ConfigError::BadUrl {
-        url: url.to_owned(),
-        source,
-    })?;
-    if base.scheme() != "http" {
-        return Err(ConfigError::NotHttp(url.to_owned()));
-    }
+    let base = http_url(url)?;
     let path = match path {
         Some(p) if !p.starts_with('/') || p.starts_with("//") => {
             return Err(ConfigError::BadPath(p.to_owned()));
@@ -204,6 +214,19 @@ fn target_url(url: &str, path: Option<&str>) -> Result<Url, ConfigError> {
         url: format!("{url} + {path}"),
         source,
     })
+}
+
+/// Parses `--url`, refusing anything but `http://` (the host is checked separately).
+pub(crate) fn http_url(url: &str) -> Result<Url, ConfigError> {
+    let parsed = Url::parse(url).map_err(|source| ConfigError::BadUrl {
+        url: url.to_owned(),
+        source,
+    })?;
+    if parsed.scheme() == "http" {
+        Ok(parsed)
+    } else {
+        Err(ConfigError::NotHttp(url.to_owned()))
+    }
 }
 
 /// Refuses `url` unless its host is 127.0.0.0/8, `localhost` or `::1`.
