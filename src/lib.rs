@@ -6,6 +6,7 @@ pub mod compare;
 pub mod engines;
 pub mod flow;
 pub mod http;
+pub mod metrics;
 pub mod models;
 pub mod sessions;
 pub mod settings;

@@ -4,6 +4,7 @@
 
 use crate::engines::Engines;
 use crate::flow::{JobQueue, KycPipeline, QueueStats};
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use actors::session::supervisor::SupervisorArgs;
 use actors::session::{
@@ -23,6 +24,7 @@ pub struct Sessions {
     media_dir: PathBuf,
     /// Admission of jobs to the engines (`None` without a pipeline).
     queue: Option<Arc<JobQueue>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// What can go wrong between the HTTP layer and the sessions.
@@ -76,14 +78,17 @@ impl Sessions {
             n => n,
         };
         let queue = Arc::new(JobQueue::new(running, s.max_waiting_jobs));
+        let metrics = Arc::new(Metrics::default());
         let pipeline = KycPipeline::new(
             Arc::clone(&settings),
             engines,
             journal.clone(),
             Arc::clone(&queue),
+            Arc::clone(&metrics),
         );
         let mut sessions = Self::start_with(&settings, journal, Some(Arc::new(pipeline))).await?;
         sessions.queue = Some(queue);
+        sessions.metrics = Some(metrics);
         Ok(sessions)
     }
 
@@ -114,6 +119,7 @@ impl Sessions {
             supervisor,
             media_dir,
             queue: None,
+            metrics: None,
         })
     }
 
@@ -163,6 +169,17 @@ impl Sessions {
     /// True when so many jobs wait for the engines that new work must be refused.
     pub fn busy(&self) -> bool {
         self.queue.as_ref().is_some_and(|q| q.is_full())
+    }
+
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
+    /// The actor of session `id` when it is in memory (a passivated one is not reloaded).
+    pub async fn running_actor(&self, id: SessionId) -> Option<ActorRef<SessionMsg>> {
+        ractor::call!(self.supervisor, |reply| SupervisorMsg::Find { id, reply })
+            .ok()
+            .flatten()
     }
 
     pub fn queue_stats(&self) -> Option<QueueStats> {

@@ -65,6 +65,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
         return ExitCode::from(EXIT_FAILURE);
     }
 
+    // Every WebSocket is a file descriptor: take what the hard limit allows.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(open_files = n, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kyc-http")
@@ -126,8 +131,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("cannot start the sessions")?,
     );
-    let state =
-        AppState::new(Arc::clone(&settings), engines.clone()).with_sessions(Arc::clone(&sessions));
+    let state = AppState::new(Arc::clone(&settings), engines.clone())
+        .with_sessions(Arc::clone(&sessions))
+        .with_engines(Arc::clone(&engines));
     let served = http::serve(listener, state, shutdown)
         .await
         .context("HTTP server failed");

@@ -14,6 +14,7 @@ pub use id_capture::IdCaptureStatus;
 pub use queue::{JobQueue, QueueStats};
 
 use crate::engines::Engines;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::verify::{FaceSample, IdFace};
 use actors::session::{
@@ -49,6 +50,7 @@ struct Inner {
     engines: Arc<Engines>,
     journal: Journal,
     queue: Arc<JobQueue>,
+    metrics: Arc<Metrics>,
 }
 
 impl KycPipeline {
@@ -57,6 +59,7 @@ impl KycPipeline {
         engines: Arc<Engines>,
         journal: Journal,
         queue: Arc<JobQueue>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -64,6 +67,7 @@ impl KycPipeline {
                 engines,
                 journal,
                 queue,
+                metrics,
             }),
         }
     }
@@ -78,6 +82,12 @@ impl Pipeline for KycPipeline {
                 job,
                 steps,
             } = ctx;
+            let started = std::time::Instant::now();
+            let stage = match &job {
+                Job::IdCapture { .. } => "id_capture",
+                Job::Video { .. } => "video",
+                Job::Compare { .. } => "comparing",
+            };
             let result = match job {
                 Job::IdCapture { capture_id, file } => {
                     match inner
@@ -105,6 +115,7 @@ impl Pipeline for KycPipeline {
                     compare::run(&inner, session, comparison_id, &steps).await
                 }
             };
+            inner.metrics.job(stage, started.elapsed(), result.is_ok());
             if let Err(e) = result {
                 tracing::error!(session = %session, error = %format!("{e:#}"), "session job failed");
                 let step = Step::reached(

@@ -5,12 +5,14 @@
 //! Every REST answer is an [`Envelope`]; every response carries `x-request-id`; every log line
 //! of a request is inside a span with its `request_id`.
 
+mod admin;
 mod envelope;
 mod error;
 pub mod extract;
 mod health;
 pub mod kyc;
 mod limits;
+mod metrics;
 mod request_id;
 pub mod shutdown;
 mod sniff;
@@ -57,6 +59,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// The KYC sessions (`None` on a server without them: their routes answer 503).
     pub sessions: Option<Arc<crate::sessions::Sessions>>,
+    /// The engine pools, for /admin and /metrics.
+    pub engines: Option<Arc<crate::engines::Engines>>,
     pub limiter: Arc<limits::RateLimiter>,
 }
 
@@ -67,8 +71,15 @@ impl AppState {
             readiness,
             started_at: Instant::now(),
             sessions: None,
+            engines: None,
             limiter: Arc::default(),
         }
+    }
+
+    /// The same state, showing `engines` in /admin and /metrics.
+    pub fn with_engines(mut self, engines: Arc<crate::engines::Engines>) -> Self {
+        self.engines = Some(engines);
+        self
     }
 
     /// The same state, serving `sessions`.
@@ -100,6 +111,10 @@ pub fn router(state: AppState) -> Router {
             get(kyc::comparison),
         )
         .route("/ws/kyc/{session_id}", get(ws::watch))
+        .route("/metrics", get(metrics::metrics))
+        .route("/admin/tree", get(admin::tree))
+        .route("/admin/sessions/{id}", get(admin::session))
+        .route("/admin/sessions/{id}/expire", post(admin::expire))
         .merge(uploads);
     finish(routes).with_state(state)
 }

@@ -90,8 +90,9 @@ pub async fn start(
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let state =
-        AppState::new(Arc::clone(&settings), engines.clone()).with_sessions(Arc::clone(&sessions));
+    let state = AppState::new(Arc::clone(&settings), engines.clone())
+        .with_sessions(Arc::clone(&sessions))
+        .with_engines(Arc::clone(&engines));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         let _ = http::serve(listener, state, async {

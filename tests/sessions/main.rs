@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod admin;
 mod bad_input;
 mod crash;
 mod flow;

@@ -69,11 +69,58 @@ impl SessionRecord {
 /// The journal. Cloning shares the same database.
 #[derive(Clone)]
 pub struct Journal {
-    db: sled::Db,
     events: Tree,
     sessions: Tree,
     artifacts: Tree,
     links: Tree,
+    flusher: std::sync::Arc<Flusher>,
+}
+
+type FlushReply = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// Group commit: one thread flushes sled for every caller waiting at that moment, so a burst
+/// of events from many sessions costs one disk sync, not one each. (sled 0.34's
+/// `flush_async` can deadlock when several tasks await it at once, spacejam/sled#1308, which
+/// the crash test ran into; this thread uses the blocking flush.)
+struct Flusher {
+    tx: std::sync::Mutex<Option<std::sync::mpsc::Sender<FlushReply>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Flusher {
+    // The thread holds the database open: stop it before the journal counts as closed, so
+    // the folder can be opened again at once.
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Flusher {
+    fn start(db: sled::Db) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<FlushReply>();
+        let thread = std::thread::Builder::new()
+            .name("journal-flush".into())
+            .spawn(move || {
+                // Ends when every journal handle (and so every sender) is gone.
+                while let Ok(first) = rx.recv() {
+                    let mut waiting = vec![first];
+                    waiting.extend(rx.try_iter());
+                    let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
+                    for w in waiting {
+                        let _ = w.send(result.clone());
+                    }
+                }
+            })?;
+        Ok(Self {
+            tx: std::sync::Mutex::new(Some(tx)),
+            thread: Some(thread),
+        })
+    }
 }
 
 fn artifact_key(id: &SessionId, name: &str) -> Vec<u8> {
@@ -111,12 +158,13 @@ impl Journal {
 
     fn with(config: sled::Config) -> Result<Self, JournalError> {
         let db = config.open()?;
+        let flusher = Flusher::start(db.clone()).map_err(|e| JournalError::Flush(e.to_string()))?;
         Ok(Self {
+            flusher: std::sync::Arc::new(flusher),
             events: db.open_tree("events")?,
             sessions: db.open_tree("sessions")?,
             artifacts: db.open_tree("artifacts")?,
             links: db.open_tree("links")?,
-            db,
         })
     }
 
@@ -172,15 +220,21 @@ impl Journal {
         }
     }
 
-    /// Makes everything appended so far durable. sled 0.34's `flush_async` can deadlock when
-    /// several tasks await it at once (spacejam/sled#1308; the crash test ran into it), so the
-    /// blocking flush runs on tokio's blocking pool instead.
+    /// Makes everything appended so far durable (one disk sync shared by every caller
+    /// waiting at the same moment).
     pub async fn flush(&self) -> Result<(), JournalError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| JournalError::Flush(e.to_string()))??;
-        Ok(())
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.flusher
+            .tx
+            .lock()
+            .map_err(|_| JournalError::Flush("the flush thread's channel is poisoned".into()))?
+            .as_ref()
+            .ok_or_else(|| JournalError::Flush("the journal is closing".into()))?
+            .send(tx)
+            .map_err(|_| JournalError::Flush("the flush thread stopped".into()))?;
+        rx.await
+            .map_err(|_| JournalError::Flush("the flush thread stopped".into()))?
+            .map_err(JournalError::Flush)
     }
 
     pub fn record(&self, id: &SessionId) -> Result<Option<SessionRecord>, JournalError> {

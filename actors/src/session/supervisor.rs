@@ -25,6 +25,11 @@ pub enum SupervisorMsg {
         id: SessionId,
         reply: RpcReplyPort<Result<ActorRef<SessionMsg>, SessionError>>,
     },
+    /// The actor of session `id` if it is in memory (never reloads one).
+    Find {
+        id: SessionId,
+        reply: RpcReplyPort<Option<ActorRef<SessionMsg>>>,
+    },
     Stats(RpcReplyPort<SupervisorStats>),
 }
 
@@ -161,6 +166,9 @@ impl Actor for SessionSupervisor {
             }
             SupervisorMsg::Get { id, reply } => {
                 let _ = reply.send(state.get(&myself, id).await);
+            }
+            SupervisorMsg::Find { id, reply } => {
+                let _ = reply.send(state.by_session.get(&id).cloned());
             }
             SupervisorMsg::Stats(reply) => {
                 let _ = reply.send(SupervisorStats {

@@ -1,0 +1,207 @@
+//! The admin API under `/admin` (bearer `admin.token`): the actor tree — the session
+//! supervisor and its sessions by state, the engine pools with their workers, device and
+//! queues, the job line — one session's state and events (no personal data: results are
+//! masked before they are journaled), and force-expiring a session.
+
+use super::extract::Path;
+use super::kyc::bearer;
+use super::{ApiError, ApiResponse, ApiResult, AppState};
+use actors::PoolStatus;
+use actors::session::{
+    Message, SessionEvent, SessionId, SessionMsg, SessionSnapshot, SessionState, Stage, Step,
+    SupervisorStats,
+};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+impl AppState {
+    /// 401 without the admin token; 403 when the admin API is off (no `admin.token`).
+    fn admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(expected) = &self.settings.admin.token else {
+            return Err(ApiError::Forbidden);
+        };
+        let given = bearer(headers).ok_or(ApiError::Unauthorized)?;
+        let e = expected.expose_secret().as_bytes();
+        let g = given.as_bytes();
+        let same = e.len() == g.len() && e.iter().zip(g).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+        if same {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tree {
+    pub node: NodeInfo,
+    pub session_supervisor: Option<SupervisorView>,
+    pub engine_pools: Vec<PoolStatus>,
+    pub job_queue: Option<crate::flow::QueueStats>,
+    /// GPU memory in use, where a CUDA device reports it (not yet read on this node).
+    pub gpu_memory_bytes: Option<u64>,
+    pub licences: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeInfo {
+    pub version: &'static str,
+    pub uptime_secs: u64,
+    pub environment: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupervisorView {
+    #[serde(flatten)]
+    pub stats: SupervisorStats,
+    /// Every session in the journal, by state.
+    pub sessions_by_state: BTreeMap<String, usize>,
+}
+
+/// Sessions in the journal by state.
+pub(crate) fn by_state(
+    sessions: &crate::sessions::Sessions,
+) -> Result<BTreeMap<String, usize>, ApiError> {
+    let mut out = BTreeMap::new();
+    for r in sessions
+        .journal
+        .all()
+        .map_err(|e| ApiError::Internal(e.into()))?
+    {
+        let name = serde_json::to_value(r.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        *out.entry(name).or_default() += 1;
+    }
+    Ok(out)
+}
+
+/// `GET /admin/tree`
+pub async fn tree(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Tree> {
+    app.admin(&headers)?;
+    let supervisor = match &app.sessions {
+        Some(s) => Some(SupervisorView {
+            stats: s.stats().await?,
+            sessions_by_state: by_state(s)?,
+        }),
+        None => None,
+    };
+    Ok(ApiResponse::ok(Tree {
+        node: NodeInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_secs: app.started_at.elapsed().as_secs(),
+            environment: app.settings.environment.to_string(),
+        },
+        session_supervisor: supervisor,
+        engine_pools: app.engines.as_ref().map(|e| e.status()).unwrap_or_default(),
+        job_queue: app.sessions.as_ref().and_then(|s| s.queue_stats()),
+        gpu_memory_bytes: None,
+        licences: "InsightFace model weights (scrfd_500m_bnkps, w600k_mbf, 2d106det): \
+                   non-commercial research use only",
+    }))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub session_id: SessionId,
+    pub state: SessionState,
+    pub decision: Option<actors::session::Decision>,
+    pub seq: u64,
+    /// The pending job's kind and id.
+    pub pending: Option<serde_json::Value>,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    /// The actor, when the session is in memory.
+    pub actor: Option<ActorView>,
+    pub events: Vec<SessionEvent>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorView {
+    pub watchers: usize,
+    pub idle_ms: u64,
+}
+
+fn parse(id: &str) -> Result<SessionId, ApiError> {
+    SessionId::parse_str(id.trim())
+        .map_err(|_| ApiError::validation("the session id is not a UUID"))
+}
+
+/// `GET /admin/sessions/{id}`
+pub async fn session(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<SessionView> {
+    app.admin(&headers)?;
+    let id = parse(&id)?;
+    let sessions = app.sessions()?;
+    let r = sessions
+        .journal
+        .record(&id)
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .ok_or_else(|| ApiError::NotFound(format!("session {id}")))?;
+    let actor = match sessions.running_actor(id).await {
+        Some(a) => ractor::call!(a, SessionMsg::Snapshot)
+            .ok()
+            .map(|s: SessionSnapshot| ActorView {
+                watchers: s.watchers,
+                idle_ms: s.idle_ms,
+            }),
+        None => None,
+    };
+    let events = sessions
+        .journal
+        .events(&id, 0)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(ApiResponse::ok(SessionView {
+        session_id: r.id,
+        state: r.state,
+        decision: r.decision,
+        seq: r.seq,
+        pending: r.pending.as_ref().map(|j| {
+            let v = serde_json::to_value(j).unwrap_or_default();
+            serde_json::json!({ "kind": v["kind"], "id": j.id() })
+        }),
+        created_ms: r.created_ms,
+        updated_ms: r.updated_ms,
+        actor,
+        events,
+    }))
+}
+
+/// `POST /admin/sessions/{id}/expire`: ends a live session now (journaled, told to its
+/// sockets); 409 for a finished one.
+pub async fn expire(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<SessionEvent> {
+    app.admin(&headers)?;
+    let id = parse(&id)?;
+    let sessions = app.sessions()?;
+    let actor = sessions.actor(id).await?;
+    let step = Step::reached(
+        SessionState::Expired,
+        Stage::Session,
+        Message::new(
+            "The session was ended by an administrator. Start a new one.",
+            "관리자가 세션을 종료했습니다. 새로 시작해 주세요.",
+        ),
+    )
+    .ending_job();
+    let event = ractor::call!(actor, |reply| SessionMsg::Record { step, reply })
+        .map_err(|_| ApiError::Unavailable("the session is restarting; try again".into()))?
+        .map_err(crate::sessions::SessionsError::from)?;
+    tracing::info!(session = %id, "session expired by an administrator");
+    Ok(ApiResponse::ok(event))
+}
