@@ -88,7 +88,7 @@ pub enum Progress {
 }
 
 /// One row of the ID × frame table.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FrameRow {
     pub index: u64,
     pub timestamp_ms: f64,
@@ -105,11 +105,12 @@ pub struct FrameRow {
     pub model: Option<String>,
     /// Faces found, face size, sharpness, brightness, yaw and pitch.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub measures: FrameMeasures,
 }
 
 /// The ID face.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IdFace {
     pub engine: String,
     pub model: String,

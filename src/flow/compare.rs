@@ -11,11 +11,14 @@ use serde::{Deserialize, Serialize};
 use vision::decision::Outcome;
 
 /// A finished comparison.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ComparisonReport {
     pub comparison_id: uuid::Uuid,
+    #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
+    /// `verified`, `rejected`, `review` or `failed`.
+    #[schema(value_type = String)]
     pub decision: Outcome,
     /// Median of the top-k frame similarities.
     pub score: Option<f32>,

@@ -18,7 +18,7 @@ use vision::{SharedFrame, decode_image};
 
 /// What `GET /api/v1/id-capture/{sessionId}` shows of the last ID photo (no personal data in
 /// clear).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IdCaptureStatus {
     pub capture_id: uuid::Uuid,
@@ -27,7 +27,10 @@ pub struct IdCaptureStatus {
     /// What to fix, in both languages (empty when accepted).
     pub guidance: Vec<Message>,
     /// The quality gate's checks (sharpness, lighting, angle, completeness) with scores.
+    #[schema(value_type = Option<Object>)]
     pub quality: Option<serde_json::Value>,
+    /// `resident_registration_card`, `driver_licence`, `id_card_td1`, `passport_td3`, `unknown`.
+    #[schema(value_type = Option<String>)]
     pub document_type: Option<DocumentType>,
     /// The fields read, masked, with Tesseract's confidence.
     pub fields: BTreeMap<String, MaskedField>,
@@ -35,7 +38,7 @@ pub struct IdCaptureStatus {
     pub face: Option<IdFace>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MaskedField {
     pub value: String,
     pub confidence: f32,

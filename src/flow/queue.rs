@@ -23,7 +23,7 @@ pub struct JobQueue {
 }
 
 /// Counters for /admin and /metrics.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueStats {
     pub running: usize,

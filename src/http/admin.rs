@@ -5,7 +5,7 @@
 
 use super::extract::Path;
 use super::kyc::bearer;
-use super::{ApiError, ApiResponse, ApiResult, AppState};
+use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use actors::PoolStatus;
 use actors::session::{
     Message, SessionEvent, SessionId, SessionMsg, SessionSnapshot, SessionState, Stage, Step,
@@ -84,6 +84,12 @@ pub(crate) fn by_state(
 }
 
 /// `GET /admin/tree`
+#[utoipa::path(get, path = "/admin/tree", tag = "admin", security(("admin" = [])),
+    responses(
+        (status = 200, description = "Supervisor and sessions by state, engine pools (workers, device, queue), job line", body = Envelope<serde_json::Value>),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN: the admin API is off (no admin.token)", body = ErrorEnvelope),
+    ))]
 pub async fn tree(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Tree> {
     app.admin(&headers)?;
     let supervisor = match &app.sessions {
@@ -137,6 +143,13 @@ fn parse(id: &str) -> Result<SessionId, ApiError> {
 }
 
 /// `GET /admin/sessions/{id}`
+#[utoipa::path(get, path = "/admin/sessions/{id}", tag = "admin", security(("admin" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "State, pending job, actor, every event (masked)", body = Envelope<serde_json::Value>),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND", body = ErrorEnvelope),
+    ))]
 pub async fn session(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -181,6 +194,13 @@ pub async fn session(
 
 /// `POST /admin/sessions/{id}/expire`: ends a live session now (journaled, told to its
 /// sockets); 409 for a finished one.
+#[utoipa::path(post, path = "/admin/sessions/{id}/expire", tag = "admin", security(("admin" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "The `expired` event", body = Envelope<SessionEvent>),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 409, description = "CONFLICT: the session has already ended", body = ErrorEnvelope),
+    ))]
 pub async fn expire(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 /// The body of every REST answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope<T> {
     pub success: bool,
@@ -26,17 +26,30 @@ pub struct Envelope<T> {
     pub request_id: String,
 }
 
+/// The envelope of a failed answer, as the OpenAPI document shows it (`success` is false,
+/// `data` absent).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: failures are built as `Envelope::failure`
+#[schema(rename_all = "camelCase")]
+pub struct ErrorEnvelope {
+    success: bool,
+    error: ErrorBody,
+    timestamp: String,
+    request_id: String,
+}
+
 fn none<T>() -> Option<T> {
     None
 }
 
 /// What went wrong: a stable machine-readable `code` (e.g. `NOT_FOUND`), a message for people,
 /// and optional structured details.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
 }
 

@@ -1,12 +1,12 @@
 //! Probes: `/healthz` says the process serves (liveness), `/readyz` says the engine pools can
 //! take work (readiness), so an orchestrator restarts the first and routes traffic by the second.
 
-use super::{ApiError, ApiResponse, ApiResult, AppState};
+use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use axum::extract::State;
 use serde::Serialize;
 
 /// `GET /healthz` data.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
     /// Always `"ok"`.
@@ -16,7 +16,7 @@ pub struct Health {
 }
 
 /// `GET /readyz` data when ready.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Ready {
     /// Always `"ready"`.
@@ -24,6 +24,7 @@ pub struct Ready {
 }
 
 /// 200 whenever the process serves requests.
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "The process serves", body = Envelope<Health>)))]
 pub async fn healthz(State(state): State<AppState>) -> ApiResponse<Health> {
     ApiResponse::ok(Health {
         status: "ok",
@@ -34,6 +35,7 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResponse<Health> {
 
 /// 200 when the engine pools are ready; else 503 `NOT_READY` with the reason in
 /// `error.details.reason`.
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, description = "Ready for work", body = Envelope<Ready>), (status = 503, description = "NOT_READY: the engine pools are still loading", body = ErrorEnvelope)))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Ready> {
     match state.readiness.ready() {
         Ok(()) => Ok(ApiResponse::ok(Ready { status: "ready" })),

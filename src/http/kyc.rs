@@ -5,7 +5,7 @@
 use super::extract::{Json, Path};
 use super::sniff::Sniffed;
 use super::upload::{self, IncomingFile};
-use super::{ApiError, ApiResponse, ApiResult, AppState};
+use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use crate::flow::{ComparisonReport, IdCaptureStatus};
 use crate::sessions::{Sessions, SessionsError};
 use actors::session::{
@@ -110,9 +110,10 @@ impl AppState {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedSession {
+    #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
     /// Bearer token for this session only; shown once.
     pub token: String,
@@ -121,7 +122,27 @@ pub struct CreatedSession {
     pub expires_in_secs: u64,
 }
 
+/// The multipart form of the uploads.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // documents the form; the handler streams it field by field
+pub struct UploadForm {
+    /// The session the file belongs to.
+    #[schema(rename = "sessionId")]
+    session_id: String,
+    /// The file: checked by its content (magic bytes), never by its name.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// `live` for a live camera frame (ID capture only): only the quality gate runs, its
+    /// checks arrive as an event.
+    mode: Option<String>,
+}
+
 /// `POST /api/v1/sessions`
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
+    responses(
+        (status = 201, description = "The session, its token (shown once) and its WebSocket", body = Envelope<CreatedSession>),
+        (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorEnvelope),
+    ))]
 pub async fn create_session(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -143,9 +164,10 @@ pub async fn create_session(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionStatus {
+    #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
     pub state: SessionState,
     pub decision: Option<actors::session::Decision>,
@@ -158,6 +180,14 @@ pub struct SessionStatus {
 }
 
 /// `GET /api/v1/sessions/{id}`
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", security(("session" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "State, last event number, decision", body = Envelope<SessionStatus>),
+        (status = 401, description = "UNAUTHORIZED: no token", body = ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN: another session's token", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND", body = ErrorEnvelope),
+    ))]
 pub async fn session_status(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -176,9 +206,10 @@ pub async fn session_status(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
+    #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture_id: Option<uuid::Uuid>,
@@ -278,6 +309,20 @@ fn state_allows(
 }
 
 /// `POST /api/v1/id-capture` (multipart `sessionId`, `file`, optional `mode=live`)
+#[utoipa::path(post, path = "/api/v1/id-capture", tag = "sessions", security(("session" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "The ID card photo (JPEG, PNG or WebP)"),
+    responses(
+        (status = 202, description = "Accepted: progress and results arrive as events", body = Envelope<Accepted>),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN: another session's token", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND: unknown session", body = ErrorEnvelope),
+        (status = 409, description = "CONFLICT: not accepted in the session's state (e.g. decided)", body = ErrorEnvelope),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorEnvelope),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: not multipart, or the file's content is not a format read here", body = ErrorEnvelope),
+        (status = 422, description = "VALIDATION_FAILED: a field is missing or malformed", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorEnvelope),
+        (status = 503, description = "BUSY: too many uploads wait for the engines (Retry-After)", body = ErrorEnvelope),
+    ))]
 pub async fn id_capture(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -412,6 +457,14 @@ async fn live_frame(
 }
 
 /// `GET /api/v1/id-capture/{sessionId}`
+#[utoipa::path(get, path = "/api/v1/id-capture/{sessionId}", tag = "sessions", security(("session" = [])),
+    params(("sessionId" = String, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "The last ID photo: status, quality checks, masked fields, face", body = Envelope<IdCaptureStatus>),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND: no session or no ID photo yet", body = ErrorEnvelope),
+    ))]
 pub async fn id_capture_status(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -433,6 +486,20 @@ pub async fn id_capture_status(
 }
 
 /// `POST /api/v1/face-video` (multipart `sessionId`, `file`)
+#[utoipa::path(post, path = "/api/v1/face-video", tag = "sessions", security(("session" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "The selfie video (MP4, MOV, WebM/Matroska or AVI), streamed to disk"),
+    responses(
+        (status = 202, description = "Accepted: progress and results arrive as events", body = Envelope<Accepted>),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN: another session's token", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND: unknown session", body = ErrorEnvelope),
+        (status = 409, description = "CONFLICT: not accepted in the session's state (e.g. decided)", body = ErrorEnvelope),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorEnvelope),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: not multipart, or the file's content is not a format read here", body = ErrorEnvelope),
+        (status = 422, description = "VALIDATION_FAILED: a field is missing or malformed", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorEnvelope),
+        (status = 503, description = "BUSY: too many uploads wait for the engines (Retry-After)", body = ErrorEnvelope),
+    ))]
 pub async fn face_video(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -501,13 +568,23 @@ pub async fn face_video(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CompareRequest {
     pub session_id: String,
 }
 
 /// `POST /api/v1/face-similarity` `{"sessionId": …}`
+#[utoipa::path(post, path = "/api/v1/face-similarity", tag = "sessions", security(("session" = [])),
+    request_body = CompareRequest,
+    responses(
+        (status = 202, description = "Comparing: the decision arrives as the last event", body = Envelope<Accepted>),
+        (status = 400, description = "INVALID_JSON", body = ErrorEnvelope),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
+        (status = 409, description = "CONFLICT: the video is not accepted yet, or the session is decided", body = ErrorEnvelope),
+        (status = 422, description = "VALIDATION_FAILED", body = ErrorEnvelope),
+    ))]
 pub async fn face_similarity(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -556,6 +633,14 @@ pub enum ComparisonAnswer {
 }
 
 /// `GET /api/v1/face-similarity/{comparisonId}`
+#[utoipa::path(get, path = "/api/v1/face-similarity/{comparisonId}", tag = "sessions", security(("session" = [])),
+    params(("comparisonId" = String, Path, description = "Comparison id")),
+    responses(
+        (status = 200, description = "The ID × frame table, aggregate and decision (or `{comparisonId, status: \"processing\"}` while it runs)", body = Envelope<ComparisonReport>),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND", body = ErrorEnvelope),
+    ))]
 pub async fn comparison(
     State(app): State<AppState>,
     Path(cid): Path<String>,

@@ -159,6 +159,8 @@ pub async fn render(app: &AppState) -> String {
 }
 
 /// `GET /metrics`
+#[utoipa::path(get, path = "/metrics", tag = "probes",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let mut res = render(&app).await.into_response();
     res.headers_mut().insert(

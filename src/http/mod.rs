@@ -13,13 +13,14 @@ mod health;
 pub mod kyc;
 mod limits;
 mod metrics;
+pub mod openapi;
 mod request_id;
 pub mod shutdown;
 mod sniff;
 mod upload;
 mod ws;
 
-pub use envelope::{ApiResponse, Envelope, ErrorBody};
+pub use envelope::{ApiResponse, Envelope, ErrorBody, ErrorEnvelope};
 pub use error::{ApiError, ApiResult};
 pub use health::{Health, Ready};
 pub use request_id::{REQUEST_ID_HEADER, RequestId, current_request_id};
@@ -112,6 +113,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ws/kyc/{session_id}", get(ws::watch))
         .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/docs", get(openapi::page))
         .route("/admin/tree", get(admin::tree))
         .route("/admin/sessions/{id}", get(admin::session))
         .route("/admin/sessions/{id}/expire", post(admin::expire))

@@ -30,6 +30,21 @@ pub struct WsQuery {
 }
 
 /// The upgrade: the token is checked before the socket opens.
+#[utoipa::path(get, path = "/ws/kyc/{sessionId}", tag = "sessions",
+    description = "WebSocket of a session's events (each a `SessionEvent` JSON text message), the \
+        ones after `since` replayed first; a ping every `sessions.ws_ping_secs`; close code 1013 \
+        asks the client to reconnect with `since`.",
+    params(
+        ("sessionId" = String, Path, description = "Session id"),
+        ("token" = String, Query, description = "The session's token"),
+        ("since" = Option<u64>, Query, description = "Last event number seen (0: all)"),
+    ),
+    responses(
+        (status = 101, description = "Switching protocols: events follow", body = SessionEvent),
+        (status = 401, description = "UNAUTHORIZED", body = super::ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN", body = super::ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND", body = super::ErrorEnvelope),
+    ))]
 pub async fn watch(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -5,4 +5,5 @@ mod binary;
 mod errors;
 mod health;
 mod helpers;
+mod openapi;
 mod request_id;

@@ -7,7 +7,7 @@ use super::state::{Decision, SessionState};
 use serde::{Deserialize, Serialize};
 
 /// The part of the flow an event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Session,
@@ -29,7 +29,7 @@ impl Stage {
 }
 
 /// Progress within the stage and over the whole session, 0–100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Progress {
     pub stage: u8,
     pub overall: u8,
@@ -48,7 +48,7 @@ impl Progress {
 }
 
 /// A message for the person, in both languages the service speaks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub en: String,
     pub ko: String,
@@ -64,9 +64,10 @@ impl Message {
 }
 
 /// One journaled, broadcast event. `seq` starts at 1 and has no gaps within a session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionEvent {
+    #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
     pub seq: u64,
     /// Milliseconds since the Unix epoch.
@@ -79,6 +80,7 @@ pub struct SessionEvent {
     /// The step's results (quality checks, masked fields, the comparison table…); never
     /// personal data in clear.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
