@@ -10,6 +10,7 @@ mod envelope;
 mod error;
 pub mod extract;
 mod health;
+mod intake;
 pub mod kyc;
 mod limits;
 mod metrics;
@@ -94,8 +95,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     // Uploads are limited while they stream (`upload`), not by axum's 2 MB default.
     let uploads = Router::new()
-        .route("/api/v1/id-capture", post(kyc::id_capture))
-        .route("/api/v1/face-video", post(kyc::face_video))
+        .route("/api/v1/id-capture", post(intake::id_capture))
+        .route("/api/v1/face-video", post(intake::face_video))
         .layer(axum::extract::DefaultBodyLimit::disable());
     let routes = Router::new()
         .route("/healthz", get(health::healthz))

@@ -2,7 +2,7 @@
 //! the types they exchange (utoipa), served at `/api/v1/openapi.json`, and a page at
 //! `/api/v1/docs` that renders it (self-contained: no script from elsewhere).
 
-use super::{admin, health, kyc, metrics, ws};
+use super::{admin, health, intake, kyc, metrics, ws};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -20,9 +20,9 @@ use utoipa::{Modify, OpenApi};
     paths(
         kyc::create_session,
         kyc::session_status,
-        kyc::id_capture,
+        intake::id_capture,
         kyc::id_capture_status,
-        kyc::face_video,
+        intake::face_video,
         kyc::face_similarity,
         kyc::comparison,
         ws::watch,

@@ -168,6 +168,20 @@ pub async fn receive(
     Ok(upload)
 }
 
+/// Reads a multipart body to its end without keeping it, up to `max_bytes` (beyond that the
+/// connection is left to close).
+pub async fn drain(mut multipart: Multipart, max_bytes: u64) {
+    let mut seen = 0u64;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            seen += chunk.len() as u64;
+            if seen > max_bytes {
+                return;
+            }
+        }
+    }
+}
+
 fn check_kind(
     head: &[u8],
     what: &str,

@@ -126,49 +126,61 @@ async fn a_full_waiting_line_answers_503_with_retry_after() {
         ("KYC__SESSIONS__MAX_WAITING_JOBS", "1"),
     ])
     .await;
-    let a = Client::create(&server).await;
-    let b = Client::create(&server).await;
-    let c = Client::create(&server).await;
-    let mut wb = b.watch(0).await;
-    let (status, body) = a
-        .upload("/api/v1/id-capture", card_image("img1.jpg", 10), "a.png")
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let (status, body) = b
-        .upload("/api/v1/id-capture", card_image("img3.jpg", 10), "b.png")
-        .await;
-    assert_eq!(status, 202, "{body}");
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(Client::create(&server).await);
+    }
+    let mut wb = clients[1].watch(0).await;
+    // All made before the first upload: the uploads follow each other within milliseconds,
+    // while the first one's job (OCR ≈ 0.5 s) holds the only slot.
+    let cards: Vec<Vec<u8>> = ["img1.jpg", "img3.jpg", "img8.jpg", "img13.jpg"]
+        .iter()
+        .map(|p| card_image(p, 10))
+        .collect();
+    let mut answers = Vec::new();
+    for (c, card) in clients.iter().zip(cards) {
+        let form = reqwest::multipart::Form::new()
+            .text("sessionId", c.id.clone())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(card).file_name("c.png"),
+            );
+        let res = server
+            .client
+            .post(server.url("/api/v1/id-capture"))
+            .bearer_auth(&c.token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("send");
+        let retry = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let (status, body) = super::helpers::answer(res).await;
+        answers.push((status, body, retry));
+    }
+    assert_eq!(answers[0].0, 202, "{}", answers[0].1);
+    assert_eq!(answers[1].0, 202, "{}", answers[1].1);
+    let busy: Vec<_> = answers[2..].iter().filter(|a| a.0 == 503).collect();
+    assert!(
+        !busy.is_empty(),
+        "a full line refuses new work: {answers:?}"
+    );
+    for (_, body, retry) in &busy {
+        assert_eq!(body["error"]["code"], "BUSY", "{body}");
+        assert!(
+            retry
+                .as_ref()
+                .is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s >= 1))
+        );
+    }
+    // The second session heard its place in line, then went on once the first was done.
     let e = wb
         .until(LONG, |e| e["result"]["queuePosition"].is_u64())
         .await;
     assert_eq!(e["result"]["queuePosition"], 1, "{e}");
-    let form = reqwest::multipart::Form::new()
-        .text("sessionId", c.id.clone())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(card_image("img8.jpg", 10)).file_name("c.png"),
-        );
-    let res = server
-        .client
-        .post(server.url("/api/v1/id-capture"))
-        .bearer_auth(&c.token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("send");
-    let retry = res
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let (status, body) = super::helpers::answer(res).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (503, Some("BUSY")),
-        "{body}"
-    );
-    assert!(retry.is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s >= 1)));
-    // The waiting session goes on once the first is done.
     let e = wb
         .until(LONG, |e| {
             e["state"] == "id_accepted" || e["result"]["status"] == "retake"

@@ -9,5 +9,6 @@ mod admin;
 mod bad_input;
 mod crash;
 mod flow;
+mod heartbeat;
 mod helpers;
 mod isolation;

@@ -1,0 +1,324 @@
+//! The uploads of the KYC API: the ID card photo (or a live camera frame for the quality gate)
+//! and the selfie video, received as multipart, checked (token, session state, size, content)
+//! before anything is kept, then handed to the session as a job whose progress arrives as
+//! events.
+
+use super::kyc::{Accepted, ClientIp, bearer, parse_session_id, state_allows, submit};
+use super::sniff::Sniffed;
+use super::upload::{self, IncomingFile};
+use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
+use crate::sessions::{Sessions, SessionsError};
+use actors::session::{
+    Job, Message, SessionId, SessionMsg, SessionRecord, SessionState, Stage, Step,
+};
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, header};
+
+/// The multipart form of the uploads.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // documents the form; the handler streams it field by field
+pub struct UploadForm {
+    /// The session the file belongs to.
+    #[schema(rename = "sessionId")]
+    session_id: String,
+    /// The file: checked by its content (magic bytes), never by its name.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// `live` for a live camera frame (ID capture only): only the quality gate runs, its
+    /// checks arrive as an event.
+    mode: Option<String>,
+}
+
+/// Receives an upload for a session and checks the token and the session's state before
+/// anything is kept.
+async fn receive_for_session(
+    app: &AppState,
+    ip: &str,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    max_bytes: u64,
+    what: &str,
+    accept: impl Fn(&Sniffed) -> bool,
+) -> Result<(SessionRecord, upload::Upload, IncomingFile), ApiError> {
+    let sessions = app.sessions()?;
+    // Refuse a body that says it is too big before reading any of it.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_bytes.saturating_add(64 * 1024)) {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "{what} is larger than the limit of {max_bytes} bytes"
+        )));
+    }
+    let multipart = multipart.map_err(|_| {
+        ApiError::UnsupportedMediaType(
+            "send multipart/form-data with the fields `sessionId` and `file`".into(),
+        )
+    })?;
+    let token = bearer(headers);
+    let refused = if let Err(e) = app.limit_ip(ip) {
+        Some(e)
+    } else if sessions.busy() {
+        Some(ApiError::Busy {
+            retry_after_secs: 5,
+        })
+    } else if token.is_none() {
+        Some(ApiError::Unauthorized)
+    } else {
+        None
+    };
+    if let Some(e) = refused {
+        // Read (and drop) the body first, so the client gets this answer rather than a
+        // connection closed under its upload.
+        upload::drain(multipart, max_bytes).await;
+        return Err(e);
+    }
+    let mut upload =
+        upload::receive(multipart, &sessions.incoming_dir(), max_bytes, what, accept).await?;
+    let id = upload
+        .session_id
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("the field `sessionId` is missing"))
+        .and_then(parse_session_id)?;
+    let record = app.authorize(&id, token)?;
+    app.limit_session(&id)?;
+    let file = upload
+        .file
+        .take()
+        .ok_or_else(|| ApiError::validation("the field `file` is missing"))?;
+    Ok((record, upload, file))
+}
+
+/// `POST /api/v1/id-capture` (multipart `sessionId`, `file`, optional `mode=live`)
+#[utoipa::path(post, path = "/api/v1/id-capture", tag = "sessions", security(("session" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "The ID card photo (JPEG, PNG or WebP)"),
+    responses(
+        (status = 202, description = "Accepted: progress and results arrive as events", body = Envelope<Accepted>),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN: another session's token", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND: unknown session", body = ErrorEnvelope),
+        (status = 409, description = "CONFLICT: not accepted in the session's state (e.g. decided)", body = ErrorEnvelope),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorEnvelope),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: not multipart, or the file's content is not a format read here", body = ErrorEnvelope),
+        (status = 422, description = "VALIDATION_FAILED: a field is missing or malformed", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorEnvelope),
+        (status = 503, description = "BUSY: too many uploads wait for the engines (Retry-After)", body = ErrorEnvelope),
+    ))]
+pub async fn id_capture(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Accepted> {
+    let max = app.settings.sessions.max_image_bytes;
+    let (record, upload, file) =
+        receive_for_session(&app, &ip, &headers, multipart, max, "the ID photo", |k| {
+            !k.video
+        })
+        .await?;
+    let sessions = app.sessions()?;
+    let id = record.id;
+    let capture_id = uuid::Uuid::new_v4();
+    let live = upload
+        .fields
+        .iter()
+        .any(|(k, v)| k == "mode" && v.trim() == "live");
+    if live {
+        state_allows(
+            &record,
+            &[SessionState::Created, SessionState::IdCapture],
+            "a live frame",
+        )?;
+        let seq = live_frame(&app, id, capture_id, &file).await?;
+        return Ok(ApiResponse::accepted(Accepted {
+            session_id: id,
+            capture_id: Some(capture_id),
+            video_id: None,
+            comparison_id: None,
+            status: "checked",
+            seq,
+        }));
+    }
+    state_allows(
+        &record,
+        &[
+            SessionState::Created,
+            SessionState::IdCapture,
+            SessionState::IdAccepted,
+        ],
+        "an ID photo",
+    )?;
+    let accepted = accept(sessions, id, file, UploadKind::IdPhoto).await?;
+    Ok(ApiResponse::accepted(accepted))
+}
+
+/// A live camera frame: only the quality gate, its checks as an event.
+async fn live_frame(
+    app: &AppState,
+    id: SessionId,
+    capture_id: uuid::Uuid,
+    file: &IncomingFile,
+) -> Result<u64, ApiError> {
+    let bytes = tokio::fs::read(&file.path)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot read the frame: {e}")))?;
+    let limits = crate::engines::image_limits(&app.settings);
+    let report = tokio::task::spawn_blocking(move || {
+        let image = vision::decode_image(&bytes, limits)?;
+        vision::quality::assess(&image.mat)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("the quality gate stopped: {e}")))?
+    .map_err(|e| {
+        if e.is_bad_input() {
+            ApiError::validation(format!("the frame cannot be read: {e}"))
+        } else {
+            ApiError::Internal(e.into())
+        }
+    })?;
+    let message = match report.checks.guidance().first() {
+        Some(m) => Message::new(m.en.clone(), m.ko.clone()),
+        None => Message::new(
+            "Good: hold still and take the photo",
+            "좋습니다. 움직이지 말고 촬영해 주세요",
+        ),
+    };
+    let step = Step::progress(SessionState::IdCapture, Stage::IdCapture, 0, message).with_result(
+        serde_json::json!({
+            "captureId": capture_id,
+            "live": true,
+            "passed": report.passed,
+            "quality": report.checks,
+        }),
+    );
+    let actor = app.sessions()?.actor(id).await?;
+    let event = ractor::call!(actor, |reply| SessionMsg::Record { step, reply })
+        .map_err(|_| ApiError::Unavailable("the session is restarting; try again".into()))?
+        .map_err(SessionsError::from)?;
+    Ok(event.seq)
+}
+
+/// `POST /api/v1/face-video` (multipart `sessionId`, `file`)
+#[utoipa::path(post, path = "/api/v1/face-video", tag = "sessions", security(("session" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "The selfie video (MP4, MOV, WebM/Matroska or AVI), streamed to disk"),
+    responses(
+        (status = 202, description = "Accepted: progress and results arrive as events", body = Envelope<Accepted>),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN: another session's token", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND: unknown session", body = ErrorEnvelope),
+        (status = 409, description = "CONFLICT: not accepted in the session's state (e.g. decided)", body = ErrorEnvelope),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorEnvelope),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: not multipart, or the file's content is not a format read here", body = ErrorEnvelope),
+        (status = 422, description = "VALIDATION_FAILED: a field is missing or malformed", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorEnvelope),
+        (status = 503, description = "BUSY: too many uploads wait for the engines (Retry-After)", body = ErrorEnvelope),
+    ))]
+pub async fn face_video(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Accepted> {
+    let max = app.settings.video.max_bytes;
+    let (record, _, file) = receive_for_session(
+        &app,
+        &ip,
+        &headers,
+        multipart,
+        max,
+        "the selfie video",
+        |k| k.video,
+    )
+    .await?;
+    state_allows(
+        &record,
+        &[SessionState::IdAccepted, SessionState::Video],
+        "a selfie video",
+    )?;
+    let sessions = app.sessions()?;
+    let accepted = accept(sessions, record.id, file, UploadKind::Video).await?;
+    Ok(ApiResponse::accepted(accepted))
+}
+
+/// What an accepted upload is for: its file name, its job and its first event follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UploadKind {
+    IdPhoto,
+    Video,
+}
+
+/// Keeps an upload in the session's folder, journals its first step together with its job
+/// (which then starts), and links its id to the session.
+async fn accept(
+    sessions: &Sessions,
+    id: SessionId,
+    file: IncomingFile,
+    kind: UploadKind,
+) -> Result<Accepted, ApiError> {
+    let upload_id = uuid::Uuid::new_v4();
+    let (prefix, what, key) = match kind {
+        UploadKind::IdPhoto => ("id", "the ID photo", "captureId"),
+        UploadKind::Video => ("video", "the video", "videoId"),
+    };
+    let name = format!("{prefix}-{}.{}", upload_id.simple(), file.kind.ext);
+    let path = sessions
+        .keep_upload(&id, &file.path, &name)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot keep {what}: {e}")))?;
+    let bytes = file.bytes;
+    file.kept();
+    let (step, job) = match kind {
+        UploadKind::IdPhoto => (
+            Step::progress(
+                SessionState::IdCapture,
+                Stage::IdCapture,
+                10,
+                Message::new(
+                    "ID photo received; checking it",
+                    "신분증 사진을 받았습니다. 확인하고 있습니다",
+                ),
+            ),
+            Job::IdCapture {
+                capture_id: upload_id,
+                file: path.clone(),
+            },
+        ),
+        UploadKind::Video => (
+            Step::progress(
+                SessionState::Video,
+                Stage::Video,
+                5,
+                Message::new(
+                    "Video received; analysing it",
+                    "영상을 받았습니다. 분석하고 있습니다",
+                ),
+            ),
+            Job::Video {
+                video_id: upload_id,
+                file: path.clone(),
+            },
+        ),
+    };
+    let step = step.with_result(serde_json::json!({ key: upload_id, "bytes": bytes }));
+    let seq = match submit(sessions, id, job, step).await {
+        Ok(seq) => seq,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e);
+        }
+    };
+    sessions
+        .journal
+        .link(&upload_id, &id)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    tracing::info!(session = %id, upload = %upload_id, bytes, "{what} accepted for processing");
+    Ok(Accepted {
+        session_id: id,
+        capture_id: (kind == UploadKind::IdPhoto).then_some(upload_id),
+        video_id: (kind == UploadKind::Video).then_some(upload_id),
+        comparison_id: None,
+        status: "processing",
+        seq,
+    })
+}
