@@ -8,12 +8,13 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 use actors::session::supervisor::SupervisorArgs;
 use actors::session::{
-    Journal, JournalError, Pipeline, SessionError, SessionId, SessionMsg, SessionRecord,
-    SessionSupervisor, SupervisorMsg, SupervisorStats,
+    Job, Journal, JournalError, Pipeline, SessionError, SessionEvent, SessionId, SessionMsg,
+    SessionRecord, SessionSupervisor, Step, SupervisorMsg, SupervisorStats,
 };
 use anyhow::Context;
 use ractor::{Actor, ActorRef};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,8 +57,8 @@ fn new_token() -> String {
     )
 }
 
-/// Compares without an early exit, so the time taken does not tell how much matched.
-fn same(a: &str, b: &str) -> bool {
+/// Compares secrets without an early exit, so the time taken does not tell how much matched.
+pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -126,12 +127,8 @@ impl Sessions {
     /// A new session and its token (shown once; only its hash is kept).
     pub async fn create(&self) -> Result<(SessionRecord, String), SessionsError> {
         let token = new_token();
-        let token_sha256 = token_hash(&token);
-        let record = ractor::call!(self.supervisor, |reply| SupervisorMsg::Create {
-            token_sha256,
-            reply
-        })
-        .map_err(|_| SessionsError::Down)??;
+        let record =
+            actors::session::supervisor::create(&self.supervisor, token_hash(&token)).await?;
         Ok((record, token))
     }
 
@@ -148,7 +145,8 @@ impl Sessions {
         let Some(token) = token else {
             return Err(SessionsError::Token);
         };
-        if record.token_sha256.is_empty() || !same(&record.token_sha256, &token_hash(token)) {
+        if record.token_sha256.is_empty() || !same_secret(&record.token_sha256, &token_hash(token))
+        {
             return Err(SessionsError::Token);
         }
         Ok(record)
@@ -164,6 +162,30 @@ impl Sessions {
                 }
                 e => e.into(),
             })
+    }
+
+    /// Journals `step` in session `id` (progress, or a transition such as an expiry).
+    pub async fn record(&self, id: SessionId, step: Step) -> Result<SessionEvent, SessionsError> {
+        let actor = self.actor(id).await?;
+        Ok(
+            ractor::call!(actor, |reply| SessionMsg::Record { step, reply })
+                .map_err(|_| SessionsError::Down)??,
+        )
+    }
+
+    /// Journals `step` with `job` as session `id`'s work, which then starts; refused while
+    /// another job is pending or when the state does not allow the step.
+    pub async fn submit(
+        &self,
+        id: SessionId,
+        job: Job,
+        step: Step,
+    ) -> Result<SessionEvent, SessionsError> {
+        let actor = self.actor(id).await?;
+        Ok(
+            ractor::call!(actor, |reply| SessionMsg::Submit { job, step, reply })
+                .map_err(|_| SessionsError::Down)??,
+        )
     }
 
     /// True when so many jobs wait for the engines that new work must be refused.
@@ -184,6 +206,20 @@ impl Sessions {
 
     pub fn queue_stats(&self) -> Option<QueueStats> {
         self.queue.as_ref().map(|q| q.stats())
+    }
+
+    /// Every session in the journal counted by state (each record is read: on the blocking
+    /// pool).
+    pub async fn count_by_state(&self) -> Result<BTreeMap<String, usize>, SessionsError> {
+        let journal = self.journal.clone();
+        let records = tokio::task::spawn_blocking(move || journal.all())
+            .await
+            .map_err(|_| SessionsError::Down)??;
+        let mut out = BTreeMap::new();
+        for r in records {
+            *out.entry(r.state.as_str().to_owned()).or_default() += 1;
+        }
+        Ok(out)
     }
 
     pub async fn stats(&self) -> Result<SupervisorStats, SessionsError> {

@@ -215,6 +215,19 @@ pub struct AssessedFrame {
     pub face: Option<FaceSample>,
 }
 
+impl AssessedFrame {
+    /// What the decision needs of this frame, with its similarity to the ID face if known.
+    pub fn evidence(&self, similarity: Option<f32>) -> FrameEvidence {
+        FrameEvidence {
+            index: self.index,
+            quality: self.quality.clone(),
+            kept: self.kept,
+            similarity,
+            consistency: None,
+        }
+    }
+}
+
 /// A selfie video, probed, sampled and every sampled frame assessed.
 #[derive(Debug, Clone)]
 pub struct VideoAnalysis {
@@ -365,13 +378,7 @@ pub fn compare_frames(
             model: frame.face.as_ref().map(|f| f.model.clone()),
             measures: frame.quality.measures.clone(),
         });
-        evidence.push(FrameEvidence {
-            index: frame.index,
-            quality: frame.quality.clone(),
-            kept: frame.kept,
-            similarity,
-            consistency: None,
-        });
+        evidence.push(frame.evidence(similarity));
     }
     let faces: Vec<&Embedding> = kept.iter().map(|(_, e)| *e).collect();
     for ((row, _), c) in kept.iter().zip(decision::consistency(&faces)) {

@@ -7,7 +7,7 @@
 //! machine allows, and all 50 sessions are decided.
 
 use actors::session::actor::{SessionMsg, Step};
-use actors::session::supervisor::{SupervisorArgs, SupervisorMsg};
+use actors::session::supervisor::{SupervisorArgs, SupervisorMsg, create};
 use actors::session::{
     Decision, Journal, Message, SessionId, SessionState, SessionSupervisor, Stage,
 };
@@ -77,12 +77,7 @@ async fn child(dir: &str) {
     let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
     loop {
         if journal.session_count() < SESSIONS {
-            let rec = call!(sup, |reply| SupervisorMsg::Create {
-                token_sha256: String::new(),
-                reply
-            })
-            .expect("call")
-            .expect("create");
+            let rec = create(&sup, String::new()).await.expect("create");
             let mut o = out.lock().expect("stdout");
             let _ = writeln!(o, "CREATED {}", rec.id);
             let _ = o.flush();

@@ -3,7 +3,7 @@
 //! events it missed; a hundred sessions driven at once each keep their own events and decision.
 
 use actors::session::actor::{SessionMsg, Step};
-use actors::session::supervisor::{SupervisorArgs, SupervisorMsg};
+use actors::session::supervisor::{SupervisorArgs, SupervisorMsg, create};
 use actors::session::{
     Decision, Journal, Message, SessionEvent, SessionId, SessionState, SessionSupervisor, Stage,
 };
@@ -67,12 +67,7 @@ fn drain(rx: &mut mpsc::Receiver<SessionEvent>) -> Vec<u64> {
 #[tokio::test]
 async fn a_watcher_that_reconnects_with_since_gets_exactly_what_it_missed() {
     let sup = supervisor().await;
-    let rec = call!(sup, |reply| SupervisorMsg::Create {
-        token_sha256: String::new(),
-        reply
-    })
-    .expect("call")
-    .expect("create");
+    let rec = create(&sup, String::new()).await.expect("create");
     let actor = session(&sup, rec.id).await;
     let mut first = watch(&actor, 0).await;
     for (to, stage) in &PATH[..2] {
@@ -110,12 +105,7 @@ async fn a_hundred_concurrent_sessions_keep_their_own_events_and_decisions() {
     for i in 0..100u32 {
         let sup = sup.clone();
         tasks.push(tokio::spawn(async move {
-            let rec = call!(sup, |reply| SupervisorMsg::Create {
-                token_sha256: String::new(),
-                reply
-            })
-            .expect("call")
-            .expect("create");
+            let rec = create(&sup, String::new()).await.expect("create");
             let actor = session(&sup, rec.id).await;
             let mut rx = watch(&actor, 0).await;
             let decision =

@@ -108,15 +108,7 @@ impl fmt::Display for Report {
         writeln!(f, "sent        {}", self.sent)?;
         writeln!(f, "ok          {}", self.ok)?;
         write!(f, "errors      {}", self.failed)?;
-        if !self.errors.is_empty() {
-            let kinds: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(k, n)| format!("{k}: {n}"))
-                .collect();
-            write!(f, " ({})", kinds.join(", "))?;
-        }
-        writeln!(f)?;
+        writeln!(f, "{}", error_kinds(&self.errors))?;
         if self.unfinished > 0 {
             writeln!(
                 f,
@@ -135,6 +127,15 @@ impl fmt::Display for Report {
             None => write!(f, "latency ms  (no answers)"),
         }
     }
+}
+
+/// ` (kind: n, kind: n)` after an error count, or nothing when there were none.
+pub(crate) fn error_kinds(errors: &BTreeMap<String, u64>) -> String {
+    if errors.is_empty() {
+        return String::new();
+    }
+    let kinds: Vec<String> = errors.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    format!(" ({})", kinds.join(", "))
 }
 
 #[cfg(test)]

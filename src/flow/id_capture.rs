@@ -9,7 +9,8 @@ use actors::session::{Message, SessionId, SessionState, Stage, Step, StepSink};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use vision::card::read::CardReader;
 use vision::card::rectify::{photo_region, rectify};
 use vision::card::{DocumentType, ID1_ASPECT};
@@ -116,8 +117,36 @@ impl RetakeReason {
     }
 }
 
-fn reader(tessdata: &Path) -> anyhow::Result<CardReader> {
-    CardReader::with_mrz_model(None, Some(tessdata)).context("loading the OCR models")
+/// Card readers kept loaded between jobs (Tesseract takes ≈ 0.2 s to load its data): a job
+/// takes a free one, or loads one when none is free, and gives it back. There are never more
+/// than the jobs that ran at once.
+pub(crate) struct Readers {
+    tessdata: PathBuf,
+    free: std::sync::Mutex<Vec<CardReader>>,
+}
+
+impl Readers {
+    pub(crate) fn new(tessdata: PathBuf) -> Self {
+        Self {
+            tessdata,
+            free: std::sync::Mutex::default(),
+        }
+    }
+
+    fn take(&self) -> anyhow::Result<CardReader> {
+        let free = self.free.lock().ok().and_then(|mut f| f.pop());
+        match free {
+            Some(r) => Ok(r),
+            None => CardReader::with_mrz_model(None, Some(&self.tessdata))
+                .context("loading the OCR models"),
+        }
+    }
+
+    fn give_back(&self, reader: CardReader) {
+        if let Ok(mut f) = self.free.lock() {
+            f.push(reader);
+        }
+    }
 }
 
 pub(super) async fn run(
@@ -144,7 +173,14 @@ pub(super) async fn run(
     let reading = match inspected {
         Ok(r) => r,
         Err(RetakeReason::Retake(m)) => {
-            return retake(inner, session, capture_id, None, m, steps).await;
+            return retake(
+                inner,
+                session,
+                IdCaptureStatus::processing(capture_id),
+                m,
+                steps,
+            )
+            .await;
         }
         Err(RetakeReason::Internal(e)) => return Err(e),
     };
@@ -161,7 +197,9 @@ pub(super) async fn run(
             .first()
             .cloned()
             .unwrap_or_else(|| Message::new("Take the photo again.", "사진을 다시 찍어 주세요."));
-        return retake(inner, session, capture_id, Some(checks), first, steps).await;
+        let mut status = IdCaptureStatus::processing(capture_id);
+        status.quality = Some(checks);
+        return retake(inner, session, status, first, steps).await;
     };
     progress(
         steps,
@@ -176,11 +214,13 @@ pub(super) async fn run(
     )
     .await?;
 
-    // Read the card (a Tesseract reader per job: ≈ 0.2 s to load) and cut out the photo.
-    let tessdata = inner.settings.models.dir.join("tessdata");
+    // Read the card and cut out the photo.
+    let readers = Arc::clone(&inner.readers);
     let (reading, crop) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let mut ocr = reader(&tessdata)?;
-        let read = ocr.read(&card).context("reading the card")?;
+        let mut ocr = readers.take()?;
+        let read = ocr.read(&card).context("reading the card");
+        readers.give_back(ocr);
+        let read = read?;
         let doc = match read.document_type {
             DocumentType::Unknown => DocumentType::ResidentRegistrationCard,
             d => d,
@@ -234,22 +274,22 @@ pub(super) async fn run(
         "No face found on the card's photo: make sure the photo is not covered or in glare.",
         "신분증 사진에서 얼굴을 찾지 못했습니다. 사진이 가려지거나 빛이 반사되지 않게 해 주세요.",
     );
-    let Some(crop) = crop else {
-        status.status = "retake".into();
-        status.guidance = vec![no_face.clone()];
-        inner.journal.put_artifact(&session, ID_CAPTURE, &status)?;
-        return finish_retake(steps, &status, no_face).await;
+    // No photo zone, or no face in it: the photo must be taken again.
+    let face = match crop {
+        Some(crop) => match inner
+            .engines
+            .face
+            .analyze_frame(SharedFrame::from_mat(&crop)?)
+            .await
+        {
+            Ok(f) => Some(f),
+            Err(e) if e.is_bad_input() => None,
+            Err(e) => return Err(e).context("the face engine failed on the ID photo"),
+        },
+        None => None,
     };
-    let frame = SharedFrame::from_mat(&crop)?;
-    let face = match inner.engines.face.analyze_frame(frame).await {
-        Ok(f) => f,
-        Err(e) if e.is_bad_input() => {
-            status.status = "retake".into();
-            status.guidance = vec![no_face.clone()];
-            inner.journal.put_artifact(&session, ID_CAPTURE, &status)?;
-            return finish_retake(steps, &status, no_face).await;
-        }
-        Err(e) => return Err(e).context("the face engine failed on the ID photo"),
+    let Some(face) = face else {
+        return retake(inner, session, status, no_face, steps).await;
     };
     let info = IdFace::of(&face);
     status.face = Some(info.clone());
@@ -277,30 +317,20 @@ pub(super) async fn run(
     Ok(())
 }
 
-/// Ends the job with the session still in `id_capture`: the photo must be taken again.
+/// Ends the job with the session still in `id_capture`: the photo must be taken again
+/// because of `message`. `status` is what was learnt of the photo so far.
 async fn retake(
     inner: &Inner,
     session: SessionId,
-    capture_id: uuid::Uuid,
-    quality: Option<serde_json::Value>,
+    mut status: IdCaptureStatus,
     message: Message,
     steps: &StepSink,
 ) -> anyhow::Result<()> {
-    let mut status = IdCaptureStatus::processing(capture_id);
     status.status = "retake".into();
-    status.quality = quality;
     status.guidance = vec![message.clone()];
     inner.journal.put_artifact(&session, ID_CAPTURE, &status)?;
-    finish_retake(steps, &status, message).await
-}
-
-async fn finish_retake(
-    steps: &StepSink,
-    status: &IdCaptureStatus,
-    message: Message,
-) -> anyhow::Result<()> {
     let step = Step::reached(SessionState::IdCapture, Stage::IdCapture, message)
-        .with_result(serde_json::to_value(status)?)
+        .with_result(serde_json::to_value(&status)?)
         .ending_job();
     steps.step(step).await?;
     Ok(())

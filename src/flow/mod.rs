@@ -51,6 +51,7 @@ struct Inner {
     journal: Journal,
     queue: Arc<JobQueue>,
     metrics: Arc<Metrics>,
+    readers: Arc<id_capture::Readers>,
 }
 
 impl KycPipeline {
@@ -63,6 +64,9 @@ impl KycPipeline {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                readers: Arc::new(id_capture::Readers::new(
+                    settings.models.dir.join("tessdata"),
+                )),
                 settings,
                 engines,
                 journal,
@@ -83,38 +87,33 @@ impl Pipeline for KycPipeline {
                 steps,
             } = ctx;
             let started = std::time::Instant::now();
-            let stage = match &job {
-                Job::IdCapture { .. } => "id_capture",
-                Job::Video { .. } => "video",
-                Job::Compare { .. } => "comparing",
+            // ID photos and videos wait for a slot on the engines; a comparison is light.
+            let (stage, line) = match &job {
+                Job::IdCapture { .. } => (
+                    "id_capture",
+                    Some((SessionState::IdCapture, Stage::IdCapture)),
+                ),
+                Job::Video { .. } => ("video", Some((SessionState::Video, Stage::Video))),
+                Job::Compare { .. } => ("comparing", None),
             };
-            let result = match job {
-                Job::IdCapture { capture_id, file } => {
-                    match inner
-                        .queue
-                        .admit(&steps, SessionState::IdCapture, Stage::IdCapture)
-                        .await
-                    {
-                        Ok(_slot) => {
-                            id_capture::run(&inner, session, capture_id, file, &steps).await
-                        }
-                        Err(e) => Err(e),
+            let result = async {
+                let _slot = match line {
+                    Some((state, stage)) => Some(inner.queue.admit(&steps, state, stage).await?),
+                    None => None,
+                };
+                match job {
+                    Job::IdCapture { capture_id, file } => {
+                        id_capture::run(&inner, session, capture_id, file, &steps).await
+                    }
+                    Job::Video { video_id, file } => {
+                        video::run(&inner, session, video_id, file, &steps).await
+                    }
+                    Job::Compare { comparison_id } => {
+                        compare::run(&inner, session, comparison_id, &steps).await
                     }
                 }
-                Job::Video { video_id, file } => {
-                    match inner
-                        .queue
-                        .admit(&steps, SessionState::Video, Stage::Video)
-                        .await
-                    {
-                        Ok(_slot) => video::run(&inner, session, video_id, file, &steps).await,
-                        Err(e) => Err(e),
-                    }
-                }
-                Job::Compare { comparison_id } => {
-                    compare::run(&inner, session, comparison_id, &steps).await
-                }
-            };
+            }
+            .await;
             inner.metrics.job(stage, started.elapsed(), result.is_ok());
             if let Err(e) = result {
                 tracing::error!(session = %session, error = %format!("{e:#}"), "session job failed");

@@ -3,13 +3,13 @@
 //! `video_accepted` (the frames are kept for the comparison); too few leave it in `video`
 //! with the main reason ("too dark (12 of 12 frames)").
 
-use super::{ID_FACE, IdFaceArtifact, Inner, VIDEO, progress};
-use crate::verify::{AssessedFrame, Progress, VerifyOptions, analyse_video, compare_frames};
+use super::{Inner, VIDEO, progress};
+use crate::verify::{AssessedFrame, Progress, VerifyOptions, analyse_video};
 use actors::session::{Message, SessionId, SessionState, Stage, Step, StepSink};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use vision::decision::Outcome;
+use vision::decision;
 
 /// The analysed video, kept for the comparison.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,14 +85,10 @@ pub(super) async fn run(
         }
         Err(e) => return Err(e).context("analysing the video"),
     };
-    let id: IdFaceArtifact = inner
-        .journal
-        .artifact(&session, ID_FACE)?
-        .context("the accepted ID photo's face is missing")?;
-    // Whether enough frames are usable is the decision's own rule; its scores stay hidden
-    // until the comparison.
-    let (_, verdict) = compare_frames(&id.face.embedding(), &analysed.frames, &opts.decision);
+    // Whether enough frames are usable is the decision's own rule; the comparison comes later.
     let kept = analysed.frames.iter().filter(|f| f.kept).count();
+    let evidence: Vec<_> = analysed.frames.iter().map(|f| f.evidence(None)).collect();
+    let too_few = decision::too_few_frames(&evidence, kept, &opts.decision);
     let summary = serde_json::json!({
         "videoId": video_id,
         "framesSampled": analysed.frames.len(),
@@ -100,11 +96,10 @@ pub(super) async fn run(
         "frameCount": analysed.sampling.frame_count,
         "durationS": analysed.info.duration_s,
     });
-    if verdict.decision == Outcome::Failed {
-        let reason = verdict.reasons.join("; ");
+    if let Some(reason) = too_few {
         let mut result = summary;
         result["accepted"] = false.into();
-        result["reasons"] = serde_json::json!(verdict.reasons);
+        result["reasons"] = serde_json::json!([reason]);
         let step = Step::reached(
             state,
             stage,

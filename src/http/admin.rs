@@ -24,10 +24,7 @@ impl AppState {
             return Err(ApiError::Forbidden);
         };
         let given = bearer(headers).ok_or(ApiError::Unauthorized)?;
-        let e = expected.expose_secret().as_bytes();
-        let g = given.as_bytes();
-        let same = e.len() == g.len() && e.iter().zip(g).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
-        if same {
+        if crate::sessions::same_secret(expected.expose_secret(), given) {
             Ok(())
         } else {
             Err(ApiError::Unauthorized)
@@ -64,25 +61,6 @@ pub struct SupervisorView {
     pub sessions_by_state: BTreeMap<String, usize>,
 }
 
-/// Sessions in the journal by state.
-pub(crate) fn by_state(
-    sessions: &crate::sessions::Sessions,
-) -> Result<BTreeMap<String, usize>, ApiError> {
-    let mut out = BTreeMap::new();
-    for r in sessions
-        .journal
-        .all()
-        .map_err(|e| ApiError::Internal(e.into()))?
-    {
-        let name = serde_json::to_value(r.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        *out.entry(name).or_default() += 1;
-    }
-    Ok(out)
-}
-
 /// `GET /admin/tree`
 #[utoipa::path(get, path = "/admin/tree", tag = "admin", security(("admin" = [])),
     responses(
@@ -95,7 +73,7 @@ pub async fn tree(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<
     let supervisor = match &app.sessions {
         Some(s) => Some(SupervisorView {
             stats: s.stats().await?,
-            sessions_by_state: by_state(s)?,
+            sessions_by_state: s.count_by_state().await?,
         }),
         None => None,
     };
@@ -181,10 +159,10 @@ pub async fn session(
         state: r.state,
         decision: r.decision,
         seq: r.seq,
-        pending: r.pending.as_ref().map(|j| {
-            let v = serde_json::to_value(j).unwrap_or_default();
-            serde_json::json!({ "kind": v["kind"], "id": j.id() })
-        }),
+        pending: r
+            .pending
+            .as_ref()
+            .map(|j| serde_json::json!({ "kind": j.kind(), "id": j.id() })),
         created_ms: r.created_ms,
         updated_ms: r.updated_ms,
         actor,
@@ -208,8 +186,6 @@ pub async fn expire(
 ) -> ApiResult<SessionEvent> {
     app.admin(&headers)?;
     let id = parse(&id)?;
-    let sessions = app.sessions()?;
-    let actor = sessions.actor(id).await?;
     let step = Step::reached(
         SessionState::Expired,
         Stage::Session,
@@ -219,9 +195,7 @@ pub async fn expire(
         ),
     )
     .ending_job();
-    let event = ractor::call!(actor, |reply| SessionMsg::Record { step, reply })
-        .map_err(|_| ApiError::Unavailable("the session is restarting; try again".into()))?
-        .map_err(crate::sessions::SessionsError::from)?;
+    let event = app.sessions()?.record(id, step).await?;
     tracing::info!(session = %id, "session expired by an administrator");
     Ok(ApiResponse::ok(event))
 }

@@ -3,14 +3,13 @@
 //! before anything is kept, then handed to the session as a job whose progress arrives as
 //! events.
 
-use super::kyc::{Accepted, ClientIp, bearer, parse_session_id, state_allows, submit};
+use super::kyc::{Accepted, ClientIp, bearer, parse_session_id, state_allows};
+use super::openapi::{TokenRefusals, UploadRefusals};
 use super::sniff::Sniffed;
 use super::upload::{self, IncomingFile};
-use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
-use crate::sessions::{Sessions, SessionsError};
-use actors::session::{
-    Job, Message, SessionId, SessionMsg, SessionRecord, SessionState, Stage, Step,
-};
+use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope};
+use crate::sessions::Sessions;
+use actors::session::{Job, Message, SessionId, SessionRecord, SessionState, Stage, Step};
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, header};
 
@@ -95,15 +94,8 @@ async fn receive_for_session(
     request_body(content = UploadForm, content_type = "multipart/form-data", description = "The ID card photo (JPEG, PNG or WebP)"),
     responses(
         (status = 202, description = "Accepted: progress and results arrive as events", body = Envelope<Accepted>),
-        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
-        (status = 403, description = "FORBIDDEN: another session's token", body = ErrorEnvelope),
-        (status = 404, description = "NOT_FOUND: unknown session", body = ErrorEnvelope),
-        (status = 409, description = "CONFLICT: not accepted in the session's state (e.g. decided)", body = ErrorEnvelope),
-        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorEnvelope),
-        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: not multipart, or the file's content is not a format read here", body = ErrorEnvelope),
-        (status = 422, description = "VALIDATION_FAILED: a field is missing or malformed", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorEnvelope),
-        (status = 503, description = "BUSY: too many uploads wait for the engines (Retry-After)", body = ErrorEnvelope),
+        TokenRefusals,
+        UploadRefusals,
     ))]
 pub async fn id_capture(
     State(app): State<AppState>,
@@ -160,7 +152,7 @@ async fn live_frame(
     capture_id: uuid::Uuid,
     file: &IncomingFile,
 ) -> Result<u64, ApiError> {
-    let bytes = tokio::fs::read(&file.path)
+    let bytes = tokio::fs::read(file.path())
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot read the frame: {e}")))?;
     let limits = crate::engines::image_limits(&app.settings);
@@ -192,11 +184,7 @@ async fn live_frame(
             "quality": report.checks,
         }),
     );
-    let actor = app.sessions()?.actor(id).await?;
-    let event = ractor::call!(actor, |reply| SessionMsg::Record { step, reply })
-        .map_err(|_| ApiError::Unavailable("the session is restarting; try again".into()))?
-        .map_err(SessionsError::from)?;
-    Ok(event.seq)
+    Ok(app.sessions()?.record(id, step).await?.seq)
 }
 
 /// `POST /api/v1/face-video` (multipart `sessionId`, `file`)
@@ -204,15 +192,8 @@ async fn live_frame(
     request_body(content = UploadForm, content_type = "multipart/form-data", description = "The selfie video (MP4, MOV, WebM/Matroska or AVI), streamed to disk"),
     responses(
         (status = 202, description = "Accepted: progress and results arrive as events", body = Envelope<Accepted>),
-        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
-        (status = 403, description = "FORBIDDEN: another session's token", body = ErrorEnvelope),
-        (status = 404, description = "NOT_FOUND: unknown session", body = ErrorEnvelope),
-        (status = 409, description = "CONFLICT: not accepted in the session's state (e.g. decided)", body = ErrorEnvelope),
-        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorEnvelope),
-        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: not multipart, or the file's content is not a format read here", body = ErrorEnvelope),
-        (status = 422, description = "VALIDATION_FAILED: a field is missing or malformed", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorEnvelope),
-        (status = 503, description = "BUSY: too many uploads wait for the engines (Retry-After)", body = ErrorEnvelope),
+        TokenRefusals,
+        UploadRefusals,
     ))]
 pub async fn face_video(
     State(app): State<AppState>,
@@ -263,7 +244,7 @@ async fn accept(
     };
     let name = format!("{prefix}-{}.{}", upload_id.simple(), file.kind.ext);
     let path = sessions
-        .keep_upload(&id, &file.path, &name)
+        .keep_upload(&id, file.path(), &name)
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot keep {what}: {e}")))?;
     let bytes = file.bytes;
@@ -301,11 +282,11 @@ async fn accept(
         ),
     };
     let step = step.with_result(serde_json::json!({ key: upload_id, "bytes": bytes }));
-    let seq = match submit(sessions, id, job, step).await {
-        Ok(seq) => seq,
+    let seq = match sessions.submit(id, job, step).await {
+        Ok(e) => e.seq,
         Err(e) => {
             let _ = tokio::fs::remove_file(&path).await;
-            return Err(e);
+            return Err(e.into());
         }
     };
     sessions

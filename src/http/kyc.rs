@@ -3,11 +3,12 @@
 //! token; uploads return 202 at once and the work's progress arrives as events.
 
 use super::extract::{Json, Path};
+use super::openapi::TokenRefusals;
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use crate::flow::{ComparisonReport, IdCaptureStatus};
 use crate::sessions::{Sessions, SessionsError};
 use actors::session::{
-    Job, Message, SessionError, SessionId, SessionMsg, SessionRecord, SessionState, Stage, Step,
+    Job, Message, SessionError, SessionId, SessionRecord, SessionState, Stage, Step,
 };
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::{HeaderMap, header, request::Parts};
@@ -70,22 +71,27 @@ impl AppState {
             .ok_or_else(|| ApiError::NotReady("sessions are not running on this node".into()))
     }
 
-    pub(crate) fn limit_ip(&self, ip: &str) -> Result<(), ApiError> {
-        let per_minute = self.settings.sessions.rate_per_ip_per_minute;
+    /// One request of `key` against its allowance `per_minute`; 429 when it is used up.
+    fn limit(&self, key: &str, per_minute: u32) -> Result<(), ApiError> {
         self.limiter
-            .check(&format!("ip:{ip}"), per_minute)
+            .check(key, per_minute)
             .map_err(|s| ApiError::TooManyRequests {
                 retry_after_secs: Some(s),
             })
     }
 
+    pub(crate) fn limit_ip(&self, ip: &str) -> Result<(), ApiError> {
+        self.limit(
+            &format!("ip:{ip}"),
+            self.settings.sessions.rate_per_ip_per_minute,
+        )
+    }
+
     pub(super) fn limit_session(&self, id: &SessionId) -> Result<(), ApiError> {
-        let per_minute = self.settings.sessions.rate_per_session_per_minute;
-        self.limiter
-            .check(&format!("session:{id}"), per_minute)
-            .map_err(|s| ApiError::TooManyRequests {
-                retry_after_secs: Some(s),
-            })
+        self.limit(
+            &format!("session:{id}"),
+            self.settings.sessions.rate_per_session_per_minute,
+        )
     }
 
     /// Session `id` when the request's bearer token is its token (401 without one).
@@ -167,9 +173,7 @@ pub struct SessionStatus {
     params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 200, description = "State, last event number, decision", body = Envelope<SessionStatus>),
-        (status = 401, description = "UNAUTHORIZED: no token", body = ErrorEnvelope),
-        (status = 403, description = "FORBIDDEN: another session's token", body = ErrorEnvelope),
-        (status = 404, description = "NOT_FOUND", body = ErrorEnvelope),
+        TokenRefusals,
     ))]
 pub async fn session_status(
     State(app): State<AppState>,
@@ -205,39 +209,20 @@ pub struct Accepted {
     /// Sequence number of the event that recorded it.
     pub seq: u64,
 }
-/// Journals `step` with `job` as the session's work; 409 when the session cannot take it.
-pub(super) async fn submit(
-    sessions: &Sessions,
-    id: SessionId,
-    job: Job,
-    step: Step,
-) -> Result<u64, ApiError> {
-    let actor = sessions.actor(id).await?;
-    let event = ractor::call!(actor, |reply| SessionMsg::Submit { job, step, reply })
-        .map_err(|_| ApiError::Unavailable("the session is restarting; try again".into()))?
-        .map_err(SessionsError::from)?;
-    Ok(event.seq)
-}
-
 pub(super) fn state_allows(
     record: &SessionRecord,
     allowed: &[SessionState],
     what: &str,
 ) -> Result<(), ApiError> {
     if record.pending.is_some() {
-        return Err(ApiError::Conflict(
-            "the session is still working on an earlier upload; wait for its result".into(),
-        ));
+        return Err(ApiError::Conflict(SessionError::Busy.to_string()));
     }
     if allowed.contains(&record.state) {
         Ok(())
     } else {
         Err(ApiError::Conflict(format!(
             "{what} is not accepted in state {}",
-            serde_json::to_value(record.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
+            record.state.as_str()
         )))
     }
 }
@@ -247,9 +232,7 @@ pub(super) fn state_allows(
     params(("sessionId" = String, Path, description = "Session id")),
     responses(
         (status = 200, description = "The last ID photo: status, quality checks, masked fields, face", body = Envelope<IdCaptureStatus>),
-        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
-        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
-        (status = 404, description = "NOT_FOUND: no session or no ID photo yet", body = ErrorEnvelope),
+        TokenRefusals,
     ))]
 pub async fn id_capture_status(
     State(app): State<AppState>,
@@ -283,8 +266,7 @@ pub struct CompareRequest {
     responses(
         (status = 202, description = "Comparing: the decision arrives as the last event", body = Envelope<Accepted>),
         (status = 400, description = "INVALID_JSON", body = ErrorEnvelope),
-        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
-        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
+        TokenRefusals,
         (status = 409, description = "CONFLICT: the video is not accepted yet, or the session is decided", body = ErrorEnvelope),
         (status = 422, description = "VALIDATION_FAILED", body = ErrorEnvelope),
     ))]
@@ -312,7 +294,10 @@ pub async fn face_similarity(
         Message::new("Comparing the faces", "얼굴을 비교하고 있습니다"),
     )
     .with_result(serde_json::json!({ "comparisonId": comparison_id }));
-    let seq = submit(sessions, id, Job::Compare { comparison_id }, step).await?;
+    let seq = sessions
+        .submit(id, Job::Compare { comparison_id }, step)
+        .await?
+        .seq;
     Ok(ApiResponse::accepted(Accepted {
         session_id: id,
         capture_id: None,
@@ -340,9 +325,7 @@ pub enum ComparisonAnswer {
     params(("comparisonId" = String, Path, description = "Comparison id")),
     responses(
         (status = 200, description = "The ID × frame table, aggregate and decision (or `{comparisonId, status: \"processing\"}` while it runs)", body = Envelope<ComparisonReport>),
-        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
-        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
-        (status = 404, description = "NOT_FOUND", body = ErrorEnvelope),
+        TokenRefusals,
     ))]
 pub async fn comparison(
     State(app): State<AppState>,

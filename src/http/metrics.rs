@@ -20,7 +20,7 @@ pub async fn render(app: &AppState) -> String {
         "# HELP kyc_up 1 while the server runs.\n# TYPE kyc_up gauge\nkyc_up 1"
     );
     if let Some(s) = &app.sessions {
-        if let Ok(states) = super::admin::by_state(s) {
+        if let Ok(states) = s.count_by_state().await {
             line(
                 &mut out,
                 "kyc_sessions",

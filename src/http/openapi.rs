@@ -2,7 +2,7 @@
 //! the types they exchange (utoipa), served at `/api/v1/openapi.json`, and a page at
 //! `/api/v1/docs` that renders it (self-contained: no script from elsewhere).
 
-use super::{admin, health, intake, kyc, metrics, ws};
+use super::{ErrorEnvelope, admin, health, intake, kyc, metrics, ws};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -41,6 +41,51 @@ use utoipa::{Modify, OpenApi};
     )
 )]
 pub struct ApiDoc;
+
+/// The refusals every call with a session token can get (the handlers' own come beside them).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // a description only: errors are `ApiError`s
+pub(super) enum TokenRefusals {
+    #[response(status = 401, description = "UNAUTHORIZED: no session token")]
+    Unauthorized(ErrorEnvelope),
+    #[response(status = 403, description = "FORBIDDEN: another session's token")]
+    Forbidden(ErrorEnvelope),
+    #[response(
+        status = 404,
+        description = "NOT_FOUND: no such session (or nothing of the kind asked for yet)"
+    )]
+    NotFound(ErrorEnvelope),
+}
+
+/// The refusals of an upload, beside the token's.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // a description only
+pub(super) enum UploadRefusals {
+    #[response(
+        status = 409,
+        description = "CONFLICT: not accepted in the session's state (e.g. decided)"
+    )]
+    Conflict(ErrorEnvelope),
+    #[response(status = 413, description = "PAYLOAD_TOO_LARGE")]
+    TooLarge(ErrorEnvelope),
+    #[response(
+        status = 415,
+        description = "UNSUPPORTED_MEDIA_TYPE: not multipart, or the file's content is not a format read here"
+    )]
+    Unsupported(ErrorEnvelope),
+    #[response(
+        status = 422,
+        description = "VALIDATION_FAILED: a field is missing or malformed"
+    )]
+    Invalid(ErrorEnvelope),
+    #[response(status = 429, description = "RATE_LIMITED (Retry-After)")]
+    RateLimited(ErrorEnvelope),
+    #[response(
+        status = 503,
+        description = "BUSY: too many uploads wait for the engines (Retry-After)"
+    )]
+    Busy(ErrorEnvelope),
+}
 
 struct Security;
 

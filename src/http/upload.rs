@@ -19,34 +19,33 @@ pub struct Upload {
 
 /// The file part, in the incoming folder.
 pub struct IncomingFile {
-    pub path: PathBuf,
+    file: TempFile,
     pub bytes: u64,
     pub kind: Sniffed,
-    kept: bool,
 }
 
 impl IncomingFile {
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
     /// The file was moved away: do not remove it on drop.
     pub fn kept(mut self) {
-        self.kept = true;
+        self.file.kept = true;
     }
 }
 
-impl Drop for IncomingFile {
+/// A file in the incoming folder, removed when dropped (a refused or half-written upload)
+/// unless it was kept.
+struct TempFile {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.kept {
             let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Removes a partial file unless disarmed.
-struct Partial<'a>(&'a Path, bool);
-
-impl Drop for Partial<'_> {
-    fn drop(&mut self) {
-        if !self.1 {
-            let _ = std::fs::remove_file(self.0);
         }
     }
 }
@@ -105,7 +104,10 @@ pub async fn receive(
             return Err(ApiError::validation("send one `file` field only"));
         }
         let path = incoming.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
-        let mut partial = Partial(&path, false);
+        let temp = TempFile {
+            path: path.clone(),
+            kept: false,
+        };
         let mut out = tokio::fs::File::create(&path).await.map_err(|e| {
             ApiError::Internal(anyhow::anyhow!("cannot create an upload file: {e}"))
         })?;
@@ -157,12 +159,10 @@ pub async fn receive(
         out.sync_all()
             .await
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot sync an upload: {e}")))?;
-        partial.1 = true;
         upload.file = Some(IncomingFile {
-            path: path.clone(),
+            file: temp,
             bytes,
             kind,
-            kept: false,
         });
     }
     Ok(upload)

@@ -41,9 +41,7 @@ pub struct WsQuery {
     ),
     responses(
         (status = 101, description = "Switching protocols: events follow", body = SessionEvent),
-        (status = 401, description = "UNAUTHORIZED", body = super::ErrorEnvelope),
-        (status = 403, description = "FORBIDDEN", body = super::ErrorEnvelope),
-        (status = 404, description = "NOT_FOUND", body = super::ErrorEnvelope),
+        super::openapi::TokenRefusals,
     ))]
 pub async fn watch(
     State(app): State<AppState>,
@@ -53,10 +51,7 @@ pub async fn watch(
 ) -> Result<Response, ApiError> {
     let id = SessionId::parse_str(id.trim())
         .map_err(|_| ApiError::validation("the session id is not a UUID"))?;
-    if q.token.as_deref().is_none_or(str::is_empty) {
-        app.authorize(&id, None)?;
-    }
-    app.authorize(&id, q.token.as_deref())?;
+    app.authorize(&id, q.token.as_deref().filter(|t| !t.is_empty()))?;
     let upgrade = upgrade.map_err(|e| {
         ApiError::BadRequest(format!("this endpoint takes WebSocket connections: {e}"))
     })?;

@@ -132,6 +132,24 @@ fn main_issue(frames: &[FrameEvidence]) -> Option<String> {
     ))
 }
 
+/// Why nothing can be decided from `frames` when only `usable` of them count: fewer than
+/// `policy.min_frames`, with the main reason the others were dropped. `None` when enough are.
+pub fn too_few_frames(
+    frames: &[FrameEvidence],
+    usable: usize,
+    policy: &DecisionPolicy,
+) -> Option<String> {
+    if usable >= policy.min_frames.max(1) {
+        return None;
+    }
+    let main = main_issue(frames).unwrap_or_else(|| "no usable frame".into());
+    Some(format!(
+        "only {usable} of {} frames are usable (at least {} needed): {main}",
+        frames.len(),
+        policy.min_frames
+    ))
+}
+
 /// Decides from the sampled frames.
 pub fn decide(frames: &[FrameEvidence], policy: &DecisionPolicy) -> Verdict {
     let kept: Vec<&FrameEvidence> = frames
@@ -150,14 +168,8 @@ pub fn decide(frames: &[FrameEvidence], policy: &DecisionPolicy) -> Verdict {
         frames_kept: kept.len(),
         reasons: Vec::new(),
     };
-    if kept.len() < policy.min_frames.max(1) {
-        let main = main_issue(frames).unwrap_or_else(|| "no usable frame".into());
-        verdict.reasons.push(format!(
-            "only {} of {} frames are usable (at least {} needed): {main}",
-            kept.len(),
-            frames.len(),
-            policy.min_frames
-        ));
+    if let Some(reason) = too_few_frames(frames, kept.len(), policy) {
+        verdict.reasons.push(reason);
         return verdict;
     }
     let mut sims: Vec<f32> = kept.iter().filter_map(|f| f.similarity).collect();

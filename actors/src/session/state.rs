@@ -41,6 +41,22 @@ pub enum TransitionError {
 }
 
 impl SessionState {
+    /// The state's name, as in JSON (`id_capture`, `video_accepted`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::IdCapture => "id_capture",
+            Self::IdAccepted => "id_accepted",
+            Self::Video => "video",
+            Self::VideoAccepted => "video_accepted",
+            Self::Comparing => "comparing",
+            Self::Decided => "decided",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Erased => "erased",
+        }
+    }
+
     /// No work follows: the session only waits to be read (or erased).
     pub fn is_terminal(self) -> bool {
         matches!(

@@ -45,6 +45,18 @@ pub struct SupervisorStats {
     pub recovered: usize,
 }
 
+/// Asks `supervisor` for a new session whose token hashes to `token_sha256`.
+pub async fn create(
+    supervisor: &ActorRef<SupervisorMsg>,
+    token_sha256: String,
+) -> Result<SessionRecord, SessionError> {
+    ractor::call!(supervisor, |reply| SupervisorMsg::Create {
+        token_sha256,
+        reply
+    })
+    .map_err(|_| SessionError::Gone)?
+}
+
 pub struct SupervisorArgs {
     pub journal: Journal,
     pub idle_timeout: Duration,
@@ -246,12 +258,7 @@ mod tests {
     async fn a_session_runs_to_its_decision_and_every_watcher_sees_every_event_once() {
         let journal = Journal::temporary().expect("journal");
         let sup = start(&journal, Duration::from_secs(60)).await;
-        let rec = call!(sup, |reply| SupervisorMsg::Create {
-            token_sha256: String::new(),
-            reply
-        })
-        .expect("call")
-        .expect("create");
+        let rec = create(&sup, String::new()).await.expect("create");
         let actor = call!(sup, |reply| SupervisorMsg::Get { id: rec.id, reply })
             .expect("call")
             .expect("get");
@@ -313,12 +320,7 @@ mod tests {
     async fn a_failed_session_is_restarted_from_its_journal_and_numbering_goes_on() {
         let journal = Journal::temporary().expect("journal");
         let sup = start(&journal, Duration::from_secs(60)).await;
-        let rec = call!(sup, |reply| SupervisorMsg::Create {
-            token_sha256: String::new(),
-            reply
-        })
-        .expect("call")
-        .expect("create");
+        let rec = create(&sup, String::new()).await.expect("create");
         record(
             &sup,
             rec.id,
@@ -358,18 +360,8 @@ mod tests {
         let (live, done) = {
             let journal = Journal::open(dir.path()).expect("journal");
             let sup = start(&journal, Duration::from_secs(60)).await;
-            let live = call!(sup, |reply| SupervisorMsg::Create {
-                token_sha256: String::new(),
-                reply
-            })
-            .expect("call")
-            .expect("a");
-            let done = call!(sup, |reply| SupervisorMsg::Create {
-                token_sha256: String::new(),
-                reply
-            })
-            .expect("call")
-            .expect("b");
+            let live = create(&sup, String::new()).await.expect("a");
+            let done = create(&sup, String::new()).await.expect("b");
             record(
                 &sup,
                 live.id,

@@ -32,6 +32,15 @@ pub enum Job {
 }
 
 impl Job {
+    /// `id_capture`, `video` or `compare` (as in the journal).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::IdCapture { .. } => "id_capture",
+            Self::Video { .. } => "video",
+            Self::Compare { .. } => "compare",
+        }
+    }
+
     /// The id the client was given for this job.
     pub fn id(&self) -> uuid::Uuid {
         match self {

@@ -177,15 +177,7 @@ impl fmt::Display for SessionsReport {
             self.events_received
         )?;
         write!(f, "errors            {}", self.failed)?;
-        if !self.errors.is_empty() {
-            let kinds: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(k, n)| format!("{k}: {n}"))
-                .collect();
-            write!(f, " ({})", kinds.join(", "))?;
-        }
-        writeln!(f)?;
+        writeln!(f, "{}", crate::report::error_kinds(&self.errors))?;
         if self.unfinished > 0 {
             writeln!(
                 f,
