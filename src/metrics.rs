@@ -2,6 +2,7 @@
 //! shows: how long each stage's job took (waiting for an engine included) and how many jobs
 //! failed. Lock-free: jobs update them from any thread.
 
+use actors::session::Stage;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -48,22 +49,19 @@ impl Histogram {
     }
 }
 
-/// The stages whose jobs are timed.
-pub const STAGES: [&str; 3] = ["id_capture", "video", "comparing"];
-
 #[derive(Default)]
 pub struct Metrics {
-    stage: [Histogram; STAGES.len()],
-    failed: [AtomicU64; STAGES.len()],
+    stage: [Histogram; Stage::WORK.len()],
+    failed: [AtomicU64; Stage::WORK.len()],
 }
 
 impl Metrics {
-    fn index(stage: &str) -> Option<usize> {
-        STAGES.iter().position(|s| *s == stage)
+    fn index(stage: Stage) -> Option<usize> {
+        Stage::WORK.iter().position(|s| *s == stage)
     }
 
     /// A job of `stage` ended after `d`; `ok` false when it failed on a system error.
-    pub fn job(&self, stage: &str, d: Duration, ok: bool) {
+    pub fn job(&self, stage: Stage, d: Duration, ok: bool) {
         if let Some(i) = Self::index(stage) {
             self.stage[i].observe(d);
             if !ok {
@@ -72,11 +70,11 @@ impl Metrics {
         }
     }
 
-    pub fn stage(&self, stage: &str) -> Option<&Histogram> {
+    pub fn stage(&self, stage: Stage) -> Option<&Histogram> {
         Self::index(stage).map(|i| &self.stage[i])
     }
 
-    pub fn failed(&self, stage: &str) -> u64 {
+    pub fn failed(&self, stage: Stage) -> u64 {
         Self::index(stage).map_or(0, |i| self.failed[i].load(Ordering::Relaxed))
     }
 }
@@ -88,15 +86,15 @@ mod tests {
     #[test]
     fn buckets_are_cumulative_and_failures_counted() {
         let m = Metrics::default();
-        m.job("video", Duration::from_millis(700), true);
-        m.job("video", Duration::from_secs(3), false);
-        m.job("nowhere", Duration::from_secs(1), false);
-        let (b, count, sum) = m.stage("video").expect("video").read();
+        m.job(Stage::Video, Duration::from_millis(700), true);
+        m.job(Stage::Video, Duration::from_secs(3), false);
+        m.job(Stage::Session, Duration::from_secs(1), false);
+        let (b, count, sum) = m.stage(Stage::Video).expect("video").read();
         assert_eq!(count, 2);
         assert!((sum - 3.7).abs() < 1e-6);
         assert_eq!(b.iter().find(|(u, _)| *u == 1.0).map(|x| x.1), Some(1));
         assert_eq!(b.last().map(|x| x.1), Some(2));
-        assert_eq!(m.failed("video"), 1);
-        assert_eq!(m.failed("id_capture"), 0);
+        assert_eq!(m.failed(Stage::Video), 1);
+        assert_eq!(m.failed(Stage::IdCapture), 0);
     }
 }

@@ -1,15 +1,17 @@
-//! The KYC sessions of this node as the HTTP layer sees them: the journal (under the data
-//! folder), the supervisor of the session actors, where uploads are kept, and the check of a
-//! session's bearer token.
+//! The KYC sessions of this node, and the one door to them: the journal (under the data
+//! folder) is private here; the HTTP layer creates sessions, checks tokens, asks typed
+//! questions (status, ID capture, comparison report, events since a number), hands over
+//! uploads and live frames, and never reads sled itself.
 
 use crate::engines::Engines;
-use crate::flow::{JobQueue, KycPipeline, QueueStats};
+use crate::flow::live::{LiveError, LiveLane, LiveStats};
+use crate::flow::{ComparisonReport, IdCaptureStatus, JobQueue, KycPipeline, QueueStats};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use actors::session::supervisor::SupervisorArgs;
 use actors::session::{
-    Job, Journal, JournalError, Pipeline, SessionError, SessionEvent, SessionId, SessionMsg,
-    SessionRecord, SessionSupervisor, Step, SupervisorMsg, SupervisorStats,
+    Intake, Job, Journal, JournalError, SessionError, SessionEvent, SessionId, SessionMsg,
+    SessionRecord, SessionState, SessionSupervisor, Step, SupervisorMsg, SupervisorStats,
 };
 use anyhow::Context;
 use ractor::{Actor, ActorRef};
@@ -20,12 +22,13 @@ use std::sync::Arc;
 
 /// The sessions service.
 pub struct Sessions {
-    pub journal: Journal,
+    journal: Journal,
     supervisor: ActorRef<SupervisorMsg>,
     media_dir: PathBuf,
-    /// Admission of jobs to the engines (`None` without a pipeline).
-    queue: Option<Arc<JobQueue>>,
-    metrics: Option<Arc<Metrics>>,
+    /// Admission of jobs to the engines.
+    queue: Arc<JobQueue>,
+    metrics: Arc<Metrics>,
+    live: LiveLane,
 }
 
 /// What can go wrong between the HTTP layer and the sessions.
@@ -33,14 +36,54 @@ pub struct Sessions {
 pub enum SessionsError {
     #[error("session {0} not found")]
     Unknown(SessionId),
+    #[error("no session token was given")]
+    NoToken,
     #[error("the session token is missing or does not belong to this session")]
     Token,
+    #[error("{} is not accepted in state {}", .intake.what(), .state.as_str())]
+    NotNow { intake: Intake, state: SessionState },
+    #[error(transparent)]
+    Live(#[from] LiveError),
     #[error(transparent)]
     Session(#[from] SessionError),
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error("the session supervisor is not running")]
     Down,
+}
+
+/// A session whose token the request showed: only [`Sessions::authorize`] makes one, so a
+/// handler holding it has checked the token.
+#[derive(Debug, Clone)]
+pub struct AuthorizedSession {
+    record: SessionRecord,
+}
+
+impl AuthorizedSession {
+    pub fn id(&self) -> SessionId {
+        self.record.id
+    }
+
+    /// The session as it was when the token was checked.
+    pub fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
+    /// Whether the session takes `intake` now: no job pending and a state the machine allows
+    /// it in.
+    pub fn check(&self, intake: Intake) -> Result<(), SessionsError> {
+        if self.record.pending.is_some() {
+            return Err(SessionError::Busy.into());
+        }
+        if self.record.state.accepts(intake) {
+            Ok(())
+        } else {
+            Err(SessionsError::NotNow {
+                intake,
+                state: self.record.state,
+            })
+        }
+    }
 }
 
 /// SHA-256 of a token, hex: what the journal keeps instead of the token.
@@ -80,26 +123,8 @@ impl Sessions {
         };
         let queue = Arc::new(JobQueue::new(running, s.max_waiting_jobs));
         let metrics = Arc::new(Metrics::default());
-        let pipeline = KycPipeline::new(
-            Arc::clone(&settings),
-            engines,
-            journal.clone(),
-            Arc::clone(&queue),
-            Arc::clone(&metrics),
-        );
-        let mut sessions = Self::start_with(&settings, journal, Some(Arc::new(pipeline))).await?;
-        sessions.queue = Some(queue);
-        sessions.metrics = Some(metrics);
-        Ok(sessions)
-    }
-
-    /// As [`Sessions::start`], with the given journal and pipeline.
-    pub async fn start_with(
-        settings: &Settings,
-        journal: Journal,
-        pipeline: Option<Arc<dyn Pipeline>>,
-    ) -> anyhow::Result<Self> {
-        let media_dir = settings.server.data_dir.join("media");
+        let live = LiveLane::new(s.live_lane(), crate::engines::image_limits(&settings));
+        let media_dir = data.join("media");
         let incoming = media_dir.join("incoming");
         std::fs::create_dir_all(&incoming)
             .with_context(|| format!("cannot create {}", media_dir.display()))?;
@@ -107,10 +132,16 @@ impl Sessions {
         for e in std::fs::read_dir(&incoming)?.flatten() {
             let _ = std::fs::remove_file(e.path());
         }
+        let pipeline = KycPipeline::new(
+            Arc::clone(&settings),
+            engines,
+            Arc::clone(&queue),
+            Arc::clone(&metrics),
+        );
         let args = SupervisorArgs {
             journal: journal.clone(),
             idle_timeout: settings.sessions.idle_timeout(),
-            pipeline,
+            pipeline: Some(Arc::new(pipeline)),
         };
         let (supervisor, _) = Actor::spawn(None, SessionSupervisor, args)
             .await
@@ -119,8 +150,9 @@ impl Sessions {
             journal,
             supervisor,
             media_dir,
-            queue: None,
-            metrics: None,
+            queue,
+            metrics,
+            live,
         })
     }
 
@@ -132,24 +164,88 @@ impl Sessions {
         Ok((record, token))
     }
 
-    /// The session `id` when `token` is its token.
+    /// The session `id` when `token` is its token: [`SessionsError::Unknown`] for no such
+    /// session (also without a token, so a client learns what is wrong), `NoToken` without
+    /// one, `Token` for another session's.
     pub fn authorize(
         &self,
         id: &SessionId,
         token: Option<&str>,
-    ) -> Result<SessionRecord, SessionsError> {
+    ) -> Result<AuthorizedSession, SessionsError> {
         let record = self
             .journal
             .record(id)?
             .ok_or(SessionsError::Unknown(*id))?;
         let Some(token) = token else {
-            return Err(SessionsError::Token);
+            return Err(SessionsError::NoToken);
         };
         if record.token_sha256.is_empty() || !same_secret(&record.token_sha256, &token_hash(token))
         {
             return Err(SessionsError::Token);
         }
-        Ok(record)
+        Ok(AuthorizedSession { record })
+    }
+
+    /// The session `id` as the journal has it (for the admin API; no token checked).
+    pub fn find(&self, id: &SessionId) -> Result<SessionRecord, SessionsError> {
+        self.journal.record(id)?.ok_or(SessionsError::Unknown(*id))
+    }
+
+    /// The session's events after `since`, from the journal.
+    pub fn events_since(
+        &self,
+        id: &SessionId,
+        since: u64,
+    ) -> Result<Vec<SessionEvent>, SessionsError> {
+        Ok(self.journal.events(id, since)?)
+    }
+
+    /// The last ID photo's status (`None` before any was read).
+    pub fn id_capture(
+        &self,
+        session: &AuthorizedSession,
+    ) -> Result<Option<IdCaptureStatus>, SessionsError> {
+        Ok(self
+            .journal
+            .artifact(&session.id(), crate::flow::ID_CAPTURE)?)
+    }
+
+    /// The session a comparison (or upload) id belongs to.
+    pub fn owner_of(&self, id: &uuid::Uuid) -> Result<Option<SessionId>, SessionsError> {
+        Ok(self.journal.linked(id)?)
+    }
+
+    /// The session's comparison report, when it is the one named `comparison_id`.
+    pub fn comparison(
+        &self,
+        session: &AuthorizedSession,
+        comparison_id: &uuid::Uuid,
+    ) -> Result<Option<ComparisonReport>, SessionsError> {
+        let report: Option<ComparisonReport> = self
+            .journal
+            .artifact(&session.id(), crate::flow::COMPARISON)?;
+        Ok(report.filter(|r| r.comparison_id == *comparison_id))
+    }
+
+    /// Runs the capture quality gate on a live camera frame in its own bounded lane and tells
+    /// the session's sockets the result, without journaling it.
+    pub async fn live_frame(
+        &self,
+        session: &AuthorizedSession,
+        bytes: Vec<u8>,
+        capture_id: uuid::Uuid,
+    ) -> Result<bool, SessionsError> {
+        session.check(Intake::LiveFrame)?;
+        let check = self.live.check(bytes, capture_id).await?;
+        let actor = self.actor(session.id()).await?;
+        actor
+            .cast(SessionMsg::Notify { step: check.step })
+            .map_err(|_| SessionsError::Down)?;
+        Ok(check.passed)
+    }
+
+    pub fn live_stats(&self) -> LiveStats {
+        self.live.stats()
     }
 
     /// The actor of session `id` (reloaded from the journal when it was passivated).
@@ -173,14 +269,21 @@ impl Sessions {
         )
     }
 
-    /// Journals `step` with `job` as session `id`'s work, which then starts; refused while
-    /// another job is pending or when the state does not allow the step.
+    /// Journals `step` with `job` as the session's work, which then starts (a comparison's id
+    /// is linked to the session first: `GET /face-similarity/{id}` finds it by that id);
+    /// refused while another job is pending or when the state does not take `intake`.
     pub async fn submit(
         &self,
-        id: SessionId,
+        session: &AuthorizedSession,
+        intake: Intake,
         job: Job,
         step: Step,
     ) -> Result<SessionEvent, SessionsError> {
+        session.check(intake)?;
+        let id = session.id();
+        if let Job::Compare { comparison_id } = &job {
+            self.journal.link(comparison_id, &id)?;
+        }
         let actor = self.actor(id).await?;
         Ok(
             ractor::call!(actor, |reply| SessionMsg::Submit { job, step, reply })
@@ -190,11 +293,11 @@ impl Sessions {
 
     /// True when so many jobs wait for the engines that new work must be refused.
     pub fn busy(&self) -> bool {
-        self.queue.as_ref().is_some_and(|q| q.is_full())
+        self.queue.is_full()
     }
 
-    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
-        self.metrics.as_ref()
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The actor of session `id` when it is in memory (a passivated one is not reloaded).
@@ -204,8 +307,8 @@ impl Sessions {
             .flatten()
     }
 
-    pub fn queue_stats(&self) -> Option<QueueStats> {
-        self.queue.as_ref().map(|q| q.stats())
+    pub fn queue_stats(&self) -> QueueStats {
+        self.queue.stats()
     }
 
     /// Every session in the journal counted by state (each record is read: on the blocking

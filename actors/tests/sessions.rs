@@ -137,3 +137,41 @@ async fn a_hundred_concurrent_sessions_keep_their_own_events_and_decisions() {
     }
     sup.stop(None);
 }
+
+#[tokio::test]
+async fn a_notice_reaches_the_watchers_without_being_journaled() {
+    let sup = supervisor().await;
+    let rec = create(&sup, String::new()).await.expect("create");
+    let actor = session(&sup, rec.id).await;
+    record(
+        &actor,
+        step(SessionState::IdCapture, Stage::IdCapture, None),
+    )
+    .await;
+    let mut rx = watch(&actor, 1).await;
+    let notice = Step::progress(
+        SessionState::IdCapture,
+        Stage::IdCapture,
+        0,
+        Message::new("hold still", "움직이지 마세요"),
+    )
+    .with_result(serde_json::json!({ "live": true }));
+    actor
+        .cast(SessionMsg::Notify { step: notice })
+        .expect("cast");
+    let e = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("the notice arrives")
+        .expect("open");
+    assert!(e.transient);
+    assert_eq!((e.seq, e.state), (1, SessionState::IdCapture));
+    // Nothing was journaled: the next event is 2, and a replay holds only event 1.
+    let next = record(
+        &actor,
+        step(SessionState::IdAccepted, Stage::IdCapture, None),
+    )
+    .await;
+    assert_eq!(next.seq, 2);
+    let replay = drain(&mut watch(&actor, 0).await);
+    assert_eq!(replay, vec![1, 2]);
+}

@@ -5,7 +5,7 @@
 use super::mask::mask_field;
 use super::{ID_CAPTURE, ID_FACE, IdFaceArtifact, Inner, progress};
 use crate::verify::{FaceSample, IdFace};
-use actors::session::{Message, SessionId, SessionState, Stage, Step, StepSink};
+use actors::session::{Artifacts, Message, SessionState, Stage, Step, StepSink};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -149,189 +149,244 @@ impl Readers {
     }
 }
 
+/// One ID photo job: where its steps and results go.
+struct IdJob<'a> {
+    inner: &'a Inner,
+    capture_id: uuid::Uuid,
+    steps: &'a StepSink,
+    artifacts: &'a Artifacts,
+}
+
+/// What the next step of the job works on, or that the photo must be taken again.
+enum Next<T> {
+    Go(T),
+    Retake(IdCaptureStatus, Message),
+}
+
 pub(super) async fn run(
     inner: &Inner,
-    session: SessionId,
     capture_id: uuid::Uuid,
     file: PathBuf,
     steps: &StepSink,
+    artifacts: &Artifacts,
 ) -> anyhow::Result<()> {
-    let stage = Stage::IdCapture;
-    let state = SessionState::IdCapture;
-    inner.journal.put_artifact(
-        &session,
-        ID_CAPTURE,
-        &IdCaptureStatus::processing(capture_id),
-    )?;
-    let bytes = tokio::fs::read(&file)
-        .await
-        .context("reading the stored ID photo")?;
-    let limits = crate::engines::image_limits(&inner.settings);
-    let inspected = tokio::task::spawn_blocking(move || inspect(&bytes, limits))
-        .await
-        .context("the quality gate stopped")?;
-    let reading = match inspected {
-        Ok(r) => r,
-        Err(RetakeReason::Retake(m)) => {
-            return retake(
-                inner,
-                session,
-                IdCaptureStatus::processing(capture_id),
-                m,
-                steps,
-            )
-            .await;
-        }
-        Err(RetakeReason::Internal(e)) => return Err(e),
-    };
-    let checks = serde_json::to_value(&reading.quality.checks)?;
-    let Some(card) = reading.card else {
-        let guidance: Vec<Message> = reading
-            .quality
-            .checks
-            .guidance()
-            .into_iter()
-            .map(|m| Message::new(m.en.clone(), m.ko.clone()))
-            .collect();
-        let first = guidance
-            .first()
-            .cloned()
-            .unwrap_or_else(|| Message::new("Take the photo again.", "사진을 다시 찍어 주세요."));
-        let mut status = IdCaptureStatus::processing(capture_id);
-        status.quality = Some(checks);
-        return retake(inner, session, status, first, steps).await;
-    };
-    progress(
-        steps,
-        state,
-        stage,
-        40,
-        Message::new(
-            "Photo quality is good; reading the card",
-            "사진 품질이 좋습니다. 신분증을 읽고 있습니다",
-        ),
-        Some(serde_json::json!({ "captureId": capture_id, "quality": checks })),
-    )
-    .await?;
-
-    // Read the card and cut out the photo.
-    let readers = Arc::clone(&inner.readers);
-    let (reading, crop) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let mut ocr = readers.take()?;
-        let read = ocr.read(&card).context("reading the card");
-        readers.give_back(ocr);
-        let read = read?;
-        let doc = match read.document_type {
-            DocumentType::Unknown => DocumentType::ResidentRegistrationCard,
-            d => d,
-        };
-        let crop = photo_region(&card, doc).ok();
-        Ok((read, crop))
-    })
-    .await
-    .context("the card reader stopped")??;
-    let fields: BTreeMap<String, MaskedField> = reading
-        .fields
-        .iter()
-        .map(|(k, v)| {
-            (
-                (*k).to_owned(),
-                MaskedField {
-                    value: mask_field(k, &v.value),
-                    confidence: v.confidence,
-                },
-            )
-        })
-        .collect();
-    progress(
-        steps,
-        state,
-        stage,
-        70,
-        Message::new(
-            "Card read; finding the face on it",
-            "신분증을 읽었습니다. 얼굴을 찾고 있습니다",
-        ),
-        Some(serde_json::json!({
-            "captureId": capture_id,
-            "documentType": reading.document_type,
-            "fields": fields,
-        })),
-    )
-    .await?;
-
-    let mut status = IdCaptureStatus {
+    let job = IdJob {
+        inner,
         capture_id,
-        status: "accepted".into(),
-        guidance: Vec::new(),
-        quality: Some(checks),
-        document_type: Some(reading.document_type),
-        fields,
-        warnings: reading.warnings.clone(),
-        face: None,
+        steps,
+        artifacts,
     };
-    let no_face = Message::new(
-        "No face found on the card's photo: make sure the photo is not covered or in glare.",
-        "신분증 사진에서 얼굴을 찾지 못했습니다. 사진이 가려지거나 빛이 반사되지 않게 해 주세요.",
-    );
-    // No photo zone, or no face in it: the photo must be taken again.
-    let face = match crop {
-        Some(crop) => match inner
-            .engines
-            .face
-            .analyze_frame(SharedFrame::from_mat(&crop)?)
-            .await
-        {
-            Ok(f) => Some(f),
-            Err(e) if e.is_bad_input() => None,
-            Err(e) => return Err(e).context("the face engine failed on the ID photo"),
-        },
-        None => None,
+    artifacts.put(ID_CAPTURE, &IdCaptureStatus::processing(capture_id))?;
+    let (card, checks) = match job.check_quality(&file).await? {
+        Next::Go(found) => found,
+        Next::Retake(status, message) => return job.retake(status, message).await,
     };
-    let Some(face) = face else {
-        return retake(inner, session, status, no_face, steps).await;
-    };
-    let info = IdFace::of(&face);
-    status.face = Some(info.clone());
-    inner.journal.put_artifact(
-        &session,
-        ID_FACE,
-        &IdFaceArtifact {
-            capture_id,
-            face: FaceSample::of(&face),
-            info,
-        },
-    )?;
-    inner.journal.put_artifact(&session, ID_CAPTURE, &status)?;
-    let step = Step::reached(
-        SessionState::IdAccepted,
-        stage,
-        Message::new(
-            "ID card accepted. Now record the selfie video.",
-            "신분증이 확인되었습니다. 이제 셀피 영상을 찍어 주세요.",
-        ),
-    )
-    .with_result(serde_json::to_value(&status)?)
-    .ending_job();
-    steps.step(step).await?;
-    Ok(())
+    let (status, crop) = job.read_card(card, checks).await?;
+    match job.card_face(status, crop).await? {
+        Next::Go((status, face)) => job.accept(status, face).await,
+        Next::Retake(status, message) => job.retake(status, message).await,
+    }
 }
 
-/// Ends the job with the session still in `id_capture`: the photo must be taken again
-/// because of `message`. `status` is what was learnt of the photo so far.
-async fn retake(
-    inner: &Inner,
-    session: SessionId,
-    mut status: IdCaptureStatus,
-    message: Message,
-    steps: &StepSink,
-) -> anyhow::Result<()> {
-    status.status = "retake".into();
-    status.guidance = vec![message.clone()];
-    inner.journal.put_artifact(&session, ID_CAPTURE, &status)?;
-    let step = Step::reached(SessionState::IdCapture, Stage::IdCapture, message)
+impl IdJob<'_> {
+    async fn progress(
+        &self,
+        percent: u8,
+        message: Message,
+        result: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        progress(
+            self.steps,
+            SessionState::IdCapture,
+            Stage::IdCapture,
+            percent,
+            message,
+            Some(result),
+        )
+        .await
+    }
+
+    /// The stored photo through the capture quality gate: the rectified card and the checks,
+    /// or what to fix.
+    async fn check_quality(
+        &self,
+        file: &std::path::Path,
+    ) -> anyhow::Result<Next<(vision::opencv::core::Mat, serde_json::Value)>> {
+        let capture_id = self.capture_id;
+        let bytes = tokio::fs::read(file)
+            .await
+            .context("reading the stored ID photo")?;
+        let limits = crate::engines::image_limits(&self.inner.settings);
+        let inspected = tokio::task::spawn_blocking(move || inspect(&bytes, limits))
+            .await
+            .context("the quality gate stopped")?;
+        let reading = match inspected {
+            Ok(r) => r,
+            Err(RetakeReason::Retake(m)) => {
+                return Ok(Next::Retake(IdCaptureStatus::processing(capture_id), m));
+            }
+            Err(RetakeReason::Internal(e)) => return Err(e),
+        };
+        let checks = serde_json::to_value(&reading.quality.checks)?;
+        let Some(card) = reading.card else {
+            let first = reading
+                .quality
+                .checks
+                .guidance()
+                .first()
+                .map(|m| Message::new(m.en.clone(), m.ko.clone()))
+                .unwrap_or_else(|| {
+                    Message::new("Take the photo again.", "사진을 다시 찍어 주세요.")
+                });
+            let mut status = IdCaptureStatus::processing(capture_id);
+            status.quality = Some(checks);
+            return Ok(Next::Retake(status, first));
+        };
+        self.progress(
+            40,
+            Message::new(
+                "Photo quality is good; reading the card",
+                "사진 품질이 좋습니다. 신분증을 읽고 있습니다",
+            ),
+            serde_json::json!({ "captureId": capture_id, "quality": checks }),
+        )
+        .await?;
+        Ok(Next::Go((card, checks)))
+    }
+
+    /// Reads the card (fields kept masked) and cuts out its photo.
+    async fn read_card(
+        &self,
+        card: vision::opencv::core::Mat,
+        checks: serde_json::Value,
+    ) -> anyhow::Result<(IdCaptureStatus, Option<vision::opencv::core::Mat>)> {
+        let readers = Arc::clone(&self.inner.readers);
+        let (reading, crop) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let mut ocr = readers.take()?;
+            let read = ocr.read(&card).context("reading the card");
+            readers.give_back(ocr);
+            let read = read?;
+            let doc = match read.document_type {
+                DocumentType::Unknown => DocumentType::ResidentRegistrationCard,
+                d => d,
+            };
+            let crop = photo_region(&card, doc).ok();
+            Ok((read, crop))
+        })
+        .await
+        .context("the card reader stopped")??;
+        let fields: BTreeMap<String, MaskedField> = reading
+            .fields
+            .iter()
+            .map(|(k, v)| {
+                (
+                    (*k).to_owned(),
+                    MaskedField {
+                        value: mask_field(k, &v.value),
+                        confidence: v.confidence,
+                    },
+                )
+            })
+            .collect();
+        self.progress(
+            70,
+            Message::new(
+                "Card read; finding the face on it",
+                "신분증을 읽었습니다. 얼굴을 찾고 있습니다",
+            ),
+            serde_json::json!({
+                "captureId": self.capture_id,
+                "documentType": reading.document_type,
+                "fields": fields,
+            }),
+        )
+        .await?;
+        let status = IdCaptureStatus {
+            capture_id: self.capture_id,
+            status: "accepted".into(),
+            guidance: Vec::new(),
+            quality: Some(checks),
+            document_type: Some(reading.document_type),
+            fields,
+            warnings: reading.warnings.clone(),
+            face: None,
+        };
+        Ok((status, crop))
+    }
+
+    /// The face on the card's photo, embedded; no photo zone or no face in it: retake.
+    async fn card_face(
+        &self,
+        status: IdCaptureStatus,
+        crop: Option<vision::opencv::core::Mat>,
+    ) -> anyhow::Result<Next<(IdCaptureStatus, vision::face::FaceAnalysis)>> {
+        let face = match crop {
+            Some(crop) => match self
+                .inner
+                .engines
+                .face
+                .analyze_frame(SharedFrame::from_mat(&crop)?)
+                .await
+            {
+                Ok(f) => Some(f),
+                Err(e) if e.is_bad_input() => None,
+                Err(e) => return Err(e).context("the face engine failed on the ID photo"),
+            },
+            None => None,
+        };
+        Ok(match face {
+            Some(face) => Next::Go((status, face)),
+            None => Next::Retake(
+                status,
+                Message::new(
+                    "No face found on the card's photo: make sure the photo is not covered or in glare.",
+                    "신분증 사진에서 얼굴을 찾지 못했습니다. 사진이 가려지거나 빛이 반사되지 않게 해 주세요.",
+                ),
+            ),
+        })
+    }
+
+    /// Keeps the card face for the comparison and moves the session to `id_accepted`.
+    async fn accept(
+        &self,
+        mut status: IdCaptureStatus,
+        face: vision::face::FaceAnalysis,
+    ) -> anyhow::Result<()> {
+        let info = IdFace::of(&face);
+        status.face = Some(info.clone());
+        self.artifacts.put(
+            ID_FACE,
+            &IdFaceArtifact {
+                capture_id: self.capture_id,
+                face: FaceSample::of(&face),
+                info,
+            },
+        )?;
+        self.artifacts.put(ID_CAPTURE, &status)?;
+        let step = Step::reached(
+            SessionState::IdAccepted,
+            Stage::IdCapture,
+            Message::new(
+                "ID card accepted. Now record the selfie video.",
+                "신분증이 확인되었습니다. 이제 셀피 영상을 찍어 주세요.",
+            ),
+        )
         .with_result(serde_json::to_value(&status)?)
         .ending_job();
-    steps.step(step).await?;
-    Ok(())
+        self.steps.step(step).await?;
+        Ok(())
+    }
+
+    /// Ends the job with the session still in `id_capture`: the photo must be taken again
+    /// because of `message`. `status` is what was learnt of the photo so far.
+    async fn retake(&self, mut status: IdCaptureStatus, message: Message) -> anyhow::Result<()> {
+        status.status = "retake".into();
+        status.guidance = vec![message.clone()];
+        self.artifacts.put(ID_CAPTURE, &status)?;
+        let step = Step::reached(SessionState::IdCapture, Stage::IdCapture, message)
+            .with_result(serde_json::to_value(&status)?)
+            .ending_job();
+        self.steps.step(step).await?;
+        Ok(())
+    }
 }

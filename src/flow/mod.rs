@@ -3,13 +3,14 @@
 //! the one implementation of the actors' [`Pipeline`]; it calls the same vision code and face
 //! pool as the CLI.
 
-mod compare;
+mod decide;
 mod id_capture;
+pub mod live;
 pub mod mask;
 pub mod queue;
 mod video;
 
-pub use compare::ComparisonReport;
+pub use decide::ComparisonReport;
 pub use id_capture::IdCaptureStatus;
 pub use queue::{JobQueue, QueueStats};
 
@@ -17,9 +18,7 @@ use crate::engines::Engines;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::verify::{FaceSample, IdFace};
-use actors::session::{
-    Job, JobContext, Journal, Message, Pipeline, SessionState, Stage, Step, StepSink,
-};
+use actors::session::{Job, JobContext, Message, Pipeline, SessionState, Stage, Step, StepSink};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
@@ -48,7 +47,6 @@ pub struct KycPipeline {
 struct Inner {
     settings: Arc<Settings>,
     engines: Arc<Engines>,
-    journal: Journal,
     queue: Arc<JobQueue>,
     metrics: Arc<Metrics>,
     readers: Arc<id_capture::Readers>,
@@ -58,7 +56,6 @@ impl KycPipeline {
     pub fn new(
         settings: Arc<Settings>,
         engines: Arc<Engines>,
-        journal: Journal,
         queue: Arc<JobQueue>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -69,7 +66,6 @@ impl KycPipeline {
                 )),
                 settings,
                 engines,
-                journal,
                 queue,
                 metrics,
             }),
@@ -85,31 +81,30 @@ impl Pipeline for KycPipeline {
                 session,
                 job,
                 steps,
+                artifacts,
             } = ctx;
             let started = std::time::Instant::now();
-            // ID photos and videos wait for a slot on the engines; a comparison is light.
-            let (stage, line) = match &job {
-                Job::IdCapture { .. } => (
-                    "id_capture",
-                    Some((SessionState::IdCapture, Stage::IdCapture)),
-                ),
-                Job::Video { .. } => ("video", Some((SessionState::Video, Stage::Video))),
-                Job::Compare { .. } => ("comparing", None),
-            };
+            let stage = job.stage();
             let result = async {
-                let _slot = match line {
-                    Some((state, stage)) => Some(inner.queue.admit(&steps, state, stage).await?),
+                // ID photos and videos wait for a slot on the engines; a comparison is light.
+                let waits_in = match &job {
+                    Job::IdCapture { .. } => Some(SessionState::IdCapture),
+                    Job::Video { .. } => Some(SessionState::Video),
+                    Job::Compare { .. } => None,
+                };
+                let _slot = match waits_in {
+                    Some(state) => Some(inner.queue.admit(&steps, state, stage).await?),
                     None => None,
                 };
                 match job {
                     Job::IdCapture { capture_id, file } => {
-                        id_capture::run(&inner, session, capture_id, file, &steps).await
+                        id_capture::run(&inner, capture_id, file, &steps, &artifacts).await
                     }
                     Job::Video { video_id, file } => {
-                        video::run(&inner, session, video_id, file, &steps).await
+                        video::run(&inner, video_id, file, &steps, &artifacts).await
                     }
                     Job::Compare { comparison_id } => {
-                        compare::run(&inner, session, comparison_id, &steps).await
+                        decide::run(&inner, session, comparison_id, &steps, &artifacts).await
                     }
                 }
             }

@@ -5,7 +5,7 @@
 
 use super::{Inner, VIDEO, progress};
 use crate::verify::{AssessedFrame, Progress, VerifyOptions, analyse_video};
-use actors::session::{Message, SessionId, SessionState, Stage, Step, StepSink};
+use actors::session::{Artifacts, Message, SessionState, Stage, Step, StepSink};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -23,10 +23,10 @@ pub(crate) struct VideoArtifact {
 
 pub(super) async fn run(
     inner: &Inner,
-    session: SessionId,
     video_id: uuid::Uuid,
     file: PathBuf,
     steps: &StepSink,
+    artifacts: &Artifacts,
 ) -> anyhow::Result<()> {
     let (state, stage) = (SessionState::Video, Stage::Video);
     let opts = VerifyOptions::from_settings(&inner.settings);
@@ -113,8 +113,7 @@ pub(super) async fn run(
         steps.step(step).await?;
         return Ok(());
     }
-    inner.journal.put_artifact(
-        &session,
+    artifacts.put(
         VIDEO,
         &VideoArtifact {
             video_id,

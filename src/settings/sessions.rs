@@ -17,6 +17,8 @@ pub struct SessionSettings {
     pub rate_per_session_per_minute: u32,
     pub max_running_jobs: usize,
     pub max_waiting_jobs: usize,
+    /// Live camera frames checked at once (0 = one per CPU core); more get 503 at once.
+    pub live_frames_at_once: usize,
 }
 
 impl Default for SessionSettings {
@@ -30,6 +32,7 @@ impl Default for SessionSettings {
             rate_per_session_per_minute: 120,
             max_running_jobs: 0,
             max_waiting_jobs: 1000,
+            live_frames_at_once: 0,
         }
     }
 }
@@ -37,6 +40,14 @@ impl Default for SessionSettings {
 impl SessionSettings {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// How many live frames are checked at once: the setting, or one per CPU core.
+    pub fn live_lane(&self) -> usize {
+        match self.live_frames_at_once {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
     }
 
     pub fn ws_ping(&self) -> Duration {

@@ -12,3 +12,4 @@ mod flow;
 mod heartbeat;
 mod helpers;
 mod isolation;
+mod live;

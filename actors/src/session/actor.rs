@@ -6,7 +6,7 @@
 use super::event::{Message, Progress, SessionEvent, Stage, now_ms};
 use super::journal::{Journal, JournalError, SessionRecord};
 use super::state::{Decision, SessionState, TransitionError};
-use super::work::{Job, JobContext, Pipeline, StepSink};
+use super::work::{Artifacts, Job, JobContext, Pipeline, StepSink};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use std::sync::Arc;
@@ -96,6 +96,11 @@ pub enum SessionMsg {
         step: Step,
         reply: RpcReplyPort<Result<SessionEvent, SessionError>>,
     },
+    /// Tell every watcher `step` without journaling it (a live frame's quality check); the
+    /// session's state and numbering do not change.
+    Notify {
+        step: Step,
+    },
     /// Send the events after `since` to `tx`, then every new one (a WebSocket attaching or
     /// reconnecting).
     Watch {
@@ -183,6 +188,7 @@ impl SessionActorState {
             message: step.message,
             result: step.result,
             decision: step.decision.or(self.record.decision),
+            transient: false,
         };
         let mut next = self.record.clone();
         next.seq = event.seq;
@@ -202,6 +208,24 @@ impl SessionActorState {
         Ok(event)
     }
 
+    /// Tells every watcher `step` without journaling it: a transient notice numbered with the
+    /// last journaled event, which neither changes the state nor is replayed.
+    fn notify(&mut self, step: Step) {
+        let event = SessionEvent {
+            session_id: self.record.id,
+            seq: self.record.seq,
+            at_ms: now_ms(),
+            stage: step.stage,
+            state: self.record.state,
+            progress: Progress::of(step.stage, step.percent),
+            message: step.message,
+            result: step.result,
+            decision: self.record.decision,
+            transient: true,
+        };
+        self.watchers.retain(|w| w.try_send(event.clone()).is_ok());
+    }
+
     /// Starts the pending job, if any, on its own task; the actor hears when it ends.
     fn start_job(&self, myself: &ActorRef<SessionMsg>) {
         let (Some(job), Some(pipeline)) = (self.record.pending.clone(), self.pipeline.clone())
@@ -213,6 +237,7 @@ impl SessionActorState {
             session: self.record.id,
             job,
             steps: StepSink::new(myself.clone()),
+            artifacts: Artifacts::new(self.journal.clone(), self.record.id),
         };
         let task = tokio::spawn(pipeline.run(ctx));
         let me = myself.clone();
@@ -297,6 +322,10 @@ impl Actor for SessionActor {
             SessionMsg::Record { step, reply } => {
                 state.last_active = tokio::time::Instant::now();
                 let _ = reply.send(state.record(step).await);
+            }
+            SessionMsg::Notify { step } => {
+                state.last_active = tokio::time::Instant::now();
+                state.notify(step);
             }
             SessionMsg::Watch { since, tx, reply } => {
                 state.last_active = tokio::time::Instant::now();

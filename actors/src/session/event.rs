@@ -17,6 +17,19 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The work stages, in the order of the flow (what jobs, metrics and events are about).
+    pub const WORK: [Stage; 3] = [Self::IdCapture, Self::Video, Self::Comparing];
+
+    /// The stage's name, as in JSON and in metric labels (`id_capture`, `comparing`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::IdCapture => "id_capture",
+            Self::Video => "video",
+            Self::Comparing => "comparing",
+        }
+    }
+
     /// Where this stage sits in the whole flow, as the overall percentage at its start and end.
     fn span(self) -> (u8, u8) {
         match self {
@@ -84,6 +97,11 @@ pub struct SessionEvent {
     pub result: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// A notice that is not journaled (a live camera frame's quality check): `seq` is then the
+    /// number of the last journaled event, nothing is replayed for it and the state is
+    /// unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transient: bool,
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -107,6 +125,18 @@ mod tests {
     }
 
     #[test]
+    fn stage_names_are_their_json_names() {
+        for stage in [
+            Stage::Session,
+            Stage::IdCapture,
+            Stage::Video,
+            Stage::Comparing,
+        ] {
+            assert_eq!(serde_json::to_value(stage).expect("json"), stage.as_str());
+        }
+    }
+
+    #[test]
     fn events_are_camel_case_json_without_empty_fields() {
         let e = SessionEvent {
             session_id: SessionId::nil(),
@@ -118,6 +148,7 @@ mod tests {
             message: Message::new("Video received", "영상을 받았습니다"),
             result: None,
             decision: None,
+            transient: false,
         };
         let v = serde_json::to_value(&e).expect("json");
         assert_eq!(v["seq"], 3);

@@ -334,6 +334,7 @@ mod tests {
             message: Message::new("step", "단계"),
             result: None,
             decision: None,
+            transient: false,
         }
     }
 

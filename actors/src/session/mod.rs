@@ -12,9 +12,9 @@ pub mod work;
 pub use actor::{SessionActor, SessionError, SessionMsg, SessionSnapshot, Step};
 pub use event::{Message, Progress, SessionEvent, Stage};
 pub use journal::{Journal, JournalError, SessionRecord};
-pub use state::{Decision, SessionState, TransitionError};
+pub use state::{Decision, Intake, SessionState, TransitionError};
 pub use supervisor::{SessionSupervisor, SupervisorArgs, SupervisorMsg, SupervisorStats};
-pub use work::{Job, JobContext, Pipeline, StepSink};
+pub use work::{Artifacts, Job, JobContext, Pipeline, StepSink};
 
 /// A session's id: a random UUID, printed as its 32 hex digits with dashes.
 pub type SessionId = uuid::Uuid;

@@ -40,7 +40,43 @@ pub enum TransitionError {
     Decision,
 }
 
+/// What a client can send a session: each is taken only in the states the machine allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    /// A live camera frame (quality check only, nothing kept): while the ID is being captured.
+    LiveFrame,
+    /// The ID photo: starts (or retries) the ID capture.
+    IdPhoto,
+    /// The selfie video: starts (or retries) the video stage.
+    Video,
+    /// The comparison of the accepted ID face with the accepted video.
+    Comparison,
+}
+
+impl Intake {
+    /// What the intake is, for messages ("an ID photo is not accepted in state …").
+    pub fn what(self) -> &'static str {
+        match self {
+            Self::LiveFrame => "a live frame",
+            Self::IdPhoto => "an ID photo",
+            Self::Video => "a selfie video",
+            Self::Comparison => "a comparison",
+        }
+    }
+}
+
 impl SessionState {
+    /// Whether a session in this state takes `intake`: the transition it starts is one of the
+    /// machine's (a live frame changes no state: it is taken until an ID photo is accepted).
+    pub fn accepts(self, intake: Intake) -> bool {
+        match intake {
+            Intake::LiveFrame => matches!(self, Self::Created | Self::IdCapture),
+            Intake::IdPhoto => self.can_go_to(Self::IdCapture),
+            Intake::Video => self.can_go_to(Self::Video),
+            Intake::Comparison => self.can_go_to(Self::Comparing),
+        }
+    }
+
     /// The state's name, as in JSON (`id_capture`, `video_accepted`, …).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -124,6 +160,29 @@ mod tests {
             Video.check(Video, Some(Decision::Review)),
             Err(TransitionError::Decision)
         );
+    }
+
+    #[test]
+    fn intakes_follow_the_machine() {
+        let all = [
+            Intake::LiveFrame,
+            Intake::IdPhoto,
+            Intake::Video,
+            Intake::Comparison,
+        ];
+        let takes = |s: SessionState| {
+            all.into_iter()
+                .filter(|i| s.accepts(*i))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(takes(Created), [Intake::LiveFrame, Intake::IdPhoto]);
+        assert_eq!(takes(IdCapture), [Intake::LiveFrame, Intake::IdPhoto]);
+        assert_eq!(takes(IdAccepted), [Intake::IdPhoto, Intake::Video]);
+        assert_eq!(takes(Video), [Intake::Video]);
+        assert_eq!(takes(VideoAccepted), [Intake::Comparison]);
+        for s in [Comparing, Decided, Failed, Expired, Erased] {
+            assert!(takes(s).is_empty(), "{s:?}");
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 
 use super::SessionId;
 use super::actor::{SessionError, SessionMsg, Step};
-use super::event::SessionEvent;
+use super::event::{SessionEvent, Stage};
+use super::journal::{Journal, JournalError};
 use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -32,12 +33,12 @@ pub enum Job {
 }
 
 impl Job {
-    /// `id_capture`, `video` or `compare` (as in the journal).
-    pub fn kind(&self) -> &'static str {
+    /// The stage of the flow this job does (its name in metrics, events and /admin).
+    pub fn stage(&self) -> Stage {
         match self {
-            Self::IdCapture { .. } => "id_capture",
-            Self::Video { .. } => "video",
-            Self::Compare { .. } => "compare",
+            Self::IdCapture { .. } => Stage::IdCapture,
+            Self::Video { .. } => Stage::Video,
+            Self::Compare { .. } => Stage::Comparing,
         }
     }
 
@@ -69,11 +70,38 @@ impl StepSink {
     }
 }
 
+/// What a session's jobs produced and keep for its later steps and its readers (the ID face,
+/// the video's frames, the comparison), stored with the session's journal. Durable with the
+/// next journaled step, which a stage makes before anyone hears of its result.
+#[derive(Clone)]
+pub struct Artifacts {
+    journal: Journal,
+    session: SessionId,
+}
+
+impl Artifacts {
+    pub(crate) fn new(journal: Journal, session: SessionId) -> Self {
+        Self { journal, session }
+    }
+
+    /// Stores `value` under `name`, replacing an earlier one.
+    pub fn put<T: Serialize>(&self, name: &str, value: &T) -> Result<(), JournalError> {
+        self.journal.put_artifact(&self.session, name, value)
+    }
+
+    /// The value stored under `name`, if any.
+    pub fn get<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>, JournalError> {
+        self.journal.artifact(&self.session, name)
+    }
+}
+
 /// A job handed to a pipeline.
 pub struct JobContext {
     pub session: SessionId,
     pub job: Job,
     pub steps: StepSink,
+    /// The session's stored results (the only part of the journal a job reaches).
+    pub artifacts: Artifacts,
 }
 
 /// Runs a session's jobs. It must end every job with a step that [`Step::ends_job`]; a job

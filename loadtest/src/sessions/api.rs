@@ -199,6 +199,9 @@ struct Event {
     state: String,
     #[serde(default)]
     result: Option<serde_json::Value>,
+    /// Not journaled (a live frame's check): numbered with the last journaled event.
+    #[serde(default)]
+    transient: bool,
 }
 
 /// One event received on a session's socket.
@@ -225,7 +228,12 @@ pub fn classify(text: &str, id: &str, last_seq: u64, received_ms: f64) -> Result
     if event.session_id != id {
         return Err(Fault::new("ws_wrong_session"));
     }
-    if event.seq <= last_seq {
+    // Journaled events count up without gaps; a transient notice carries the last number.
+    if event.transient {
+        if event.seq != last_seq {
+            return Err(Fault::new("ws_seq_order"));
+        }
+    } else if event.seq <= last_seq {
         return Err(Fault::new("ws_seq_order"));
     }
     let live = event
@@ -237,7 +245,8 @@ pub fn classify(text: &str, id: &str, last_seq: u64, received_ms: f64) -> Result
     if !live {
         return Ok(Seen::Other { seq: event.seq });
     }
-    if event.state != "id_capture" {
+    // A live frame is checked while the ID is captured and is never journaled.
+    if !event.transient || !matches!(event.state.as_str(), "created" | "id_capture") {
         return Err(Fault::new("ws_live_event_state"));
     }
     // `atMs` is truncated to the millisecond, so this is never below the true latency; a
@@ -300,15 +309,15 @@ mod tests {
     #[test]
     fn live_events_carry_their_latency() {
         let text = event(
-            3,
+            2,
             1_000,
-            "id_capture",
-            r#","result":{"live":true,"passed":false}"#,
+            "created",
+            r#","result":{"live":true,"passed":false},"transient":true"#,
         );
         assert_eq!(
             classify(&text, ID, 2, 1_012.5),
             Ok(Seen::Live {
-                seq: 3,
+                seq: 2,
                 latency: Duration::from_micros(12_500)
             })
         );
@@ -338,16 +347,24 @@ mod tests {
     #[test]
     fn wrong_events_are_faults() {
         let key = |r: Result<Seen, Fault>| r.unwrap_err().0;
-        let live = event(3, 1, "id_capture", r#","result":{"live":true}"#);
+        let live = event(
+            3,
+            1,
+            "id_capture",
+            r#","result":{"live":true},"transient":true"#,
+        );
         assert_eq!(key(classify("not json", ID, 0, 0.0)), "ws_bad_event");
         assert_eq!(key(classify(r#"{"seq":1}"#, ID, 0, 0.0)), "ws_bad_event");
         assert_eq!(
             key(classify(&live, "someone-else", 0, 0.0)),
             "ws_wrong_session"
         );
-        assert_eq!(key(classify(&live, ID, 3, 0.0)), "ws_seq_order");
-        let odd = event(4, 1, "video", r#","result":{"live":true}"#);
+        assert_eq!(key(classify(&live, ID, 2, 0.0)), "ws_seq_order");
+        assert_eq!(key(classify(&live, ID, 4, 0.0)), "ws_seq_order");
+        let odd = event(3, 1, "video", r#","result":{"live":true},"transient":true"#);
         assert_eq!(key(classify(&odd, ID, 3, 0.0)), "ws_live_event_state");
+        let journaled = event(4, 1, "id_capture", r#","result":{"live":true}"#);
+        assert_eq!(key(classify(&journaled, ID, 3, 0.0)), "ws_live_event_state");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 use super::video::VideoArtifact;
 use super::{COMPARISON, ID_FACE, IdFaceArtifact, Inner};
 use crate::verify::{FrameRow, IdFace, VerifyOptions, compare_frames};
-use actors::session::{Decision, Message, SessionId, SessionState, Stage, Step, StepSink};
+use actors::session::{
+    Artifacts, Decision, Message, SessionId, SessionState, Stage, Step, StepSink,
+};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use vision::decision::Outcome;
@@ -40,14 +42,13 @@ pub(super) async fn run(
     session: SessionId,
     comparison_id: uuid::Uuid,
     steps: &StepSink,
+    artifacts: &Artifacts,
 ) -> anyhow::Result<()> {
-    let id: IdFaceArtifact = inner
-        .journal
-        .artifact(&session, ID_FACE)?
+    let id: IdFaceArtifact = artifacts
+        .get(ID_FACE)?
         .context("the accepted ID photo's face is missing")?;
-    let video: VideoArtifact = inner
-        .journal
-        .artifact(&session, super::VIDEO)?
+    let video: VideoArtifact = artifacts
+        .get(super::VIDEO)?
         .context("the accepted video's frames are missing")?;
     let policy = VerifyOptions::from_settings(&inner.settings).decision;
     let embedding = id.face.embedding();
@@ -72,7 +73,7 @@ pub(super) async fn run(
         pairs,
         decided_at_ms: actors::session::event::now_ms(),
     };
-    inner.journal.put_artifact(&session, COMPARISON, &report)?;
+    artifacts.put(COMPARISON, &report)?;
     let result = serde_json::json!({
         "comparisonId": comparison_id,
         "decision": report.decision,
