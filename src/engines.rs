@@ -1,11 +1,9 @@
 //! The engine pools the server and the CLI run inference on: built from the settings, started
 //! once, shared by the callers, and asked by `/readyz` whether they can take work.
 
-use crate::http::Readiness;
 use crate::models;
 use crate::settings::Settings;
 use actors::{FacePool, PoolConfig, PoolStatus};
-use std::time::Instant;
 use vision::face::engine::{EngineConfig, EngineKind, ModelPaths};
 use vision::{ImageLimits, RuntimeConfig};
 
@@ -59,9 +57,14 @@ pub fn face_pool_config(
     }
 }
 
+/// Whether the server can take work: the engine pools say so, and `/readyz` asks.
+pub trait Readiness: Send + Sync + 'static {
+    /// `Ok(())` when ready, else `Err(what is not ready)`; the reason is shown by `/readyz`.
+    fn ready(&self) -> Result<(), String>;
+}
+
 /// The running engine pools.
 pub struct Engines {
-    started_at: Instant,
     pub face: FacePool,
 }
 
@@ -80,18 +83,10 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Engines> {
             "engine pool ready"
         );
     }
-    Ok(Engines {
-        started_at: Instant::now(),
-        face,
-    })
+    Ok(Engines { face })
 }
 
 impl Engines {
-    /// How long ago the engines were started.
-    pub fn uptime(&self) -> std::time::Duration {
-        self.started_at.elapsed()
-    }
-
     pub fn status(&self) -> Vec<PoolStatus> {
         vec![self.face.status()]
     }

@@ -1,6 +1,7 @@
 //! kyc: a self-hosted identity-verification server. This library holds the server package:
 //! settings, the HTTP layer, model management and the command-line interface.
 
+pub mod app;
 pub mod cli;
 pub mod compare;
 pub mod engines;

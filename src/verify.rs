@@ -1,5 +1,6 @@
 //! Verifying a person against a selfie video through the face pool: the one code path behind
-//! `kyc verify` and (next) the session's comparing stage. The ID face is analysed while the
+//! `kyc verify` and the sessions' video and comparison jobs (`analyse_video`,
+//! `compare_frames`). The ID face is analysed while the
 //! video is probed and sampled; every sampled frame goes to a face worker the moment it is
 //! decoded, so decoding overlaps inference; then each frame is scored for quality, compared
 //! with the ID face and with the other frames, and the decision is taken.

@@ -2,13 +2,12 @@
 //! SIGTERM or ctrl-c, then shuts down gracefully.
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
-use crate::http::{self, AppState};
+use crate::app::Application;
+use crate::http;
 use crate::settings::{LogFormat, LogSettings, Settings};
-use anyhow::Context;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -56,15 +55,6 @@ pub fn run(args: ServeArgs) -> ExitCode {
         eprintln!("kyc serve: {e}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    if let Err(e) = std::fs::create_dir_all(&settings.server.data_dir) {
-        tracing::error!(
-            data_dir = %settings.server.data_dir.display(),
-            error = %e,
-            "cannot create the data folder"
-        );
-        return ExitCode::from(EXIT_FAILURE);
-    }
-
     // Every WebSocket is a file descriptor: take what the hard limit allows.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::info!(open_files = n, "open-files limit"),
@@ -100,7 +90,6 @@ pub fn run(args: ServeArgs) -> ExitCode {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Install the signal handlers first: a SIGTERM during start-up then stops us cleanly.
     let shutdown = http::shutdown::signal();
-    let settings = Arc::new(settings);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         environment = %settings.environment,
@@ -111,35 +100,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         data_dir = %settings.server.data_dir.display(),
         "starting kyc"
     );
-
-    let address = settings.server.bind_address();
-    let listener = tokio::net::TcpListener::bind(&address)
+    Application::build(settings)
+        .await?
+        .run_until_stopped(shutdown)
         .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    let engines = Arc::new(
-        crate::engines::start(&settings)
-            .await
-            .context("cannot start the engine pools")?,
-    );
-    let local = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
-    tracing::info!("listening on http://{local}");
-
-    let sessions = Arc::new(
-        crate::sessions::Sessions::start(Arc::clone(&settings), Arc::clone(&engines))
-            .await
-            .context("cannot start the sessions")?,
-    );
-    let state = AppState::new(Arc::clone(&settings), engines.clone())
-        .with_sessions(Arc::clone(&sessions))
-        .with_engines(Arc::clone(&engines));
-    let served = http::serve(listener, state, shutdown)
-        .await
-        .context("HTTP server failed");
-    sessions.stop().await;
-    engines.shutdown().await;
-    served
 }
 
 /// Logs to stdout, as `log.format` says, filtered by `RUST_LOG` when set, else `log.level`.

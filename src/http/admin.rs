@@ -3,9 +3,9 @@
 //! queues, the job line — one session's state and events (no personal data: results are
 //! masked before they are journaled), and force-expiring a session.
 
+use super::auth::parse_session_id;
 use super::extract::Path;
-use super::kyc::bearer;
-use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
+use super::{ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use actors::PoolStatus;
 use actors::session::{
     Message, SessionEvent, SessionId, SessionMsg, SessionSnapshot, SessionState, Stage, Step,
@@ -13,32 +13,17 @@ use actors::session::{
 };
 use axum::extract::State;
 use axum::http::HeaderMap;
-use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-impl AppState {
-    /// 401 without the admin token; 403 when the admin API is off (no `admin.token`).
-    fn admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(expected) = &self.settings.admin.token else {
-            return Err(ApiError::Forbidden);
-        };
-        let given = bearer(headers).ok_or(ApiError::Unauthorized)?;
-        if crate::sessions::same_secret(expected.expose_secret(), given) {
-            Ok(())
-        } else {
-            Err(ApiError::Unauthorized)
-        }
-    }
-}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tree {
     pub node: NodeInfo,
-    pub session_supervisor: Option<SupervisorView>,
+    pub session_supervisor: SupervisorView,
     pub engine_pools: Vec<PoolStatus>,
-    pub job_queue: Option<crate::flow::QueueStats>,
+    pub job_queue: crate::flow::QueueStats,
+    pub live_frames: crate::flow::live::LiveStats,
     /// GPU memory in use, where a CUDA device reports it (not yet read on this node).
     pub gpu_memory_bytes: Option<u64>,
     pub licences: &'static str,
@@ -70,12 +55,10 @@ pub struct SupervisorView {
     ))]
 pub async fn tree(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Tree> {
     app.admin(&headers)?;
-    let supervisor = match &app.sessions {
-        Some(s) => Some(SupervisorView {
-            stats: s.stats().await?,
-            sessions_by_state: s.count_by_state().await?,
-        }),
-        None => None,
+    let s = &app.sessions;
+    let supervisor = SupervisorView {
+        stats: s.stats().await?,
+        sessions_by_state: s.count_by_state().await?,
     };
     Ok(ApiResponse::ok(Tree {
         node: NodeInfo {
@@ -84,8 +67,9 @@ pub async fn tree(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<
             environment: app.settings.environment.to_string(),
         },
         session_supervisor: supervisor,
-        engine_pools: app.engines.as_ref().map(|e| e.status()).unwrap_or_default(),
-        job_queue: app.sessions.as_ref().and_then(|s| s.queue_stats()),
+        engine_pools: app.engines.status(),
+        job_queue: s.queue_stats(),
+        live_frames: s.live_stats(),
         gpu_memory_bytes: None,
         licences: "InsightFace model weights (scrfd_500m_bnkps, w600k_mbf, 2d106det): \
                    non-commercial research use only",
@@ -115,11 +99,6 @@ pub struct ActorView {
     pub idle_ms: u64,
 }
 
-fn parse(id: &str) -> Result<SessionId, ApiError> {
-    SessionId::parse_str(id.trim())
-        .map_err(|_| ApiError::validation("the session id is not a UUID"))
-}
-
 /// `GET /admin/sessions/{id}`
 #[utoipa::path(get, path = "/admin/sessions/{id}", tag = "admin", security(("admin" = [])),
     params(("id" = String, Path, description = "Session id")),
@@ -134,13 +113,9 @@ pub async fn session(
     headers: HeaderMap,
 ) -> ApiResult<SessionView> {
     app.admin(&headers)?;
-    let id = parse(&id)?;
-    let sessions = app.sessions()?;
-    let r = sessions
-        .journal
-        .record(&id)
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .ok_or_else(|| ApiError::NotFound(format!("session {id}")))?;
+    let id = parse_session_id(&id)?;
+    let sessions = &app.sessions;
+    let r = sessions.find(&id)?;
     let actor = match sessions.running_actor(id).await {
         Some(a) => ractor::call!(a, SessionMsg::Snapshot)
             .ok()
@@ -150,10 +125,7 @@ pub async fn session(
             }),
         None => None,
     };
-    let events = sessions
-        .journal
-        .events(&id, 0)
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let events = sessions.events_since(&id, 0)?;
     Ok(ApiResponse::ok(SessionView {
         session_id: r.id,
         state: r.state,
@@ -162,7 +134,7 @@ pub async fn session(
         pending: r
             .pending
             .as_ref()
-            .map(|j| serde_json::json!({ "kind": j.kind(), "id": j.id() })),
+            .map(|j| serde_json::json!({ "kind": j.stage(), "id": j.id() })),
         created_ms: r.created_ms,
         updated_ms: r.updated_ms,
         actor,
@@ -185,7 +157,7 @@ pub async fn expire(
     headers: HeaderMap,
 ) -> ApiResult<SessionEvent> {
     app.admin(&headers)?;
-    let id = parse(&id)?;
+    let id = parse_session_id(&id)?;
     let step = Step::reached(
         SessionState::Expired,
         Stage::Session,
@@ -195,7 +167,7 @@ pub async fn expire(
         ),
     )
     .ending_job();
-    let event = app.sessions()?.record(id, step).await?;
+    let event = app.sessions.record(id, step).await?;
     tracing::info!(session = %id, "session expired by an administrator");
     Ok(ApiResponse::ok(event))
 }

@@ -55,9 +55,13 @@ pub enum ApiError {
     /// 503: a dependency is overloaded or down (e.g. an engine queue is full).
     #[error("{0}")]
     Unavailable(String),
-    /// 503: too much work is waiting; try again after `retry_after_secs` (`Retry-After`).
-    #[error("the server is busy: too many uploads are waiting; try again shortly")]
-    Busy { retry_after_secs: u64 },
+    /// 503: too much work is waiting (`what`); try again after `retry_after_secs`
+    /// (`Retry-After`).
+    #[error("the server is busy: {what}; try again shortly")]
+    Busy {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
     /// 500: anything else. The cause is logged, never sent.
     #[error("an internal error occurred")]
     Internal(#[from] anyhow::Error),
@@ -121,6 +125,7 @@ impl ApiError {
             }
             | Self::Busy {
                 retry_after_secs: s,
+                ..
             } => Some(serde_json::json!({ "retryAfterSecs": s })),
             _ => None,
         }
@@ -146,6 +151,7 @@ impl IntoResponse for ApiError {
         }
         | Self::Busy {
             retry_after_secs: s,
+            ..
         } = self
         {
             res.headers_mut()

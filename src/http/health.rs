@@ -2,6 +2,7 @@
 //! take work (readiness), so an orchestrator restarts the first and routes traffic by the second.
 
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
+use crate::engines::Readiness;
 use axum::extract::State;
 use serde::Serialize;
 
@@ -37,8 +38,62 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResponse<Health> {
 /// `error.details.reason`.
 #[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, description = "Ready for work", body = Envelope<Ready>), (status = 503, description = "NOT_READY: the engine pools are still loading", body = ErrorEnvelope)))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Ready> {
-    match state.readiness.ready() {
+    ready(state.engines.as_ref())
+}
+
+/// `/readyz`'s answer for `readiness`.
+fn ready(readiness: &dyn Readiness) -> ApiResult<Ready> {
+    match readiness.ready() {
         Ok(()) => Ok(ApiResponse::ok(Ready { status: "ready" })),
         Err(reason) => Err(ApiError::NotReady(reason)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Not ready until flipped.
+    struct Switch(AtomicBool);
+
+    impl Readiness for Switch {
+        fn ready(&self) -> Result<(), String> {
+            if self.0.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err("face pool: 0 of 2 workers loaded".to_owned())
+            }
+        }
+    }
+
+    async fn answer(r: &dyn Readiness) -> (u16, serde_json::Value) {
+        let res = match ready(r) {
+            Ok(ok) => ok.into_response(),
+            Err(e) => e.into_response(),
+        };
+        let status = res.status().as_u16();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&body).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn readyz_is_503_with_the_reason_until_ready() {
+        let switch = Switch(AtomicBool::new(false));
+        let (status, body) = answer(&switch).await;
+        assert_eq!(status, 503);
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"]["code"], "NOT_READY");
+        assert_eq!(
+            body["error"]["details"]["reason"],
+            "face pool: 0 of 2 workers loaded"
+        );
+        switch.0.store(true, Ordering::SeqCst);
+        let (status, body) = answer(&switch).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["data"]["status"], "ready");
     }
 }

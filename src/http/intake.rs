@@ -3,13 +3,14 @@
 //! before anything is kept, then handed to the session as a job whose progress arrives as
 //! events.
 
-use super::kyc::{Accepted, ClientIp, bearer, parse_session_id, state_allows};
+use super::auth::{bearer, parse_session_id};
+use super::kyc::{Accepted, ClientIp};
 use super::openapi::{TokenRefusals, UploadRefusals};
 use super::sniff::Sniffed;
 use super::upload::{self, IncomingFile};
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope};
-use crate::sessions::Sessions;
-use actors::session::{Job, Message, SessionId, SessionRecord, SessionState, Stage, Step};
+use crate::sessions::{AuthorizedSession, Sessions};
+use actors::session::{Intake, Job, Message, SessionState, Stage, Step};
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, header};
 
@@ -38,8 +39,8 @@ async fn receive_for_session(
     max_bytes: u64,
     what: &str,
     accept: impl Fn(&Sniffed) -> bool,
-) -> Result<(SessionRecord, upload::Upload, IncomingFile), ApiError> {
-    let sessions = app.sessions()?;
+) -> Result<(AuthorizedSession, upload::Upload, IncomingFile), ApiError> {
+    let sessions = &app.sessions;
     // Refuse a body that says it is too big before reading any of it.
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -60,6 +61,7 @@ async fn receive_for_session(
         Some(e)
     } else if sessions.busy() {
         Some(ApiError::Busy {
+            what: "too many uploads are waiting",
             retry_after_secs: 5,
         })
     } else if token.is_none() {
@@ -80,13 +82,13 @@ async fn receive_for_session(
         .as_deref()
         .ok_or_else(|| ApiError::validation("the field `sessionId` is missing"))
         .and_then(parse_session_id)?;
-    let record = app.authorize(&id, token)?;
+    let session = app.authorize(&id, token)?;
     app.limit_session(&id)?;
     let file = upload
         .file
         .take()
         .ok_or_else(|| ApiError::validation("the field `file` is missing"))?;
-    Ok((record, upload, file))
+    Ok((session, upload, file))
 }
 
 /// `POST /api/v1/id-capture` (multipart `sessionId`, `file`, optional `mode=live`)
@@ -104,87 +106,32 @@ pub async fn id_capture(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Accepted> {
     let max = app.settings.sessions.max_image_bytes;
-    let (record, upload, file) =
+    let (session, upload, file) =
         receive_for_session(&app, &ip, &headers, multipart, max, "the ID photo", |k| {
             !k.video
         })
         .await?;
-    let sessions = app.sessions()?;
-    let id = record.id;
-    let capture_id = uuid::Uuid::new_v4();
     let live = upload
         .fields
         .iter()
         .any(|(k, v)| k == "mode" && v.trim() == "live");
     if live {
-        state_allows(
-            &record,
-            &[SessionState::Created, SessionState::IdCapture],
-            "a live frame",
-        )?;
-        let seq = live_frame(&app, id, capture_id, &file).await?;
+        let capture_id = uuid::Uuid::new_v4();
+        let bytes = tokio::fs::read(file.path())
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot read the frame: {e}")))?;
+        app.sessions.live_frame(&session, bytes, capture_id).await?;
         return Ok(ApiResponse::accepted(Accepted {
-            session_id: id,
+            session_id: session.id(),
             capture_id: Some(capture_id),
             video_id: None,
             comparison_id: None,
             status: "checked",
-            seq,
+            seq: session.record().seq,
         }));
     }
-    state_allows(
-        &record,
-        &[
-            SessionState::Created,
-            SessionState::IdCapture,
-            SessionState::IdAccepted,
-        ],
-        "an ID photo",
-    )?;
-    let accepted = accept(sessions, id, file, UploadKind::IdPhoto).await?;
+    let accepted = accept(&app.sessions, &session, file, UploadKind::IdPhoto).await?;
     Ok(ApiResponse::accepted(accepted))
-}
-
-/// A live camera frame: only the quality gate, its checks as an event.
-async fn live_frame(
-    app: &AppState,
-    id: SessionId,
-    capture_id: uuid::Uuid,
-    file: &IncomingFile,
-) -> Result<u64, ApiError> {
-    let bytes = tokio::fs::read(file.path())
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot read the frame: {e}")))?;
-    let limits = crate::engines::image_limits(&app.settings);
-    let report = tokio::task::spawn_blocking(move || {
-        let image = vision::decode_image(&bytes, limits)?;
-        vision::quality::assess(&image.mat)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("the quality gate stopped: {e}")))?
-    .map_err(|e| {
-        if e.is_bad_input() {
-            ApiError::validation(format!("the frame cannot be read: {e}"))
-        } else {
-            ApiError::Internal(e.into())
-        }
-    })?;
-    let message = match report.checks.guidance().first() {
-        Some(m) => Message::new(m.en.clone(), m.ko.clone()),
-        None => Message::new(
-            "Good: hold still and take the photo",
-            "좋습니다. 움직이지 말고 촬영해 주세요",
-        ),
-    };
-    let step = Step::progress(SessionState::IdCapture, Stage::IdCapture, 0, message).with_result(
-        serde_json::json!({
-            "captureId": capture_id,
-            "live": true,
-            "passed": report.passed,
-            "quality": report.checks,
-        }),
-    );
-    Ok(app.sessions()?.record(id, step).await?.seq)
 }
 
 /// `POST /api/v1/face-video` (multipart `sessionId`, `file`)
@@ -202,7 +149,7 @@ pub async fn face_video(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Accepted> {
     let max = app.settings.video.max_bytes;
-    let (record, _, file) = receive_for_session(
+    let (session, _, file) = receive_for_session(
         &app,
         &ip,
         &headers,
@@ -212,13 +159,7 @@ pub async fn face_video(
         |k| k.video,
     )
     .await?;
-    state_allows(
-        &record,
-        &[SessionState::IdAccepted, SessionState::Video],
-        "a selfie video",
-    )?;
-    let sessions = app.sessions()?;
-    let accepted = accept(sessions, record.id, file, UploadKind::Video).await?;
+    let accepted = accept(&app.sessions, &session, file, UploadKind::Video).await?;
     Ok(ApiResponse::accepted(accepted))
 }
 
@@ -233,15 +174,18 @@ enum UploadKind {
 /// (which then starts), and links its id to the session.
 async fn accept(
     sessions: &Sessions,
-    id: SessionId,
+    session: &AuthorizedSession,
     file: IncomingFile,
     kind: UploadKind,
 ) -> Result<Accepted, ApiError> {
-    let upload_id = uuid::Uuid::new_v4();
-    let (prefix, what, key) = match kind {
-        UploadKind::IdPhoto => ("id", "the ID photo", "captureId"),
-        UploadKind::Video => ("video", "the video", "videoId"),
+    let (intake, prefix, what, key) = match kind {
+        UploadKind::IdPhoto => (Intake::IdPhoto, "id", "the ID photo", "captureId"),
+        UploadKind::Video => (Intake::Video, "video", "the video", "videoId"),
     };
+    // Nothing is kept for a session that would refuse it.
+    session.check(intake)?;
+    let id = session.id();
+    let upload_id = uuid::Uuid::new_v4();
     let name = format!("{prefix}-{}.{}", upload_id.simple(), file.kind.ext);
     let path = sessions
         .keep_upload(&id, file.path(), &name)
@@ -282,17 +226,13 @@ async fn accept(
         ),
     };
     let step = step.with_result(serde_json::json!({ key: upload_id, "bytes": bytes }));
-    let seq = match sessions.submit(id, job, step).await {
+    let seq = match sessions.submit(session, intake, job, step).await {
         Ok(e) => e.seq,
         Err(e) => {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(e.into());
         }
     };
-    sessions
-        .journal
-        .link(&upload_id, &id)
-        .map_err(|e| ApiError::Internal(e.into()))?;
     tracing::info!(session = %id, upload = %upload_id, bytes, "{what} accepted for processing");
     Ok(Accepted {
         session_id: id,

@@ -2,36 +2,16 @@
 //! comparison and read the results. Every call but the first carries the session's bearer
 //! token; uploads return 202 at once and the work's progress arrives as events.
 
+use super::auth::{Authorized, bearer, parse_session_id};
 use super::extract::{Json, Path};
 use super::openapi::TokenRefusals;
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use crate::flow::{ComparisonReport, IdCaptureStatus};
-use crate::sessions::{Sessions, SessionsError};
-use actors::session::{
-    Job, Message, SessionError, SessionId, SessionRecord, SessionState, Stage, Step,
-};
+use actors::session::{Intake, Job, Message, SessionId, SessionState, Stage, Step};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::{HeaderMap, header, request::Parts};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::sync::Arc;
-
-impl From<SessionsError> for ApiError {
-    fn from(e: SessionsError) -> Self {
-        match e {
-            SessionsError::Unknown(id) => ApiError::NotFound(format!("session {id}")),
-            SessionsError::Token => ApiError::Forbidden,
-            SessionsError::Session(SessionError::Transition(t)) => {
-                ApiError::Conflict(t.to_string())
-            }
-            SessionsError::Session(e @ SessionError::Busy) => ApiError::Conflict(e.to_string()),
-            SessionsError::Session(SessionError::Gone) | SessionsError::Down => {
-                ApiError::Unavailable("the session is restarting; try again".into())
-            }
-            e => ApiError::Internal(anyhow::Error::new(e)),
-        }
-    }
-}
 
 /// The client's address (for per-address rate limits).
 pub struct ClientIp(pub String);
@@ -49,28 +29,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// The bearer token of `Authorization: Bearer …`.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-pub(super) fn parse_session_id(s: &str) -> Result<SessionId, ApiError> {
-    SessionId::parse_str(s.trim())
-        .map_err(|_| ApiError::validation("`sessionId` is not a session id (a UUID)"))
-}
-
 impl AppState {
-    pub(crate) fn sessions(&self) -> Result<&Arc<Sessions>, ApiError> {
-        self.sessions
-            .as_ref()
-            .ok_or_else(|| ApiError::NotReady("sessions are not running on this node".into()))
-    }
-
     /// One request of `key` against its allowance `per_minute`; 429 when it is used up.
     fn limit(&self, key: &str, per_minute: u32) -> Result<(), ApiError> {
         self.limiter
@@ -92,25 +51,6 @@ impl AppState {
             &format!("session:{id}"),
             self.settings.sessions.rate_per_session_per_minute,
         )
-    }
-
-    /// Session `id` when the request's bearer token is its token (401 without one).
-    pub(crate) fn authorize(
-        &self,
-        id: &SessionId,
-        token: Option<&str>,
-    ) -> Result<SessionRecord, ApiError> {
-        let sessions = self.sessions()?;
-        if token.is_none() {
-            // Unknown sessions are still 404, so a client learns what is wrong.
-            sessions
-                .journal
-                .record(id)
-                .map_err(|e| ApiError::Internal(e.into()))?
-                .ok_or_else(|| ApiError::NotFound(format!("session {id}")))?;
-            return Err(ApiError::Unauthorized);
-        }
-        Ok(sessions.authorize(id, token)?)
     }
 }
 
@@ -138,7 +78,7 @@ pub async fn create_session(
     headers: HeaderMap,
 ) -> ApiResult<CreatedSession> {
     app.limit_ip(&ip)?;
-    let (record, token) = app.sessions()?.create().await?;
+    let (record, token) = app.sessions.create().await?;
     let path = format!("/ws/kyc/{}?token={token}", record.id);
     let ws_url = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) => format!("ws://{host}{path}"),
@@ -175,13 +115,8 @@ pub struct SessionStatus {
         (status = 200, description = "State, last event number, decision", body = Envelope<SessionStatus>),
         TokenRefusals,
     ))]
-pub async fn session_status(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<SessionStatus> {
-    let id = parse_session_id(&id)?;
-    let r = app.authorize(&id, bearer(&headers))?;
+pub async fn session_status(Authorized(session): Authorized) -> ApiResult<SessionStatus> {
+    let r = session.record();
     Ok(ApiResponse::ok(SessionStatus {
         session_id: r.id,
         state: r.state,
@@ -204,27 +139,12 @@ pub struct Accepted {
     pub video_id: Option<uuid::Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison_id: Option<uuid::Uuid>,
-    /// `processing` (events follow on the WebSocket) or `checked` (a live frame).
+    /// `processing` (events follow on the WebSocket) or `checked` (a live frame: its check
+    /// goes to the session's sockets as a transient event).
     pub status: &'static str,
-    /// Sequence number of the event that recorded it.
+    /// Sequence number of the event that recorded it; for a live frame, which is not
+    /// journaled, the session's last event.
     pub seq: u64,
-}
-pub(super) fn state_allows(
-    record: &SessionRecord,
-    allowed: &[SessionState],
-    what: &str,
-) -> Result<(), ApiError> {
-    if record.pending.is_some() {
-        return Err(ApiError::Conflict(SessionError::Busy.to_string()));
-    }
-    if allowed.contains(&record.state) {
-        Ok(())
-    } else {
-        Err(ApiError::Conflict(format!(
-            "{what} is not accepted in state {}",
-            record.state.as_str()
-        )))
-    }
 }
 
 /// `GET /api/v1/id-capture/{sessionId}`
@@ -236,22 +156,15 @@ pub(super) fn state_allows(
     ))]
 pub async fn id_capture_status(
     State(app): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    Authorized(session): Authorized,
 ) -> ApiResult<IdCaptureStatus> {
-    let id = parse_session_id(&id)?;
-    let record = app.authorize(&id, bearer(&headers))?;
-    if let Some(Job::IdCapture { capture_id, .. }) = &record.pending {
+    if let Some(Job::IdCapture { capture_id, .. }) = &session.record().pending {
         return Ok(ApiResponse::ok(IdCaptureStatus::processing(*capture_id)));
     }
-    let status: Option<IdCaptureStatus> = app
-        .sessions()?
-        .journal
-        .artifact(&id, crate::flow::ID_CAPTURE)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    status
+    app.sessions
+        .id_capture(&session)?
         .map(ApiResponse::ok)
-        .ok_or_else(|| ApiError::NotFound(format!("an ID photo of session {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("an ID photo of session {}", session.id())))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -278,15 +191,9 @@ pub async fn face_similarity(
 ) -> ApiResult<Accepted> {
     app.limit_ip(&ip)?;
     let id = parse_session_id(&req.session_id)?;
-    let record = app.authorize(&id, bearer(&headers))?;
+    let session = app.authorize(&id, bearer(&headers))?;
     app.limit_session(&id)?;
-    state_allows(&record, &[SessionState::VideoAccepted], "a comparison")?;
-    let sessions = app.sessions()?;
     let comparison_id = uuid::Uuid::new_v4();
-    sessions
-        .journal
-        .link(&comparison_id, &id)
-        .map_err(|e| ApiError::Internal(e.into()))?;
     let step = Step::progress(
         SessionState::Comparing,
         Stage::Comparing,
@@ -294,8 +201,14 @@ pub async fn face_similarity(
         Message::new("Comparing the faces", "얼굴을 비교하고 있습니다"),
     )
     .with_result(serde_json::json!({ "comparisonId": comparison_id }));
-    let seq = sessions
-        .submit(id, Job::Compare { comparison_id }, step)
+    let seq = app
+        .sessions
+        .submit(
+            &session,
+            Intake::Comparison,
+            Job::Compare { comparison_id },
+            step,
+        )
         .await?
         .seq;
     Ok(ApiResponse::accepted(Accepted {
@@ -334,28 +247,17 @@ pub async fn comparison(
 ) -> ApiResult<ComparisonAnswer> {
     let cid = uuid::Uuid::parse_str(cid.trim())
         .map_err(|_| ApiError::validation("the comparison id is not a UUID"))?;
-    let sessions = app.sessions()?;
     let not_found = || ApiError::NotFound(format!("comparison {cid}"));
-    let id = sessions
-        .journal
-        .linked(&cid)
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .ok_or_else(not_found)?;
-    let record = app.authorize(&id, bearer(&headers))?;
-    let report: Option<ComparisonReport> = sessions
-        .journal
-        .artifact(&id, crate::flow::COMPARISON)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    match report {
-        Some(r) if r.comparison_id == cid => {
-            Ok(ApiResponse::ok(ComparisonAnswer::Done(Box::new(r))))
-        }
-        _ if record.pending.as_ref().map(Job::id) == Some(cid) => {
+    let id = app.sessions.owner_of(&cid)?.ok_or_else(not_found)?;
+    let session = app.authorize(&id, bearer(&headers))?;
+    match app.sessions.comparison(&session, &cid)? {
+        Some(r) => Ok(ApiResponse::ok(ComparisonAnswer::Done(Box::new(r)))),
+        None if session.record().pending.as_ref().map(Job::id) == Some(cid) => {
             Ok(ApiResponse::ok(ComparisonAnswer::Processing {
                 comparison_id: cid,
                 status: "processing",
             }))
         }
-        _ => Err(not_found()),
+        None => Err(not_found()),
     }
 }

@@ -1,8 +1,13 @@
 //! `GET /metrics`: the node in Prometheus' text format — sessions by state, session actors in
-//! memory and their restarts, the job line, stage latencies, engine pools (workers, in flight,
-//! errors). Open like `/healthz`: it carries counts, never personal data.
+//! memory and their restarts, the job line, stage latencies, the live-frame lane, engine pools
+//! (workers, in flight, errors). Open like `/healthz`: it carries counts, never personal data.
 
 use super::AppState;
+use crate::flow::live::LiveStats;
+use crate::metrics::Metrics;
+use crate::sessions::Sessions;
+use actors::PoolStatus;
+use actors::session::Stage;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -12,150 +17,208 @@ fn line(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// One value with its HELP and TYPE lines.
+fn single(out: &mut String, name: &str, help: &str, kind: &str, value: impl std::fmt::Display) {
+    line(out, name, help, kind);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// The exposition text.
 pub async fn render(app: &AppState) -> String {
     let mut out = String::with_capacity(4096);
-    let _ = writeln!(
-        out,
-        "# HELP kyc_up 1 while the server runs.\n# TYPE kyc_up gauge\nkyc_up 1"
-    );
-    if let Some(s) = &app.sessions {
-        if let Ok(states) = s.count_by_state().await {
-            line(
-                &mut out,
-                "kyc_sessions",
-                "Sessions in the journal by state.",
-                "gauge",
-            );
-            for (state, n) in states {
-                let _ = writeln!(out, "kyc_sessions{{state=\"{state}\"}} {n}");
-            }
-        }
-        if let Ok(st) = s.stats().await {
-            line(
-                &mut out,
-                "kyc_session_actors",
-                "Session actors in memory.",
-                "gauge",
-            );
-            let _ = writeln!(out, "kyc_session_actors {}", st.running);
-            line(
-                &mut out,
-                "kyc_session_restarts_total",
-                "Session actors restarted from their journal after a failure.",
-                "counter",
-            );
-            let _ = writeln!(out, "kyc_session_restarts_total {}", st.restarts);
-            line(
-                &mut out,
-                "kyc_sessions_recovered",
-                "Sessions brought back from the journal at start-up.",
-                "gauge",
-            );
-            let _ = writeln!(out, "kyc_sessions_recovered {}", st.recovered);
-        }
-        if let Some(q) = s.queue_stats() {
-            line(
-                &mut out,
-                "kyc_jobs_running",
-                "ID photo and video jobs running.",
-                "gauge",
-            );
-            let _ = writeln!(out, "kyc_jobs_running {}", q.running);
-            line(
-                &mut out,
-                "kyc_jobs_waiting",
-                "Jobs waiting for an engine.",
-                "gauge",
-            );
-            let _ = writeln!(out, "kyc_jobs_waiting {}", q.waiting);
-        }
-        if let Some(m) = s.metrics() {
-            line(
-                &mut out,
-                "kyc_stage_seconds",
-                "Time from a job's acceptance to its last step, waiting included.",
-                "histogram",
-            );
-            for stage in crate::metrics::STAGES {
-                let Some(h) = m.stage(stage) else { continue };
-                let (buckets, count, sum) = h.read();
-                for (le, n) in buckets {
-                    let _ = writeln!(
-                        out,
-                        "kyc_stage_seconds_bucket{{stage=\"{stage}\",le=\"{le}\"}} {n}"
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "kyc_stage_seconds_bucket{{stage=\"{stage}\",le=\"+Inf\"}} {count}"
-                );
-                let _ = writeln!(out, "kyc_stage_seconds_sum{{stage=\"{stage}\"}} {sum}");
-                let _ = writeln!(out, "kyc_stage_seconds_count{{stage=\"{stage}\"}} {count}");
-            }
-            line(
-                &mut out,
-                "kyc_jobs_failed_total",
-                "Jobs that failed on a system error, by stage.",
-                "counter",
-            );
-            for stage in crate::metrics::STAGES {
-                let _ = writeln!(
-                    out,
-                    "kyc_jobs_failed_total{{stage=\"{stage}\"}} {}",
-                    m.failed(stage)
-                );
-            }
-        }
-    }
-    if let Some(e) = &app.engines {
-        let pools = e.status();
-        for (name, help, kind, get) in [
-            (
-                "kyc_engine_workers",
-                "Workers with their models loaded.",
-                "gauge",
-                (|p: &actors::PoolStatus| p.workers_loaded as u64)
-                    as fn(&actors::PoolStatus) -> u64,
-            ),
-            (
-                "kyc_engine_in_flight",
-                "Engine jobs queued or running.",
-                "gauge",
-                |p| p.in_flight as u64,
-            ),
-            (
-                "kyc_engine_queue_capacity",
-                "Engine jobs that may wait.",
-                "gauge",
-                |p| p.queue_capacity as u64,
-            ),
-            (
-                "kyc_engine_jobs_total",
-                "Engine jobs completed.",
-                "counter",
-                |p| p.completed,
-            ),
-            (
-                "kyc_engine_errors_total",
-                "Engine jobs that failed in the engine.",
-                "counter",
-                |p| p.engine_errors,
-            ),
-            (
-                "kyc_engine_worker_restarts_total",
-                "Engine workers restarted.",
-                "counter",
-                |p| p.restarts as u64,
-            ),
-        ] {
-            line(&mut out, name, help, kind);
-            for p in &pools {
-                let _ = writeln!(out, "{name}{{pool=\"{}\"}} {}", p.name, get(p));
-            }
-        }
-    }
+    single(&mut out, "kyc_up", "1 while the server runs.", "gauge", 1);
+    sessions(&mut out, &app.sessions).await;
+    jobs(&mut out, &app.sessions);
+    stages(&mut out, app.sessions.metrics());
+    live_frames(&mut out, app.sessions.live_stats());
+    engines(&mut out, &app.engines.status());
     out
+}
+
+/// Sessions by state, session actors, their restarts, sessions recovered.
+async fn sessions(out: &mut String, s: &Sessions) {
+    if let Ok(states) = s.count_by_state().await {
+        line(
+            out,
+            "kyc_sessions",
+            "Sessions in the journal by state.",
+            "gauge",
+        );
+        for (state, n) in states {
+            let _ = writeln!(out, "kyc_sessions{{state=\"{state}\"}} {n}");
+        }
+    }
+    if let Ok(st) = s.stats().await {
+        single(
+            out,
+            "kyc_session_actors",
+            "Session actors in memory.",
+            "gauge",
+            st.running,
+        );
+        single(
+            out,
+            "kyc_session_restarts_total",
+            "Session actors restarted from their journal after a failure.",
+            "counter",
+            st.restarts,
+        );
+        single(
+            out,
+            "kyc_sessions_recovered",
+            "Sessions brought back from the journal at start-up.",
+            "gauge",
+            st.recovered,
+        );
+    }
+}
+
+/// The job line.
+fn jobs(out: &mut String, s: &Sessions) {
+    let q = s.queue_stats();
+    single(
+        out,
+        "kyc_jobs_running",
+        "ID photo and video jobs running.",
+        "gauge",
+        q.running,
+    );
+    single(
+        out,
+        "kyc_jobs_waiting",
+        "Jobs waiting for an engine.",
+        "gauge",
+        q.waiting,
+    );
+}
+
+/// Stage latencies and failures.
+fn stages(out: &mut String, m: &Metrics) {
+    line(
+        out,
+        "kyc_stage_seconds",
+        "Time from a job's acceptance to its last step, waiting included.",
+        "histogram",
+    );
+    for stage in Stage::WORK {
+        let Some(h) = m.stage(stage) else { continue };
+        let stage = stage.as_str();
+        let (buckets, count, sum) = h.read();
+        for (le, n) in buckets {
+            let _ = writeln!(
+                out,
+                "kyc_stage_seconds_bucket{{stage=\"{stage}\",le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "kyc_stage_seconds_bucket{{stage=\"{stage}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(out, "kyc_stage_seconds_sum{{stage=\"{stage}\"}} {sum}");
+        let _ = writeln!(out, "kyc_stage_seconds_count{{stage=\"{stage}\"}} {count}");
+    }
+    line(
+        out,
+        "kyc_jobs_failed_total",
+        "Jobs that failed on a system error, by stage.",
+        "counter",
+    );
+    for stage in Stage::WORK {
+        let _ = writeln!(
+            out,
+            "kyc_jobs_failed_total{{stage=\"{}\"}} {}",
+            stage.as_str(),
+            m.failed(stage)
+        );
+    }
+}
+
+/// The live-frame lane.
+fn live_frames(out: &mut String, l: LiveStats) {
+    single(
+        out,
+        "kyc_live_frames_running",
+        "Live camera frames being checked now.",
+        "gauge",
+        l.running,
+    );
+    single(
+        out,
+        "kyc_live_frames_peak",
+        "The most live frames checked at once since the start.",
+        "gauge",
+        l.peak,
+    );
+    single(
+        out,
+        "kyc_live_frames_bound",
+        "Live frames that may be checked at once.",
+        "gauge",
+        l.bound,
+    );
+    single(
+        out,
+        "kyc_live_frames_checked_total",
+        "Live frames checked.",
+        "counter",
+        l.checked,
+    );
+    single(
+        out,
+        "kyc_live_frames_refused_total",
+        "Live frames refused because the lane was full.",
+        "counter",
+        l.refused,
+    );
+}
+
+/// The engine pools: workers, in flight, queue, jobs, errors, restarts.
+fn engines(out: &mut String, pools: &[PoolStatus]) {
+    type Read = fn(&PoolStatus) -> u64;
+    let series: [(&str, &str, &str, Read); 6] = [
+        (
+            "kyc_engine_workers",
+            "Workers with their models loaded.",
+            "gauge",
+            |p| p.workers_loaded as u64,
+        ),
+        (
+            "kyc_engine_in_flight",
+            "Engine jobs queued or running.",
+            "gauge",
+            |p| p.in_flight as u64,
+        ),
+        (
+            "kyc_engine_queue_capacity",
+            "Engine jobs that may wait.",
+            "gauge",
+            |p| p.queue_capacity as u64,
+        ),
+        (
+            "kyc_engine_jobs_total",
+            "Engine jobs completed.",
+            "counter",
+            |p| p.completed,
+        ),
+        (
+            "kyc_engine_errors_total",
+            "Engine jobs that failed in the engine.",
+            "counter",
+            |p| p.engine_errors,
+        ),
+        (
+            "kyc_engine_worker_restarts_total",
+            "Engine workers restarted.",
+            "counter",
+            |p| p.restarts as u64,
+        ),
+    ];
+    for (name, help, kind, get) in series {
+        line(out, name, help, kind);
+        for p in pools {
+            let _ = writeln!(out, "{name}{{pool=\"{}\"}} {}", p.name, get(p));
+        }
+    }
 }
 
 /// `GET /metrics`

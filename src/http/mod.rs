@@ -6,6 +6,7 @@
 //! of a request is inside a span with its `request_id`.
 
 mod admin;
+mod auth;
 mod envelope;
 mod error;
 pub mod extract;
@@ -26,6 +27,8 @@ pub use error::{ApiError, ApiResult};
 pub use health::{Health, Ready};
 pub use request_id::{REQUEST_ID_HEADER, RequestId, current_request_id};
 
+use crate::engines::Engines;
+use crate::sessions::Sessions;
 use crate::settings::Settings;
 use axum::Router;
 use axum::http::{Method, Uri};
@@ -36,58 +39,28 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 
-/// Whether the server can take work. The engine pools implement it; `/readyz` asks it.
-pub trait Readiness: Send + Sync + 'static {
-    /// `Ok(())` when ready, else `Err(what is not ready)`; the reason is shown by `/readyz`.
-    fn ready(&self) -> Result<(), String>;
-}
-
-/// Always ready (for tests and tools that have no engines).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AlwaysReady;
-
-impl Readiness for AlwaysReady {
-    fn ready(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-/// What every handler can reach.
+/// What every handler can reach: a real server always has all of it.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub readiness: Arc<dyn Readiness>,
     /// When the server started (for uptime).
     pub started_at: Instant,
-    /// The KYC sessions (`None` on a server without them: their routes answer 503).
-    pub sessions: Option<Arc<crate::sessions::Sessions>>,
-    /// The engine pools, for /admin and /metrics.
-    pub engines: Option<Arc<crate::engines::Engines>>,
+    /// The engine pools: readiness, /admin and /metrics.
+    pub engines: Arc<Engines>,
+    /// The KYC sessions.
+    pub sessions: Arc<Sessions>,
     pub limiter: Arc<limits::RateLimiter>,
 }
 
 impl AppState {
-    pub fn new(settings: Arc<Settings>, readiness: Arc<dyn Readiness>) -> Self {
+    pub fn new(settings: Arc<Settings>, engines: Arc<Engines>, sessions: Arc<Sessions>) -> Self {
         Self {
             settings,
-            readiness,
             started_at: Instant::now(),
-            sessions: None,
-            engines: None,
+            engines,
+            sessions,
             limiter: Arc::default(),
         }
-    }
-
-    /// The same state, showing `engines` in /admin and /metrics.
-    pub fn with_engines(mut self, engines: Arc<crate::engines::Engines>) -> Self {
-        self.engines = Some(engines);
-        self
-    }
-
-    /// The same state, serving `sessions`.
-    pub fn with_sessions(mut self, sessions: Arc<crate::sessions::Sessions>) -> Self {
-        self.sessions = Some(sessions);
-        self
     }
 }
 
@@ -161,14 +134,17 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
     )))
 }
 
-/// Serves `state`'s router on `listener` until `shutdown` completes, then lets in-flight
-/// requests finish for up to `server.shutdown_grace_secs` before returning.
-pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// for up to `grace` before returning.
+pub async fn serve<F>(
+    listener: TcpListener,
+    app: Router,
+    grace: std::time::Duration,
+    shutdown: F,
+) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let grace = state.settings.server.shutdown_grace();
-    let app = router(state);
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
@@ -436,25 +412,33 @@ mod tests {
 
     #[tokio::test]
     async fn serve_returns_after_the_grace_period_with_a_request_still_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let settings = crate::settings::Settings::builder()
-            .config_dir(dir.path())
-            .var("KYC__SERVER__SHUTDOWN_GRACE_SECS", "1")
-            .build()
-            .expect("settings");
-        let state = AppState::new(Arc::new(settings), Arc::new(AlwaysReady));
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = finish(Router::new().route("/items/{id}", get(by_id)));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        // An open, idle TCP connection that never finishes its request.
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, state, async {
+        let grace = std::time::Duration::from_secs(1);
+        let server = tokio::spawn(serve(listener, app, grace, async {
             let _ = rx.await;
         }));
+        // A connection the server is known to serve (one whole request answered on it), then
+        // left in the middle of its next request.
         let mut stuck = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        tokio::io::AsyncWriteExt::write_all(&mut stuck, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        stuck
+            .write_all(b"GET /items/1 HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .expect("write");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&answer).contains("\"data\":1") {
+            let n = stuck.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the connection closed before the answer");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        stuck
+            .write_all(b"GET /items/2 HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
         let started = Instant::now();
         let _ = tx.send(());
         let res = tokio::time::timeout(std::time::Duration::from_secs(10), server)

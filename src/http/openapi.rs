@@ -82,7 +82,7 @@ pub(super) enum UploadRefusals {
     RateLimited(ErrorEnvelope),
     #[response(
         status = 503,
-        description = "BUSY: too many uploads wait for the engines (Retry-After)"
+        description = "BUSY: too many uploads wait for the engines, or (a live frame) the live-frame lane is full (Retry-After)"
     )]
     Busy(ErrorEnvelope),
 }

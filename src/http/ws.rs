@@ -4,8 +4,10 @@
 //! goes out every `sessions.ws_ping_secs`; a socket silent for `sessions.ws_dead_secs` is
 //! closed. Buffers are small (4 KiB) so thousands of idle sockets stay cheap.
 
-use super::extract::{Path, Query};
+use super::auth::Authorized;
+use super::extract::Query;
 use super::{ApiError, AppState};
+use crate::sessions::Sessions;
 use actors::session::{SessionEvent, SessionId, SessionMsg};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -22,9 +24,9 @@ const BUFFER: usize = 4 * 1024;
 /// Close code asking the client to reconnect (with `since`).
 const TRY_AGAIN: u16 = 1013;
 
+/// The query besides `token` (which [`Authorized`] reads).
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
-    pub token: Option<String>,
     #[serde(default)]
     pub since: u64,
 }
@@ -45,17 +47,15 @@ pub struct WsQuery {
     ))]
 pub async fn watch(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    Authorized(session): Authorized,
     Query(q): Query<WsQuery>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let id = SessionId::parse_str(id.trim())
-        .map_err(|_| ApiError::validation("the session id is not a UUID"))?;
-    app.authorize(&id, q.token.as_deref().filter(|t| !t.is_empty()))?;
+    let id = session.id();
     let upgrade = upgrade.map_err(|e| {
         ApiError::BadRequest(format!("this endpoint takes WebSocket connections: {e}"))
     })?;
-    let sessions = app.sessions()?.clone();
+    let sessions = app.sessions.clone();
     let s = &app.settings.sessions;
     let (ping, dead) = (s.ws_ping(), s.ws_dead());
     Ok(upgrade
@@ -87,7 +87,7 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 
 async fn run(
     mut socket: WebSocket,
-    sessions: &crate::sessions::Sessions,
+    sessions: &Sessions,
     id: SessionId,
     since: u64,
     ping_every: Duration,
@@ -97,8 +97,7 @@ async fn run(
     // actor from the last event sent: it replays whatever was added in between.
     let mut last = since;
     let missed = sessions
-        .journal
-        .events(&id, since)
+        .events_since(&id, since)
         .map_err(axum::Error::new)?;
     for e in &missed {
         socket.send(json(e)?).await?;
@@ -130,6 +129,8 @@ async fn run(
     loop {
         tokio::select! {
             event = rx.recv() => match event {
+                // A transient notice (a live frame's check) is not numbered: it passes as it is.
+                Some(e) if e.transient => socket.send(json(&e)?).await?,
                 Some(e) => {
                     if e.seq <= last {
                         continue;

@@ -1,10 +1,7 @@
 //! `/healthz` and `/readyz`.
 
-use crate::helpers::{envelope, spawn_app, spawn_app_with_readiness};
-use kyc::http::Readiness;
+use crate::helpers::{envelope, spawn_app};
 use reqwest::StatusCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[tokio::test]
@@ -40,40 +37,5 @@ async fn readyz_is_200_once_the_engines_are_ready() {
     let res = app.wait_ready(Duration::from_secs(120)).await;
     let (status, _, body) = envelope(res).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["data"]["status"], "ready");
-}
-
-/// Not ready until flipped.
-struct Switch(AtomicBool);
-
-impl Readiness for Switch {
-    fn ready(&self) -> Result<(), String> {
-        if self.0.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err("face pool: 0 of 2 workers loaded".to_owned())
-        }
-    }
-}
-
-#[tokio::test]
-async fn readyz_is_503_with_the_reason_until_ready() {
-    let switch = Arc::new(Switch(AtomicBool::new(false)));
-    let app = spawn_app_with_readiness(switch.clone()).await;
-
-    let (status, _, body) = envelope(app.get("/readyz").await).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body["error"]["code"], "NOT_READY");
-    assert_eq!(
-        body["error"]["details"]["reason"],
-        "face pool: 0 of 2 workers loaded"
-    );
-    // Liveness does not depend on readiness.
-    let (status, _, _) = envelope(app.get("/healthz").await).await;
-    assert_eq!(status, StatusCode::OK);
-
-    switch.0.store(true, Ordering::SeqCst);
-    let (status, _, body) = envelope(app.get("/readyz").await).await;
-    assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["status"], "ready");
 }

@@ -2,7 +2,7 @@
 //! the `test` settings (plus any `KYC__…` / `ORT_DYLIB_PATH` of the environment running the
 //! tests, so CI can point them at models or a device).
 
-use kyc::http::{self, AppState, Readiness};
+use kyc::app::Application;
 use kyc::settings::Settings;
 use serde_json::Value;
 use std::sync::Arc;
@@ -64,34 +64,16 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
         .expect("test settings load")
 }
 
-/// The real server with the real engines.
+/// The real server (engines, sessions, HTTP), built as `kyc serve` builds it.
 pub async fn spawn_app() -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp data dir");
-    let settings = test_settings(data_dir.path());
-    let engines = kyc::engines::start(&settings).await.expect("engines start");
-    spawn_with(settings, data_dir, Arc::new(engines)).await
-}
-
-/// The real server with a readiness of the test's choosing.
-pub async fn spawn_app_with_readiness(readiness: Arc<dyn Readiness>) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("temp data dir");
-    let settings = test_settings(data_dir.path());
-    spawn_with(settings, data_dir, readiness).await
-}
-
-async fn spawn_with(
-    settings: Settings,
-    data_dir: TempDir,
-    readiness: Arc<dyn Readiness>,
-) -> TestApp {
-    let settings = Arc::new(settings);
-    let listener = tokio::net::TcpListener::bind(settings.server.bind_address())
+    let app = Application::build(test_settings(data_dir.path()))
         .await
-        .expect("bind port 0");
-    let port = listener.local_addr().expect("local addr").port();
+        .expect("the application starts");
+    let port = app.port();
+    let settings = Arc::clone(app.settings());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(Arc::clone(&settings), readiness);
-    tokio::spawn(http::serve(listener, state, async {
+    tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
     TestApp {

@@ -1,10 +1,8 @@
 //! The OpenAPI document: served, generated from the code, covering every route, and
 //! consistent (every `$ref` names a schema it defines); the page that renders it.
 
-use crate::helpers::spawn_app_with_readiness;
-use kyc::http::AlwaysReady;
+use crate::helpers::spawn_app;
 use serde_json::Value;
-use std::sync::Arc;
 
 fn refs(v: &Value, out: &mut Vec<String>) {
     match v {
@@ -26,7 +24,7 @@ fn refs(v: &Value, out: &mut Vec<String>) {
 
 #[tokio::test]
 async fn the_document_covers_every_route_and_every_reference_resolves() {
-    let app = spawn_app_with_readiness(Arc::new(AlwaysReady)).await;
+    let app = spawn_app().await;
     let res = app.get("/api/v1/openapi.json").await;
     assert_eq!(res.status(), 200);
     assert_eq!(

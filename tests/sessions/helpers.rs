@@ -3,7 +3,7 @@
 
 use super::common::video::{clip, faces_dir};
 use futures::{SinkExt, StreamExt};
-use kyc::http::{self, AppState};
+use kyc::app::Application;
 use kyc::settings::Settings;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ pub async fn spawn(vars: &[(&str, &str)]) -> Server {
     }
 }
 
-/// Starts engines, sessions and HTTP on port 0 with `settings`; returns the port, the stop
+/// Builds the application with `settings` (port 0) and serves it; returns the port, the stop
 /// switch and the task that ends once everything has stopped.
 pub async fn start(
     settings: Arc<Settings>,
@@ -80,27 +80,17 @@ pub async fn start(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let engines = Arc::new(kyc::engines::start(&settings).await.expect("engines"));
-    let sessions = Arc::new(
-        kyc::sessions::Sessions::start(Arc::clone(&settings), Arc::clone(&engines))
-            .await
-            .expect("sessions"),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let app = Application::build(Settings::clone(&settings))
         .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let state = AppState::new(Arc::clone(&settings), engines.clone())
-        .with_sessions(Arc::clone(&sessions))
-        .with_engines(Arc::clone(&engines));
+        .expect("the application starts");
+    let port = app.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
-        let _ = http::serve(listener, state, async {
-            let _ = stopped.await;
-        })
-        .await;
-        sessions.stop().await;
-        engines.shutdown().await;
+        let _ = app
+            .run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await;
     });
     (port, stop, done)
 }

@@ -1,0 +1,95 @@
+//! The application, built in one place: settings → engine pools → sessions → router on a
+//! bound listener. `kyc serve` and every test that starts a server build it the same way and
+//! differ only in their settings.
+
+use crate::engines::{self, Engines};
+use crate::http::{self, AppState};
+use crate::sessions::Sessions;
+use crate::settings::Settings;
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A built, not yet serving, server.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Creates the data folder, binds `server.host:server.port` (0: any free port), starts
+    /// the engine pools (every worker loaded) and the sessions (every live session brought
+    /// back from the journal, its pending job rerun).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let data = &settings.server.data_dir;
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("cannot create the data folder {}", data.display()))?;
+        let bind = settings.server.bind_address();
+        let listener = TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let address = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+        let engines = Arc::new(
+            engines::start(&settings)
+                .await
+                .context("cannot start the engine pools")?,
+        );
+        let sessions = match Sessions::start(Arc::clone(&settings), Arc::clone(&engines)).await {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                engines.shutdown().await;
+                return Err(e.context("cannot start the sessions"));
+            }
+        };
+        Ok(Self {
+            listener,
+            address,
+            state: AppState::new(settings, engines, sessions),
+        })
+    }
+
+    /// The port it listens on (the one chosen when `server.port` was 0).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.state.settings
+    }
+
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.state.sessions
+    }
+
+    pub fn engines(&self) -> &Arc<Engines> {
+        &self.state.engines
+    }
+
+    /// Serves until `shutdown` completes, lets open requests finish for up to
+    /// `server.shutdown_grace_secs`, then stops the sessions (the journal keeps them) and the
+    /// engine pools.
+    pub async fn run_until_stopped<F>(self, shutdown: F) -> anyhow::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tracing::info!("listening on http://{}", self.address);
+        let grace = self.state.settings.server.shutdown_grace();
+        let router = http::router(self.state.clone());
+        let served = http::serve(self.listener, router, grace, shutdown)
+            .await
+            .context("HTTP server failed");
+        self.state.sessions.stop().await;
+        self.state.engines.shutdown().await;
+        served
+    }
+}

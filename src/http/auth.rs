@@ -1,0 +1,145 @@
+//! Who a request is: the session token (`Authorization: Bearer`, or `?token=` on a WebSocket
+//! upgrade, where browsers cannot set headers) checked against the session it names, in one
+//! extractor for every session route; the session id parsed in one place; the admin token.
+
+use super::{ApiError, AppState};
+use crate::sessions::{AuthorizedSession, SessionsError, same_secret};
+use actors::session::{JournalError, SessionError, SessionId};
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, header, request::Parts};
+use secrecy::ExposeSecret;
+
+/// The session named by the route's path, authorized by the request's token: 404 for an
+/// unknown session, 401 without a token, 403 with another session's.
+pub struct Authorized(pub AuthorizedSession);
+
+impl FromRequestParts<AppState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let super::extract::Path(id) =
+            super::extract::Path::<String>::from_request_parts(parts, app).await?;
+        let id = parse_session_id(&id)?;
+        let token = match bearer(&parts.headers) {
+            Some(t) => Some(t.to_owned()),
+            None if is_websocket_upgrade(&parts.headers) => query_token(&parts.uri),
+            None => None,
+        };
+        Ok(Self(app.authorize(&id, token.as_deref())?))
+    }
+}
+
+impl AppState {
+    /// Session `id` when `token` is its token.
+    pub(crate) fn authorize(
+        &self,
+        id: &SessionId,
+        token: Option<&str>,
+    ) -> Result<AuthorizedSession, ApiError> {
+        Ok(self.sessions.authorize(id, token)?)
+    }
+
+    /// 401 without the admin token; 403 when the admin API is off (no `admin.token`).
+    pub(crate) fn admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(expected) = &self.settings.admin.token else {
+            return Err(ApiError::Forbidden);
+        };
+        let given = bearer(headers).ok_or(ApiError::Unauthorized)?;
+        if same_secret(expected.expose_secret(), given) {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// A session id (a UUID) from a path, a form field or a JSON body.
+pub fn parse_session_id(s: &str) -> Result<SessionId, ApiError> {
+    SessionId::parse_str(s.trim()).map_err(|_| ApiError::validation("the session id is not a UUID"))
+}
+
+/// The bearer token of `Authorization: Bearer …`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// The non-empty `token` of a URI's query string.
+fn query_token(uri: &axum::http::Uri) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Q {
+        token: Option<String>,
+    }
+    let axum::extract::Query(q) = axum::extract::Query::<Q>::try_from_uri(uri).ok()?;
+    q.token.filter(|t| !t.is_empty())
+}
+
+impl From<SessionsError> for ApiError {
+    fn from(e: SessionsError) -> Self {
+        use crate::flow::live::LiveError;
+        match e {
+            SessionsError::Unknown(id) => ApiError::NotFound(format!("session {id}")),
+            SessionsError::NoToken => ApiError::Unauthorized,
+            SessionsError::Token => ApiError::Forbidden,
+            e @ SessionsError::NotNow { .. } => ApiError::Conflict(e.to_string()),
+            SessionsError::Session(SessionError::Transition(t)) => {
+                ApiError::Conflict(t.to_string())
+            }
+            SessionsError::Session(e @ SessionError::Busy) => ApiError::Conflict(e.to_string()),
+            SessionsError::Session(SessionError::Gone) | SessionsError::Down => {
+                ApiError::Unavailable("the session is restarting; try again".into())
+            }
+            SessionsError::Live(LiveError::Busy(_)) => ApiError::Busy {
+                what: "too many live frames are being checked",
+                retry_after_secs: 1,
+            },
+            SessionsError::Live(e @ LiveError::BadFrame(_)) => ApiError::validation(e.to_string()),
+            SessionsError::Journal(e) => e.into(),
+            e => ApiError::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<JournalError> for ApiError {
+    fn from(e: JournalError) -> Self {
+        ApiError::Internal(anyhow::Error::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_come_from_the_header_or_a_websocket_query() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            header::AUTHORIZATION,
+            "Bearer  abc ".parse().expect("header"),
+        );
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().expect("header"));
+        assert_eq!(bearer(&h), None);
+        let uri = |s: &str| s.parse::<axum::http::Uri>().expect("uri");
+        assert_eq!(
+            query_token(&uri("/ws?token=t1&since=3")).as_deref(),
+            Some("t1")
+        );
+        assert_eq!(query_token(&uri("/ws?token=&since=3")), None);
+        assert_eq!(query_token(&uri("/ws")), None);
+        assert!(parse_session_id(" 0b6f3c1e-8a52-4f0e-9d43-3c2b1a0f9e87 ").is_ok());
+        assert!(parse_session_id("nope").is_err());
+    }
+}
