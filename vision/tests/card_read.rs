@@ -2,6 +2,7 @@
 //! document type → fields, against the generator's ground truth. Prints the exact-match rate of
 //! each field and the misses (`KYC_CARD_READ_SAMPLES` sets how many cards; 200 by default).
 
+use cardgen::{Degradation, FIELD_NAMES, Tally, generate_with, ocr_sample};
 use opencv::core::Mat;
 use std::path::Path;
 use std::sync::Mutex;
@@ -10,7 +11,6 @@ use vision::card::detect::detect_card;
 use vision::card::read::CardReader;
 use vision::card::read::read_card;
 use vision::card::rectify::rectify;
-use vision::card::synth::{Degradation, FIELD_NAMES, Tally, generate_with, ocr_sample};
 use vision::{ImageLimits, decode_image};
 
 fn face() -> Option<Mat> {

@@ -2,13 +2,13 @@
 //! pass, each kind of bad frame is caught by the check that should catch it, and the rectified
 //! card matches the card that was photographed.
 
+use cardgen::{Degradation, generate};
 use opencv::core::{self, Mat, MatTraitConst, Point, Point2f, Rect, Scalar, Size, Vector};
 use opencv::imgproc;
 use std::time::Instant;
 use vision::card::DocumentType;
 use vision::card::detect::detect_card;
 use vision::card::rectify::{photo_region, rectify};
-use vision::card::synth::{Degradation, generate};
 use vision::card::{CARD_HEIGHT, CARD_WIDTH, Quad};
 use vision::quality::{QualityReport, assess};
 
@@ -445,7 +445,7 @@ fn timing_of_assess_on_720p() {
     );
 }
 
-// ---- The synthetic Korean ID cards of `card::synth` ----
+// ---- The synthetic Korean ID cards of the `cardgen` crate ----
 
 /// Writes a frame with the found outline drawn to /tmp/quality-debug (debugging aid).
 fn dump(frame: &Mat, quad: Option<&Quad>, name: &str) {
