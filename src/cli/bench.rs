@@ -1,6 +1,7 @@
 //! `kyc bench`: measurements for BENCHMARKS.md, run on a quiet machine. `faces` times
 //! detect + align + embed per already-decoded image for each engine; `compare` times whole
-//! `kyc compare` processes; `cards` runs the ID card pipeline on generated cards.
+//! `kyc compare` processes; `cards` runs the ID card pipeline on generated cards (only in a
+//! build with the `bench-cards` feature: the release binary carries no card generator).
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
 use crate::engines;
@@ -26,11 +27,25 @@ pub enum BenchWhat {
     Compare(CompareBenchArgs),
     /// Quality gate, card detection and card reading on generated ID cards: time per stage and
     /// fields read exactly.
+    #[cfg(feature = "bench-cards")]
     Cards(super::bench_cards::CardsArgs),
+    /// Generated ID cards: not in this build (the card generator is left out of the product);
+    /// run `cargo run --release --features bench-cards -- bench cards`.
+    #[cfg(not(feature = "bench-cards"))]
+    Cards(CardsNotBuilt),
     /// Probe and frame-accurate sampling of a video file (the decode stage of verification).
     Video(VideoBenchArgs),
     /// End-to-end verification of a selfie video against an ID photo, split per stage.
     Verify(super::bench_verify::VerifyBenchArgs),
+}
+
+/// `kyc bench cards` in a build without the `bench-cards` feature: takes whatever arguments it
+/// is given and says how to get the real one.
+#[cfg(not(feature = "bench-cards"))]
+#[derive(Debug, Args)]
+pub struct CardsNotBuilt {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    _args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -97,7 +112,17 @@ pub fn run(args: BenchArgs) -> ExitCode {
     match args.what {
         BenchWhat::Faces(a) => faces(a),
         BenchWhat::Compare(a) => compare(a),
+        #[cfg(feature = "bench-cards")]
         BenchWhat::Cards(a) => super::bench_cards::run(a),
+        #[cfg(not(feature = "bench-cards"))]
+        BenchWhat::Cards(_) => {
+            eprintln!(
+                "kyc bench cards: this kyc was built without the card generator (it is left out \
+                 of the product); build with the `bench-cards` feature: \
+                 `cargo run --release --features bench-cards -- bench cards`"
+            );
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
         BenchWhat::Video(a) => video(a),
         BenchWhat::Verify(a) => super::bench_verify::run(a),
     }

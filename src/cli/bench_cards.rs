@@ -4,6 +4,9 @@
 
 use super::bench::percentile;
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
+use cardgen::{
+    Degradation, FIELD_NAMES, OCR_MIX, Tally, generate_mrz, mrz_read_exactly, ocr_sample,
+};
 use clap::Args;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -12,9 +15,6 @@ use vision::card::detect::detect_card;
 use vision::card::mrz::MrzFormat;
 use vision::card::read::CardReader;
 use vision::card::rectify::rectify;
-use vision::card::synth::{
-    Degradation, FIELD_NAMES, OCR_MIX, Tally, generate_mrz, mrz_read_exactly, ocr_sample,
-};
 use vision::opencv::core::Mat;
 use vision::quality::assess;
 use vision::{ImageLimits, decode_image};

@@ -2,6 +2,7 @@
 //! same library code as the server.
 
 pub mod bench;
+#[cfg(feature = "bench-cards")]
 pub mod bench_cards;
 pub mod bench_verify;
 pub mod compare;

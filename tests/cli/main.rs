@@ -6,14 +6,14 @@
 mod common;
 mod verify;
 
+use cardgen::{Degradation, FontChoice, Sample, generate, generate_with};
+use cardgen::{Pen, ocr_sample};
 use common::huge_png;
 use opencv::core::{CV_8UC3, Mat, Scalar, Vector};
 use opencv::imgcodecs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use vision::card::DocumentType;
-use vision::card::synth::{Degradation, FontChoice, Sample, generate, generate_with};
-use vision::card::synth::{Pen, ocr_sample};
 use vision::{ImageLimits, decode_image};
 
 struct Run {

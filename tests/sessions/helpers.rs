@@ -2,6 +2,7 @@
 //! test media.
 
 use super::common::video::{clip, faces_dir};
+use cardgen::{Degradation, generate};
 use futures::{SinkExt, StreamExt};
 use kyc::app::Application;
 use kyc::settings::Settings;
@@ -12,7 +13,6 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use vision::card::DocumentType;
-use vision::card::synth::{Degradation, generate};
 use vision::opencv::core::{Vector, VectorToVec};
 use vision::opencv::imgcodecs;
 

@@ -2,11 +2,11 @@
 //! and rectified, its photo zone cropped and embedded — the embedding matches the source photo
 //! and not the other person.
 
+use cardgen::{Degradation, generate};
 use std::path::Path;
 use vision::card::DocumentType;
 use vision::card::detect::detect_card;
 use vision::card::rectify::{photo_region, rectify};
-use vision::card::synth::{Degradation, generate};
 use vision::face::engine::{EngineConfig, EngineKind, ModelPaths, build_engine};
 use vision::runtime::ORT_DYLIB_FILE;
 use vision::{DecodedImage, ImageLimits, RuntimeConfig, compare, decode_image};

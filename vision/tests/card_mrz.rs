@@ -3,6 +3,7 @@
 //! `detect_card`, rectified and read by `read_card`'s MRZ branch, against the generator's truth.
 //! A document printed with one wrong character must come back with a check-digit warning.
 
+use cardgen::{Degradation, MrzSample, generate_mrz, mrz_misses};
 use std::sync::Mutex;
 use std::time::Instant;
 use vision::card::DocumentType;
@@ -10,7 +11,6 @@ use vision::card::detect::detect_card;
 use vision::card::mrz::MrzFormat;
 use vision::card::read::{CardReader, CardReading, read_card};
 use vision::card::rectify::rectify;
-use vision::card::synth::{Degradation, MrzSample, generate_mrz, mrz_misses};
 
 /// Where `kyc models fetch` puts the MRZ model.
 fn mrz_dir() -> std::path::PathBuf {

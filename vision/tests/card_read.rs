@@ -1,7 +1,9 @@
 //! Reading generated Korean ID cards end to end: frame → card detection → rectification →
 //! document type → fields, against the generator's ground truth. Prints the exact-match rate of
-//! each field and the misses (`KYC_CARD_READ_SAMPLES` sets how many cards; 200 by default).
+//! each field and the misses (`KYC_CARD_READ_SAMPLES` sets how many cards: 200 by default, never
+//! fewer).
 
+use cardgen::{Degradation, FIELD_NAMES, Tally, generate_with, ocr_sample};
 use opencv::core::Mat;
 use std::path::Path;
 use std::sync::Mutex;
@@ -10,7 +12,6 @@ use vision::card::detect::detect_card;
 use vision::card::read::CardReader;
 use vision::card::read::read_card;
 use vision::card::rectify::rectify;
-use vision::card::synth::{Degradation, FIELD_NAMES, Tally, generate_with, ocr_sample};
 use vision::{ImageLimits, decode_image};
 
 fn face() -> Option<Mat> {
@@ -35,6 +36,10 @@ fn count() -> u64 {
 fn generated_cards_are_read_exactly() {
     let face = face();
     let n = count();
+    assert!(
+        n >= 200,
+        "issue 3 is judged on at least 200 cards; KYC_CARD_READ_SAMPLES={n} asks for fewer"
+    );
     let seeds: Vec<u64> = (0..n).collect();
     let tally = Mutex::new(Tally::default());
     let read_ms = Mutex::new(Vec::new());
@@ -80,7 +85,7 @@ fn generated_cards_are_read_exactly() {
     for m in t.misses.iter().take(40) {
         eprintln!("  {m}");
     }
-    assert!(t.cards >= 200 || n < 200, "{} cards", t.cards);
+    assert_eq!(t.cards as u64, n, "every generated card is scored");
     let [doc_type, name, birth_date, issue_date, number_prefix] = rates;
     assert!(doc_type >= 0.98, "document type {doc_type}");
     assert!(name >= 0.95, "name {name}");

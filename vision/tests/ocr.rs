@@ -1,10 +1,10 @@
 //! Tesseract round trips: text rendered into Mats (OpenCV Hershey fonts for Latin and MRZ,
-//! NanumGothic through ab_glyph for Hangul) must be read back exactly.
+//! NanumGothic through the card generator's pen for Hangul) must be read back exactly.
 
 use std::path::Path;
 use std::time::Instant;
 
-use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
+use cardgen::{FontChoice, Pen};
 use opencv::core::{CV_8UC1, CV_8UC3, Mat, Point, Scalar};
 use opencv::imgproc;
 use opencv::prelude::*;
@@ -13,7 +13,6 @@ use vision::card::mrz::{MrzSex, parse_mrz};
 use vision::ocr::{DEFAULT_TESSDATA, LineMode, Ocr};
 
 const MRZ_ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<";
-const NANUM: &str = "/usr/share/fonts/truetype/nanum/NanumGothic.ttf";
 
 fn engine(languages: &str) -> Ocr {
     Ocr::new(languages, Some(Path::new(DEFAULT_TESSDATA))).expect("tesseract language data")
@@ -44,46 +43,27 @@ fn hershey(lines: &[&str], scale: f64, color: bool) -> Mat {
     img
 }
 
-/// Renders `text` with a TrueType font into a white 8-bit gray Mat (a tiny blitter).
-fn render_ttf(font_path: &str, text: &str, px: f32) -> Mat {
-    let data = std::fs::read(font_path).expect("font file (Debian fonts-nanum)");
-    let font = FontRef::try_from_slice(&data).expect("font");
-    let scaled = font.as_scaled(PxScale::from(px));
+/// Renders `text` in NanumGothic with the card generator's pen into a white 8-bit gray Mat.
+fn render_hangul(text: &str, px: f32) -> Mat {
+    let pen = Pen::new(FontChoice::NanumGothic, false).expect("NanumGothic (Debian fonts-nanum)");
     let margin = px * 0.5;
-    let mut glyphs = Vec::new();
-    let mut x = margin;
-    let mut prev = None;
-    for c in text.chars() {
-        let id = scaled.glyph_id(c);
-        if let Some(p) = prev {
-            x += scaled.kern(p, id);
-        }
-        glyphs.push(id.with_scale_and_position(px, point(x, margin + scaled.ascent())));
-        x += scaled.h_advance(id);
-        prev = Some(id);
-    }
-    let width = (x + margin).ceil() as i32;
-    let height = (scaled.height() + 2.0 * margin).ceil() as i32;
+    let (ascent, descent) = pen.metrics(px);
+    let width = (pen.measure(text, px, 0.0) + 2.0 * margin).ceil() as i32;
+    let height = (ascent - descent + 2.0 * margin).ceil() as i32;
     let mut img =
-        Mat::new_rows_cols_with_default(height, width, CV_8UC1, Scalar::all(255.0)).expect("mat");
-    for g in glyphs {
-        if let Some(outline) = font.outline_glyph(g) {
-            let b = outline.px_bounds();
-            outline.draw(|gx, gy, cov| {
-                let (px, py) = (b.min.x as i32 + gx as i32, b.min.y as i32 + gy as i32);
-                if px >= 0
-                    && py >= 0
-                    && px < width
-                    && py < height
-                    && let Ok(p) = img.at_2d_mut::<u8>(py, px)
-                {
-                    let ink = (255.0 * (1.0 - cov.clamp(0.0, 1.0))) as u8;
-                    *p = (*p).min(ink);
-                }
-            });
-        }
-    }
-    img
+        Mat::new_rows_cols_with_default(height, width, CV_8UC3, Scalar::all(255.0)).expect("mat");
+    pen.draw(
+        &mut img,
+        text,
+        (margin, margin + ascent),
+        px,
+        [0, 0, 0],
+        0.0,
+    )
+    .expect("draw");
+    let mut gray = Mat::default();
+    imgproc::cvt_color_def(&img, &mut gray, imgproc::COLOR_BGR2GRAY).expect("gray");
+    gray
 }
 
 fn squash(s: &str) -> String {
@@ -169,7 +149,7 @@ fn reads_an_mrz_and_parses_it() {
 fn reads_hangul_with_kor_eng() {
     let mut ocr = engine("kor+eng");
     for text in ["주민등록증", "홍길동"] {
-        let img = render_ttf(NANUM, text, 64.0);
+        let img = render_hangul(text, 64.0);
         let t = Instant::now();
         let out = ocr.read(&img, LineMode::SingleLine, None).expect("read");
         eprintln!(
@@ -183,9 +163,9 @@ fn reads_hangul_with_kor_eng() {
         assert_eq!(squash(&out.text), text);
     }
     // A mixed block, as on a card: title, name, number.
-    let title = render_ttf(NANUM, "주민등록증", 56.0);
-    let name = render_ttf(NANUM, "홍길동 (洪吉童)", 48.0);
-    let number = render_ttf(NANUM, "900101-1234567", 48.0);
+    let title = render_hangul("주민등록증", 56.0);
+    let name = render_hangul("홍길동 (洪吉童)", 48.0);
+    let number = render_hangul("900101-1234567", 48.0);
     let width = title.cols().max(name.cols()).max(number.cols());
     let mut rows = Vec::new();
     for m in [&title, &name, &number] {
@@ -261,7 +241,7 @@ fn timings() {
         1.2,
         false,
     );
-    let hangul = render_ttf(NANUM, "주민등록증 홍길동", 48.0);
+    let hangul = render_hangul("주민등록증 홍길동", 48.0);
     eprintln!(
         "warm means: eng line {:.1} ms, eng MRZ block (whitelist) {:.1} ms, kor+eng line {:.1} ms, kor+eng block {:.1} ms",
         mean_ms(&mut eng, &line, LineMode::SingleLine, None),

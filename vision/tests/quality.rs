@@ -2,15 +2,15 @@
 //! pass, each kind of bad frame is caught by the check that should catch it, and the rectified
 //! card matches the card that was photographed.
 
+use cardgen::{Degradation, FRAME_HEIGHT, FRAME_WIDTH, corners_inside, generate};
 use opencv::core::{self, Mat, MatTraitConst, Point, Point2f, Rect, Scalar, Size, Vector};
 use opencv::imgproc;
 use std::time::Instant;
 use vision::card::DocumentType;
 use vision::card::detect::detect_card;
 use vision::card::rectify::{photo_region, rectify};
-use vision::card::synth::{Degradation, generate};
 use vision::card::{CARD_HEIGHT, CARD_WIDTH, Quad};
-use vision::quality::{QualityReport, assess};
+use vision::quality::{COMPLETENESS_MARGIN, QualityReport, assess};
 
 /// Small deterministic generator (xorshift), so every run sees the same scenes.
 struct Rng(u64);
@@ -426,26 +426,7 @@ fn a_cut_corner_is_reported() {
     assert!(three as f64 >= 0.7 * SEEDS as f64, "{three}/{SEEDS}");
 }
 
-#[test]
-fn timing_of_assess_on_720p() {
-    let frames: Vec<Mat> = (0..20).map(|s| own_scene(s, Kind::Clean).0).collect();
-    let mut times = Vec::new();
-    for _ in 0..3 {
-        for f in &frames {
-            let t = Instant::now();
-            let _ = assess(f).unwrap();
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-    }
-    times.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "assess on 1280×720 (own scenes): median {:.2} ms, p90 {:.2} ms",
-        times[times.len() / 2],
-        times[times.len() * 9 / 10]
-    );
-}
-
-// ---- The synthetic Korean ID cards of `card::synth` ----
+// ---- The synthetic Korean ID cards of the `cardgen` crate ----
 
 /// Writes a frame with the found outline drawn to /tmp/quality-debug (debugging aid).
 fn dump(frame: &Mat, quad: Option<&Quad>, name: &str) {
@@ -642,16 +623,35 @@ fn synth_cards_rectify_back_to_the_card() {
     assert!(worst_corner < 30.0, "{corner_errors:?}");
 }
 
+/// A card with one corner outside the frame is reported with three corners inside on most
+/// frames (27 of 40 when this was written); on the others the detector finds no card or an
+/// outline touching the frame's edge, which the completeness check catches too. It never reports
+/// a cut card as whole: four corners clear of the edges by the completeness margin.
 #[test]
 fn synth_cut_corner_reports_three_corners() {
+    let margin = COMPLETENESS_MARGIN * FRAME_HEIGHT as f32;
     let mut three = 0;
+    let mut whole = Vec::new();
     for seed in 0..SEEDS {
         let s = generate(seed, doc_for(seed), None, Degradation::CornerCut).unwrap();
-        if let Some(det) = detect_card(&s.frame).unwrap()
-            && det.corners_inside == 3
-        {
-            three += 1;
+        assert_eq!(
+            corners_inside(&s.quad, FRAME_WIDTH, FRAME_HEIGHT, 0.0),
+            3,
+            "seed {seed}: {:?}",
+            s.quad
+        );
+        match detect_card(&s.frame).unwrap() {
+            Some(det) if det.corners_inside == 3 => three += 1,
+            Some(det) if corners_inside(&det.quad, FRAME_WIDTH, FRAME_HEIGHT, margin) == 4 => {
+                whole.push(seed)
+            }
+            _ => {}
         }
     }
     println!("synth CornerCut: 3 corners reported in {three}/{SEEDS}");
+    assert!(
+        whole.is_empty(),
+        "cut cards reported whole: seeds {whole:?}"
+    );
+    assert!(three as f64 >= 0.6 * SEEDS as f64, "{three}/{SEEDS}");
 }

@@ -1,5 +1,5 @@
 //! Where each printed field sits on a Korean ID card, as fractions of the rectified card, so the
-//! synthetic card generator draws and the OCR reads the same zones.
+//! synthetic card generator (the `cardgen` test crate) draws and the OCR reads the same zones.
 //!
 //! Zones are given in the coordinates of the canonical rectified card ([`CARD_WIDTH`] ×
 //! [`CARD_HEIGHT`], ID-1 at 10 px/mm): `x`, `y` of the top-left corner and `w`, `h`, each a

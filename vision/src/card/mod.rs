@@ -1,6 +1,6 @@
-//! ID documents: synthetic cards for tests, card detection and rectification, the capture
-//! quality gate's card geometry, and the parsing of what is printed on them (resident
-//! registration numbers, machine-readable zones).
+//! ID documents: card detection and rectification, the capture quality gate's card geometry,
+//! and the parsing of what is printed on them (resident registration numbers, machine-readable
+//! zones). Synthetic cards for tests live outside the product, in the `cardgen` crate.
 
 pub mod detect;
 mod edges;
@@ -12,7 +12,6 @@ pub mod names;
 pub mod read;
 pub mod rectify;
 pub mod rrn;
-pub mod synth;
 
 use serde::{Deserialize, Serialize};
 

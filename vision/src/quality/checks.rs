@@ -1,5 +1,6 @@
 //! The four verdicts of the quality gate, each from the frame's measurements against named
-//! thresholds (tuned on the synthetic cards of `card::synth`), with the guidance a person sees.
+//! thresholds (tuned on the synthetic cards of the `cardgen` test crate), with the guidance a
+//! person sees.
 
 use super::metrics::Metrics;
 use super::{CheckResult, Message};

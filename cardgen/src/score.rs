@@ -1,11 +1,11 @@
 //! Scoring card readings against the generator's truth, the same way for the accuracy test and
 //! `kyc bench cards`: which fields came out exactly right, tallied over many cards.
 
-use super::{Degradation, Sample, generate_with};
-use crate::card::DocumentType;
-use crate::card::read::CardReading;
 use crate::error::Result;
+use crate::{Degradation, Sample, generate_with};
 use opencv::core::Mat;
+use vision::card::DocumentType;
+use vision::card::read::CardReading;
 
 /// The captures the OCR must read: clean and mildly degraded ones.
 pub const OCR_MIX: [Degradation; 6] = [
@@ -132,11 +132,11 @@ impl Tally {
 /// What an MRZ reading got wrong against the generated document: the document type, each
 /// field read differently (`key [read vs truth]`, synthetic data only) and any warning. Empty
 /// when everything is exact.
-pub fn mrz_misses(sample: &super::MrzSample, r: &CardReading) -> Vec<String> {
+pub fn mrz_misses(sample: &crate::MrzSample, r: &CardReading) -> Vec<String> {
     let t = &sample.truth;
     let want = match t.format {
-        crate::card::mrz::MrzFormat::Td1 => DocumentType::IdCardTd1,
-        crate::card::mrz::MrzFormat::Td3 => DocumentType::PassportTd3,
+        vision::card::mrz::MrzFormat::Td1 => DocumentType::IdCardTd1,
+        vision::card::mrz::MrzFormat::Td3 => DocumentType::PassportTd3,
     };
     let mut wrong = Vec::new();
     if r.document_type != want {
@@ -164,6 +164,6 @@ pub fn mrz_misses(sample: &super::MrzSample, r: &CardReading) -> Vec<String> {
 }
 
 /// Whether an MRZ document was read with every field exact and no warning.
-pub fn mrz_read_exactly(sample: &super::MrzSample, r: &CardReading) -> bool {
+pub fn mrz_read_exactly(sample: &crate::MrzSample, r: &CardReading) -> bool {
     mrz_misses(sample, r).is_empty()
 }

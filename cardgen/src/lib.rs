@@ -1,11 +1,19 @@
-//! Synthetic Korean ID cards (주민등록증, 자동차운전면허증) with known contents and known
-//! corners, so the card quality gate, the rectifier and the OCR can be tested without real
-//! people's documents.
+//! Synthetic Korean ID cards (주민등록증, 자동차운전면허증) and ICAO 9303 documents with known
+//! contents and known corners, so the card quality gate, the rectifier and the OCR can be tested
+//! and measured without real people's documents.
+//!
+//! Test and benchmark tooling only, never part of the product: it forges documents (valid
+//! resident registration numbers, machine-readable zones, deliberately tampered ones) and needs
+//! fonts from Debian packages at fixed paths. The vision tests, the server's integration tests
+//! and `kyc bench cards` (the `bench-cards` feature of the kyc package) take it as a
+//! dev-dependency or an optional one; the release `kyc` binary and the `vision` library do not
+//! link it. It reaches the card code through `vision`'s public API only.
 //!
 //! [`sample`] draws a plausible holder, [`render_card`] prints it on a clean rectified card,
 //! [`place_in_scene`] puts the card on a table in a camera frame and [`degrade`] spoils the
 //! frame; [`generate`] does all four from one seed.
 
+mod error;
 mod mrz_card;
 mod render;
 mod rng;
@@ -14,6 +22,7 @@ mod score;
 mod text;
 mod truth;
 
+pub use error::{CardgenError, Result};
 pub use mrz_card::{
     MrzSample, MrzTruth, TD3_HEIGHT, TD3_WIDTH, compose_td1, compose_td3, generate_mrz, render_td1,
     render_td3, tampered,
@@ -28,9 +37,8 @@ pub use score::{FIELD_NAMES, FieldHits, OCR_MIX, Tally, mrz_misses, mrz_read_exa
 pub use text::{FontChoice, NANUM_FONT_DIR, Pen};
 pub use truth::{CardTruth, RRN_WEIGHTS, rrn_check_digit, rrn_is_valid, sample};
 
-use crate::card::{DocumentType, Quad};
-use crate::error::Result;
 use opencv::core::Mat;
+use vision::card::{DocumentType, Quad};
 
 /// One synthetic capture and everything true about it.
 pub struct Sample {

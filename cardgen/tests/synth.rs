@@ -1,16 +1,15 @@
 //! The synthetic ID card generator: deterministic per seed, valid resident registration
 //! numbers, text and photo where the layout says, and every degradation as labelled.
 
+use cardgen::{
+    Degradation, FRAME_HEIGHT, FRAME_WIDTH, FontChoice, Scene, Style, SynthRng, corners_inside,
+    max_corner_deviation_deg, quad_area, render_card, rrn_check_digit, rrn_is_valid, sample,
+};
 use opencv::core::{Mat, Vector};
 use opencv::imgcodecs;
 use opencv::prelude::*;
 use std::path::Path;
 use vision::card::layout::{Field, layout, zone_of};
-use vision::card::synth::{
-    self, Degradation, FRAME_HEIGHT, FRAME_WIDTH, FontChoice, Scene, Style, SynthRng,
-    corners_inside, max_corner_deviation_deg, quad_area, render_card, rrn_check_digit,
-    rrn_is_valid, sample,
-};
 use vision::card::{CARD_HEIGHT, CARD_WIDTH, DocumentType, Quad};
 use vision::{ImageLimits, decode_image};
 
@@ -51,13 +50,13 @@ fn frame_area() -> f32 {
 #[test]
 fn same_seed_same_truth_and_pixels() {
     for doc in DOCS {
-        let a = synth::generate(7, doc, None, Degradation::Glare).expect("generate");
-        let b = synth::generate(7, doc, None, Degradation::Glare).expect("generate");
+        let a = cardgen::generate(7, doc, None, Degradation::Glare).expect("generate");
+        let b = cardgen::generate(7, doc, None, Degradation::Glare).expect("generate");
         assert_eq!(a.truth, b.truth);
         assert_eq!(a.quad, b.quad);
         assert_eq!(bytes(&a.card), bytes(&b.card));
         assert_eq!(bytes(&a.frame), bytes(&b.frame));
-        let c = synth::generate(8, doc, None, Degradation::Glare).expect("generate");
+        let c = cardgen::generate(8, doc, None, Degradation::Glare).expect("generate");
         assert_ne!(a.truth, c.truth, "another seed, another holder");
     }
 }
@@ -126,7 +125,7 @@ fn truths_are_plausible_and_rrns_valid() {
 fn truth_round_trips_through_json() {
     let t = sample(3, DocumentType::DriverLicence);
     let json = serde_json::to_string(&t).expect("serialize");
-    let back: synth::CardTruth = serde_json::from_str(&json).expect("deserialize");
+    let back: cardgen::CardTruth = serde_json::from_str(&json).expect("deserialize");
     assert_eq!(t, back);
 }
 
@@ -272,7 +271,7 @@ fn every_degradation_gives_a_frame_and_a_consistent_quad() {
         for mild in [false, true] {
             for seed in 0..4u64 {
                 let doc = DOCS[(seed % 2) as usize];
-                let s = synth::generate_with(seed, doc, Some(&face), d, mild).expect("generate");
+                let s = cardgen::generate_with(seed, doc, Some(&face), d, mild).expect("generate");
                 assert_eq!(
                     (s.frame.cols(), s.frame.rows()),
                     (FRAME_WIDTH, FRAME_HEIGHT)
@@ -348,32 +347,32 @@ fn photometric_defects_show_in_the_pixels() {
     }
     for seed in 0..4u64 {
         let doc = DOCS[(seed % 2) as usize];
-        let clean = synth::generate(seed, doc, None, Degradation::Clean).expect("clean");
+        let clean = cardgen::generate(seed, doc, None, Degradation::Clean).expect("clean");
         let (mean, sharp, clip) = mean_and_sharpness(&clean.frame, &clean.quad);
         assert!(mean > 150.0, "clean is well lit: {mean}");
         assert!(clip < 200, "clean has no blown highlights: {clip}");
         for d in [Degradation::MotionBlur, Degradation::Defocus] {
-            let s = synth::generate(seed, doc, None, d).expect("blur");
+            let s = cardgen::generate(seed, doc, None, d).expect("blur");
             let (_, blurred, _) = mean_and_sharpness(&s.frame, &s.quad);
             assert!(blurred < sharp * 0.3, "{d:?}: {blurred} vs clean {sharp}");
         }
-        let dark = synth::generate(seed, doc, None, Degradation::LowLight).expect("dark");
+        let dark = cardgen::generate(seed, doc, None, Degradation::LowLight).expect("dark");
         let (m, _, _) = mean_and_sharpness(&dark.frame, &dark.quad);
         assert!(m < 60.0, "low light mean {m}");
-        let glare = synth::generate(seed, doc, None, Degradation::Glare).expect("glare");
+        let glare = cardgen::generate(seed, doc, None, Degradation::Glare).expect("glare");
         let (_, _, clipped) = mean_and_sharpness(&glare.frame, &glare.quad);
         assert!(clipped > 2000, "glare clips highlights: {clipped}");
     }
 }
 
 /// Writes clean frames of the first seeds to /tmp/synth for a person to look at:
-/// `cargo test --release -p vision --test synth -- --ignored`.
+/// `cargo test --release -p cardgen --test synth -- --ignored`.
 #[test]
 #[ignore]
 fn dump_clean_frames() {
     for seed in 0..12u64 {
         let doc = DOCS[(seed % 2) as usize];
-        let s = synth::generate(seed, doc, None, Degradation::Clean).expect("generate");
+        let s = cardgen::generate(seed, doc, None, Degradation::Clean).expect("generate");
         save(&format!("clean_{seed}.png"), &s.frame);
     }
 }
@@ -382,7 +381,7 @@ fn dump_clean_frames() {
 fn generation_is_fast_enough_for_test_suites() {
     let t = std::time::Instant::now();
     for seed in 0..6u64 {
-        synth::generate(seed, DOCS[(seed % 2) as usize], None, Degradation::Glare)
+        cardgen::generate(seed, DOCS[(seed % 2) as usize], None, Degradation::Glare)
             .expect("generate");
     }
     let each = t.elapsed().as_secs_f64() / 6.0;

@@ -3,14 +3,14 @@
 //! anyone's real document. The holder, the numbers and the dates are drawn per seed; every check
 //! digit is computed as ICAO 9303 part 3 says.
 
-use super::rng::SynthRng;
-use super::scene::{Degradation, FRAME_HEIGHT, FRAME_WIDTH, Scene, degrade, place_in_scene};
-use super::text::{FontChoice, Pen};
-use crate::card::mrz::{MrzFormat, check_digit};
-use crate::card::{CARD_HEIGHT, CARD_WIDTH, Quad};
 use crate::error::Result;
+use crate::rng::SynthRng;
+use crate::scene::{Degradation, FRAME_HEIGHT, FRAME_WIDTH, Scene, degrade, place_in_scene};
+use crate::text::{FontChoice, Pen};
 use opencv::core::{CV_8UC3, Mat, MatTraitConst, MatTraitManual, Rect, Scalar, Size};
 use opencv::imgproc;
+use vision::card::mrz::{MrzFormat, check_digit};
+use vision::card::{CARD_HEIGHT, CARD_WIDTH, Quad};
 
 /// A TD3 passport data page, 125 × 88 mm, rendered at 10 px/mm.
 pub const TD3_WIDTH: i32 = 1250;
@@ -488,7 +488,7 @@ pub fn generate_mrz(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::card::mrz::{MrzSex, parse_mrz};
+    use vision::card::mrz::{MrzSex, parse_mrz};
 
     fn parses_back(format: MrzFormat) {
         for seed in 0..200 {

@@ -1,7 +1,11 @@
 //! Hangul text on a BGR `Mat`: OpenCV's putText has only Hershey fonts, so glyphs are rasterised
 //! with ab_glyph from Debian's fonts-nanum TTF files and alpha-blended into the pixels.
+//!
+//! The fonts are not shipped with kyc: they are read from where Debian's packages install them
+//! (`fonts-nanum` for Hangul, `fonts-dejavu-core` for machine-readable zones; scripts/setup.sh
+//! installs both). A missing file is a [`CardgenError::FontMissing`] naming the package.
 
-use crate::error::{Result, VisionError};
+use crate::error::{CardgenError, Result};
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
 use opencv::core::{CV_8UC3, Mat, MatTraitConst, MatTraitManual};
 use serde::{Deserialize, Serialize};
@@ -9,12 +13,28 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Where Debian's `fonts-nanum` puts its files; `KYC_NANUM_FONT_DIR` overrides it.
+/// Where Debian's `fonts-nanum` package puts its files (`apt-get install fonts-nanum`);
+/// `KYC_NANUM_FONT_DIR` overrides it.
 pub const NANUM_FONT_DIR: &str = "/usr/share/fonts/truetype/nanum";
+/// The Debian package that provides [`NANUM_FONT_DIR`], and the other way to provide it.
+const NANUM: FontPackage = FontPackage {
+    name: "fonts-nanum",
+    hint: ", or set KYC_NANUM_FONT_DIR to a folder holding the Nanum TTF files",
+};
 
 /// Debian's fonts-dejavu-core monospace cuts (absolute: `load` joins them to nothing else).
 const DEJAVU_MONO: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf";
 const DEJAVU_MONO_BOLD: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf";
+const DEJAVU: FontPackage = FontPackage {
+    name: "fonts-dejavu-core",
+    hint: "",
+};
+
+/// Where a font file comes from, for the error when it is missing.
+struct FontPackage {
+    name: &'static str,
+    hint: &'static str,
+}
 
 /// The Nanum family a synthetic card is printed in (titles use its bold cut).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -50,24 +70,26 @@ fn font_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(NANUM_FONT_DIR))
 }
 
-/// Loads a font file once per process.
-fn load(file: &str) -> Result<Arc<FontVec>> {
+/// Loads a font file (from Debian's `package`) once per process.
+fn load(file: &str, package: &FontPackage) -> Result<Arc<FontVec>> {
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<FontVec>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     let mut map = cache
         .lock()
-        .map_err(|_| VisionError::Runtime("font cache poisoned".into()))?;
+        .map_err(|_| CardgenError::Unsupported("font cache poisoned".into()))?;
     if let Some(f) = map.get(file) {
         return Ok(f.clone());
     }
     let path = font_dir().join(file);
-    let bytes = std::fs::read(&path).map_err(|e| VisionError::Model {
+    let bytes = std::fs::read(&path).map_err(|source| CardgenError::FontMissing {
         path: path.display().to_string(),
-        reason: format!("{e} (install Debian's fonts-nanum)"),
+        package: package.name,
+        hint: package.hint,
+        source,
     })?;
-    let font = FontVec::try_from_vec(bytes).map_err(|e| VisionError::Model {
+    let font = FontVec::try_from_vec(bytes).map_err(|e| CardgenError::BadFont {
         path: path.display().to_string(),
-        reason: format!("not a usable TrueType font: {e}"),
+        reason: e.to_string(),
     })?;
     let font = Arc::new(font);
     map.insert(file.to_string(), font.clone());
@@ -83,9 +105,9 @@ impl Pen {
     /// The regular (or bold) cut of `choice`, falling back to NanumMyeongjo and NanumGothic.
     pub fn new(choice: FontChoice, bold: bool) -> Result<Self> {
         let (regular, heavy) = choice.files();
-        let mut fonts = vec![load(if bold { heavy } else { regular })?];
+        let mut fonts = vec![load(if bold { heavy } else { regular }, &NANUM)?];
         for fallback in ["NanumMyeongjo.ttf", "NanumGothic.ttf"] {
-            if let Ok(f) = load(fallback) {
+            if let Ok(f) = load(fallback, &NANUM) {
                 fonts.push(f);
             }
         }
@@ -98,7 +120,7 @@ impl Pen {
     pub fn monospace(bold: bool) -> Result<Self> {
         let file = if bold { DEJAVU_MONO_BOLD } else { DEJAVU_MONO };
         Ok(Self {
-            fonts: vec![load(file)?],
+            fonts: vec![load(file, &DEJAVU)?],
         })
     }
 
@@ -140,7 +162,7 @@ impl Pen {
         spacing: f32,
     ) -> Result<f32> {
         if img.typ() != CV_8UC3 || !img.is_continuous() {
-            return Err(VisionError::Runtime(
+            return Err(CardgenError::Unsupported(
                 "text is drawn on continuous 8-bit BGR images only".into(),
             ));
         }

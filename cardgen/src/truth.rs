@@ -1,9 +1,9 @@
 //! What a synthetic card says: random but plausible Korean holders (names, valid resident
 //! registration numbers, addresses, issuers, licence data), deterministic per seed.
 
-use super::rng::SynthRng;
-use crate::card::DocumentType;
+use crate::rng::SynthRng;
 use serde::{Deserialize, Serialize};
+use vision::card::DocumentType;
 
 /// The ground truth printed on a synthetic card.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,7 +219,7 @@ const LICENCE_TYPES: &[&str] = &[
 ];
 
 /// Weights of the resident registration number's check digit.
-pub use crate::card::rrn::{WEIGHTS as RRN_WEIGHTS, check_digit_of as rrn_check_digit};
+pub use vision::card::rrn::{WEIGHTS as RRN_WEIGHTS, check_digit_of as rrn_check_digit};
 
 /// True when `rrn` is `YYMMDD-SNNNNNN` (dash optional) with a correct check digit.
 pub fn rrn_is_valid(rrn: &str) -> bool {

@@ -2,15 +2,15 @@
 //! frame the ways real captures go wrong, so the quality gate and the rectifier have labelled
 //! examples of each defect.
 
-use super::rng::SynthRng;
-use crate::card::{CARD_HEIGHT, CARD_WIDTH, Quad};
-use crate::error::{Result, VisionError};
+use crate::error::{CardgenError, Result};
+use crate::rng::SynthRng;
 use opencv::core::{
     BORDER_CONSTANT, BORDER_REFLECT, CV_8UC1, CV_8UC3, CV_32F, Mat, MatTraitConst,
     MatTraitConstManual, MatTraitManual, Point, Point2f, Scalar, Size, Vector,
 };
 use opencv::imgproc;
 use serde::{Deserialize, Serialize};
+use vision::card::{CARD_HEIGHT, CARD_WIDTH, Quad};
 
 /// The camera frame synthetic scenes are rendered at.
 pub const FRAME_WIDTH: i32 = 1280;
@@ -308,7 +308,7 @@ fn push_one_corner_out(s: &mut Scene, dir: u32, push: f32) {
 
 fn check_bgr(m: &Mat, what: &str) -> Result<()> {
     if m.typ() != CV_8UC3 || m.rows() <= 0 || m.cols() <= 0 {
-        return Err(VisionError::Runtime(format!(
+        return Err(CardgenError::Unsupported(format!(
             "{what} must be a non-empty 8-bit BGR image"
         )));
     }
@@ -433,7 +433,7 @@ fn warp(src: &Mat, m: &Mat) -> Result<Mat> {
 /// frame and the card's true corners in it.
 pub fn place_in_scene(card: &Mat, scene: Scene, rng: &mut SynthRng) -> Result<(Mat, Quad)> {
     check_bgr(card, "the card")?;
-    let card = crate::card::rectify::to_canonical(card)?;
+    let card = vision::card::rectify::to_canonical(card)?;
     let quad = scene.project();
     let m = perspective(&quad)?;
     let warped = warp(&card, &m)?;

@@ -1,18 +1,18 @@
 //! Draws a clean, rectified synthetic card: background pattern, every field of the truth in its
 //! layout zone, the issuer's seal and the holder's photo.
 
-use super::rng::SynthRng;
-use super::text::{FontChoice, Pen};
-use super::truth::{CardTruth, licence_date, rrc_date};
-use crate::card::layout::{Field, FieldZone, zone_of};
-use crate::card::{CARD_HEIGHT, CARD_WIDTH, DocumentType};
-use crate::error::{Result, VisionError};
+use crate::error::{CardgenError, Result};
+use crate::rng::SynthRng;
+use crate::text::{FontChoice, Pen};
+use crate::truth::{CardTruth, licence_date, rrc_date};
 use opencv::core::{
     CV_8UC3, Mat, MatTraitConst, MatTraitConstManual, MatTraitManual, Point, Rect, Scalar, Size,
     Vector,
 };
 use opencv::imgproc;
 use serde::{Deserialize, Serialize};
+use vision::card::layout::{Field, FieldZone, zone_of};
+use vision::card::{CARD_HEIGHT, CARD_WIDTH, DocumentType};
 
 /// How the card's text is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -247,7 +247,7 @@ fn photo(img: &mut Mat, doc: DocumentType, face: Option<&Mat>) -> Result<()> {
                     out
                 }
                 n => {
-                    return Err(VisionError::Runtime(format!(
+                    return Err(CardgenError::Unsupported(format!(
                         "face photo has {n} channels; expected BGR"
                     )));
                 }
@@ -373,7 +373,7 @@ pub fn render_card(truth: &CardTruth, face: Option<&Mat>, style: &Style) -> Resu
         doc,
         DocumentType::ResidentRegistrationCard | DocumentType::DriverLicence
     ) {
-        return Err(VisionError::Runtime(format!(
+        return Err(CardgenError::Unsupported(format!(
             "no synthetic layout for {doc:?}"
         )));
     }
