@@ -160,7 +160,7 @@ struct IdJob<'a> {
 /// What the next step of the job works on, or that the photo must be taken again.
 enum Next<T> {
     Go(T),
-    Retake(IdCaptureStatus, Message),
+    Retake(Box<IdCaptureStatus>, Message),
 }
 
 pub(super) async fn run(
@@ -179,12 +179,12 @@ pub(super) async fn run(
     artifacts.put(ID_CAPTURE, &IdCaptureStatus::processing(capture_id))?;
     let (card, checks) = match job.check_quality(&file).await? {
         Next::Go(found) => found,
-        Next::Retake(status, message) => return job.retake(status, message).await,
+        Next::Retake(status, message) => return job.retake(*status, message).await,
     };
     let (status, crop) = job.read_card(card, checks).await?;
     match job.card_face(status, crop).await? {
         Next::Go((status, face)) => job.accept(status, face).await,
-        Next::Retake(status, message) => job.retake(status, message).await,
+        Next::Retake(status, message) => job.retake(*status, message).await,
     }
 }
 
@@ -223,7 +223,10 @@ impl IdJob<'_> {
         let reading = match inspected {
             Ok(r) => r,
             Err(RetakeReason::Retake(m)) => {
-                return Ok(Next::Retake(IdCaptureStatus::processing(capture_id), m));
+                return Ok(Next::Retake(
+                    Box::new(IdCaptureStatus::processing(capture_id)),
+                    m,
+                ));
             }
             Err(RetakeReason::Internal(e)) => return Err(e),
         };
@@ -240,7 +243,7 @@ impl IdJob<'_> {
                 });
             let mut status = IdCaptureStatus::processing(capture_id);
             status.quality = Some(checks);
-            return Ok(Next::Retake(status, first));
+            return Ok(Next::Retake(Box::new(status), first));
         };
         self.progress(
             40,
@@ -337,7 +340,7 @@ impl IdJob<'_> {
         Ok(match face {
             Some(face) => Next::Go((status, face)),
             None => Next::Retake(
-                status,
+                Box::new(status),
                 Message::new(
                     "No face found on the card's photo: make sure the photo is not covered or in glare.",
                     "신분증 사진에서 얼굴을 찾지 못했습니다. 사진이 가려지거나 빛이 반사되지 않게 해 주세요.",
