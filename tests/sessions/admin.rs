@@ -108,15 +108,7 @@ async fn admins_see_the_tree_and_a_session_and_can_expire_it() {
         "{body}"
     );
 
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let text = server.metrics().await;
     for want in [
         "kyc_sessions{state=\"expired\"} 1",
         "kyc_stage_seconds_count{stage=\"id_capture\"} 1",

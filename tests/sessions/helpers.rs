@@ -31,6 +31,18 @@ impl Server {
         format!("{}{}", self.address, path)
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("send")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// Stops the server (sessions and engines) and waits for it.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {

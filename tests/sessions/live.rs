@@ -41,15 +41,7 @@ async fn live_frame(c: &Client<'_>, frame: Vec<u8>) -> (u16, Value, Option<Strin
 
 /// The value of an unlabelled metric in `/metrics`.
 async fn metric(server: &Server, name: &str) -> u64 {
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let text = server.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())
