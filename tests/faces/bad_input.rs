@@ -1,7 +1,6 @@
 //! Bad input through `kyc compare` (the binary, for exit codes and messages) and its code path:
 //! each case is a clear error or a clear answer, never a panic.
 
-use crate::common::huge_png;
 use crate::{photo, pool, settings};
 use kyc::compare::compare_photos;
 use opencv::core::{Mat, Scalar, Size, Vector};
@@ -107,7 +106,7 @@ fn the_cli_refuses_bad_files_with_exit_code_2_and_a_message() {
             "not a supported image",
         ),
         ("truncated.jpg", jpeg[..400].to_vec(), "decode"),
-        ("huge.png", huge_png(), "50000×50000"),
+        ("huge.png", test_support::media::huge_png(), "50000×50000"),
         ("noise.png", no_face_png(), "no face"),
     ];
     for (name, bytes, expect) in cases {

@@ -5,37 +5,18 @@
 use opencv::core::{Mat, Point2f, Scalar};
 use opencv::imgproc;
 use opencv::prelude::*;
-use std::path::{Path, PathBuf};
-use vision::face::engine::{EngineConfig, EngineKind, ModelPaths, YUNET_FILE, build_engine};
+use test_support::{models_dir, shared_yunet, test_image as photo};
+use vision::face::engine::{EngineConfig, EngineKind, ModelPaths, build_engine};
 use vision::runtime::ORT_DYLIB_FILE;
 use vision::{DecodedImage, ImageLimits, RuntimeConfig, VisionError, compare, decode_image};
 
-fn models_dir() -> PathBuf {
-    std::env::var_os("KYC_TEST_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/files"))
-}
-
 fn config(kind: EngineKind) -> EngineConfig {
     let dir = models_dir();
-    let yunet = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/models")
-        .join(YUNET_FILE);
     EngineConfig::new(
         kind,
         RuntimeConfig::cpu(dir.join(ORT_DYLIB_FILE), 1),
-        ModelPaths::in_dir(&dir, yunet.is_file().then_some(yunet)),
+        ModelPaths::in_dir(&dir, shared_yunet()),
     )
-}
-
-fn photo(name: &str) -> Vec<u8> {
-    let p = models_dir().join("test_images").join(name);
-    std::fs::read(&p).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} — run `kyc models fetch` (make test does) first",
-            p.display()
-        )
-    })
 }
 
 #[test]
