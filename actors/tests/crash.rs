@@ -16,28 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use test_support::Rng;
 
 const SESSIONS: usize = 50;
 const CHILD_ENV: &str = "KYC_CRASH_TEST_JOURNAL";
-
-/// A small xorshift generator (no dependency for a test's dice).
-struct Dice(u64);
-
-impl Dice {
-    fn seeded() -> Self {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1);
-        Self(t | 1)
-    }
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
 
 /// The next step on the happy path.
 fn next_step(id: SessionId, state: SessionState) -> Option<Step> {
@@ -73,7 +55,7 @@ async fn child(dir: &str) {
     let (sup, _) = Actor::spawn(None, SessionSupervisor, args)
         .await
         .expect("supervisor");
-    let mut dice = Dice::seeded();
+    let mut dice = Rng::from_clock("crash child");
     let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
     loop {
         if journal.session_count() < SESSIONS {
@@ -90,7 +72,7 @@ async fn child(dir: &str) {
         let mut tasks = Vec::new();
         for r in live
             .iter()
-            .skip(dice.next(live.len() as u64) as usize)
+            .skip(dice.below(live.len() as u64) as usize)
             .take(8)
         {
             let Some(step) = next_step(r.id, r.state) else {
@@ -115,17 +97,19 @@ async fn child(dir: &str) {
             t.await.expect("task");
         }
         // Spread the work out a little so that kills land in every phase.
-        tokio::time::sleep(Duration::from_millis(dice.next(3))).await;
+        tokio::time::sleep(Duration::from_millis(dice.below(3))).await;
     }
     sup.stop_and_wait(None, None).await.expect("stop");
 }
 
+/// The child: run only by the crash test below, as a process of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the child process of killed_at_random_points_nothing_acknowledged_is_lost_and_all_sessions_finish"]
 async fn crash_child_process() {
-    // Only does something when the crash test below runs this binary as its child.
-    if let Ok(dir) = std::env::var(CHILD_ENV) {
-        child(&dir).await;
-    }
+    let dir = std::env::var(CHILD_ENV).unwrap_or_else(|_| {
+        panic!("{CHILD_ENV} is not set: this is the crash test's child, not a test of its own")
+    });
+    child(&dir).await;
 }
 
 /// When to kill a child: after it printed this many acknowledgements, or after this long
@@ -143,6 +127,7 @@ fn run_child(dir: &std::path::Path, kill: Kill) -> (Vec<String>, bool) {
         .args([
             "crash_child_process",
             "--exact",
+            "--ignored",
             "--nocapture",
             "--test-threads",
             "1",
@@ -194,7 +179,7 @@ fn run_child(dir: &std::path::Path, kill: Kill) -> (Vec<String>, bool) {
 #[test]
 fn killed_at_random_points_nothing_acknowledged_is_lost_and_all_sessions_finish() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut dice = Dice::seeded();
+    let mut dice = Rng::from_clock("crash test");
     let mut created = BTreeSet::new();
     let mut acked: BTreeSet<(SessionId, u64)> = BTreeSet::new();
     let mut collect = |lines: Vec<String>| {
@@ -220,9 +205,9 @@ fn killed_at_random_points_nothing_acknowledged_is_lost_and_all_sessions_finish(
     // run prints), every third one instead at a random moment in the first 40 ms.
     for round in 0..8 {
         let kill = if round % 3 == 2 {
-            Kill::After(Duration::from_millis(dice.next(40)))
+            Kill::After(Duration::from_millis(dice.below(40)))
         } else {
-            Kill::AfterLines(5 + dice.next(36) as usize)
+            Kill::AfterLines(5 + dice.below(36) as usize)
         };
         let (lines, finished) = run_child(dir.path(), kill);
         collect(lines);
@@ -270,5 +255,4 @@ fn killed_at_random_points_nothing_acknowledged_is_lost_and_all_sessions_finish(
         created.len(),
         acked.len()
     );
-    assert_eq!(kills, 8);
 }

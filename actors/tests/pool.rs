@@ -4,26 +4,21 @@
 
 use actors::{EngineBuilder, FacePool, PoolConfig, PoolError};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use vision::face::engine::{
-    EngineConfig, EngineInfo, EngineKind, FaceEngine, ModelPaths, YUNET_FILE, build_engine,
+    EngineConfig, EngineInfo, EngineKind, FaceEngine, ModelPaths, build_engine,
 };
 use vision::runtime::ORT_DYLIB_FILE;
 use vision::{DecodedImage, FaceAnalysis, ImageLimits, RuntimeConfig};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn engine_config(kind: EngineKind) -> EngineConfig {
-    let dir = root().join("models/files");
-    let yunet = root().join("../shared/models").join(YUNET_FILE);
+    let dir = test_support::models_dir();
     EngineConfig::new(
         kind,
         RuntimeConfig::cpu(dir.join(ORT_DYLIB_FILE), 1),
-        ModelPaths::in_dir(&dir, yunet.is_file().then_some(yunet)),
+        ModelPaths::in_dir(&dir, test_support::shared_yunet()),
     )
 }
 
@@ -38,16 +33,10 @@ fn pool_config(workers: usize, queue: usize) -> PoolConfig {
     }
 }
 
-/// The labelled photos of ../shared (9 people), or None with a message when absent.
-fn shared_faces() -> Option<Vec<(String, Arc<[u8]>)>> {
-    let dir = root().join("../shared/testdata/faces");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!(
-            "SKIP: {} is missing; the concurrency test needs its 9 identities",
-            dir.display()
-        );
-        return None;
-    };
+/// The labelled photos of ../shared (9 people).
+fn shared_faces() -> Vec<(String, Arc<[u8]>)> {
+    let dir = test_support::faces_dir();
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut out: Vec<(String, Arc<[u8]>)> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -63,19 +52,16 @@ fn shared_faces() -> Option<Vec<(String, Arc<[u8]>)>> {
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    Some(out)
+    out
 }
 
 fn real_photo(name: &str) -> Arc<[u8]> {
-    let p = root().join("models/files/test_images").join(name);
-    Arc::from(
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (run kyc models fetch)", p.display())),
-    )
+    Arc::from(test_support::test_image(name))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_jobs_give_exactly_the_solo_results() {
-    let Some(photos) = shared_faces() else { return };
+    let photos = shared_faces();
     // ../shared/testdata/faces/README.md: 25 photos of 9 people.
     assert!(photos.len() >= 16, "expected the labelled photos");
     let pool = FacePool::start(pool_config(4, 512))

@@ -2,13 +2,10 @@
 //! generated camera frames and on bad input: exit codes, messages, one JSON object, masked
 //! resident numbers, never a panic.
 
-#[path = "../common/mod.rs"]
-mod common;
 mod verify;
 
 use cardgen::{Degradation, FontChoice, Sample, generate, generate_with};
 use cardgen::{Pen, ocr_sample};
-use common::huge_png;
 use opencv::core::{CV_8UC3, Mat, Scalar, Vector};
 use opencv::imgcodecs;
 use std::path::{Path, PathBuf};
@@ -56,8 +53,7 @@ fn json(run: &Run) -> serde_json::Value {
 }
 
 fn face() -> Mat {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/files/test_images/obama.jpg");
-    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let bytes = test_support::test_image("obama.jpg");
     decode_image(&bytes, ImageLimits::default())
         .expect("photo")
         .mat
@@ -210,7 +206,7 @@ fn quality_passes_a_clean_frame_and_names_what_is_wrong_with_the_others() {
         assert!(msg.to_string().len() > 10, "{d:?}: a guidance message: {v}");
     }
     // A photo with no card in it fails completeness, with a message saying so.
-    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/files/test_images/obama.jpg");
+    let photo = test_support::test_image_path("obama.jpg");
     let v = json(&kyc(&["quality", "--json"], &photo));
     assert_eq!(v["passed"], false);
     assert_eq!(v["checks"]["completeness"]["passed"], false, "{v}");
@@ -240,7 +236,10 @@ fn bad_files_get_exit_code_2_and_a_message() {
             write(dir.path(), "truncated.png", &png.as_slice()[..300]),
             "decode",
         ),
-        (write(dir.path(), "huge.png", &huge_png()), "50000×50000"),
+        (
+            write(dir.path(), "huge.png", &test_support::media::huge_png()),
+            "50000×50000",
+        ),
         (dir.path().join("missing.png"), "cannot read"),
         (tiny, "at least 32 pixels"),
     ];

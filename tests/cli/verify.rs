@@ -4,10 +4,11 @@
 //! video that cuts from one person to another is not verified and says why, a dark video fails
 //! with "too dark"; bad files exit 2 with a message.
 
-use super::common::video::{clip, cut, faces_dir, ffmpeg};
 use super::{Run, run};
 use std::path::Path;
 use std::process::Command;
+use test_support::faces_dir;
+use test_support::video::{audio_only, clip, cut, ten_minutes_of_4k};
 
 /// img1, img2, img4… are one person; img16/img17 another (pairs.csv).
 const ID_PHOTO: &str = "img1.jpg";
@@ -123,41 +124,8 @@ fn bad_videos_and_photos_exit_2_with_a_message() {
     let truncated = write("truncated.mp4", &bytes[..bytes.len() / 3]);
     let empty = write("empty.mp4", b"");
     let text = write("notes.mp4", b"this is a text file, renamed .mp4\n");
-    let audio = dir.path().join("audio.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=2",
-        "-c:a",
-        "aac",
-        audio.to_str().expect("utf-8"),
-    ]);
-    // Ten minutes of 4K: two seconds at 5 frames/s, looped without re-encoding.
-    let short = dir.path().join("short4k.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=gray:size=3840x2160:rate=5:duration=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "10",
-        short.to_str().expect("utf-8"),
-    ]);
-    let long = dir.path().join("long4k.mp4");
-    ffmpeg(&[
-        "-stream_loop",
-        "299",
-        "-i",
-        short.to_str().expect("utf-8"),
-        "-c",
-        "copy",
-        long.to_str().expect("utf-8"),
-    ]);
+    let audio = audio_only(dir.path(), "audio.mp4");
+    let long = ten_minutes_of_4k(dir.path(), "long4k.mp4");
     for (video, code, words) in [
         (&truncated, "CORRUPT_VIDEO", "cut short"),
         (&empty, "EMPTY_INPUT", "empty"),

@@ -1,9 +1,10 @@
 //! Accuracy on the 300 labelled pairs of ../shared/testdata/faces at the shipped threshold.
 
-use crate::{pool, settings, shared_faces};
+use crate::{pool, settings};
 use kyc::compare::compare_photos;
 use std::collections::HashMap;
 use std::sync::Arc;
+use test_support::faces_dir;
 use vision::EngineKind;
 
 struct Pair {
@@ -34,8 +35,8 @@ struct Outcome {
     impostor: (f32, f32),
 }
 
-async fn evaluate(kind: Option<EngineKind>) -> Option<Outcome> {
-    let dir = shared_faces()?;
+async fn evaluate(kind: Option<EngineKind>) -> Outcome {
+    let dir = faces_dir();
     let settings = settings();
     let threshold = settings.engine.match_threshold;
     let pool = pool(&settings, kind, 2).await;
@@ -84,14 +85,12 @@ async fn evaluate(kind: Option<EngineKind>) -> Option<Outcome> {
         o.impostor.0,
         o.impostor.1
     );
-    Some(o)
+    o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hybrid_engine_is_accurate_with_no_false_accepts() {
-    let Some(o) = evaluate(Some(EngineKind::Hybrid)).await else {
-        return;
-    };
+    let o = evaluate(Some(EngineKind::Hybrid)).await;
     assert!(o.accuracy >= 0.99, "accuracy {}", o.accuracy);
     assert_eq!(o.false_accepts, 0);
 }
@@ -99,9 +98,7 @@ async fn hybrid_engine_is_accurate_with_no_false_accepts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_single_engine_separates_the_pairs() {
     for kind in [EngineKind::Insightface, EngineKind::Opencv] {
-        let Some(o) = evaluate(Some(kind)).await else {
-            return;
-        };
+        let o = evaluate(Some(kind)).await;
         assert!(o.accuracy >= 0.98, "{kind}: accuracy {}", o.accuracy);
         assert_eq!(o.false_accepts, 0, "{kind}");
     }

@@ -1,7 +1,6 @@
 //! Bad input through `kyc compare` (the binary, for exit codes and messages) and its code path:
 //! each case is a clear error or a clear answer, never a panic.
 
-use crate::common::huge_png;
 use crate::{photo, pool, settings};
 use kyc::compare::compare_photos;
 use opencv::core::{Mat, Scalar, Size, Vector};
@@ -96,6 +95,8 @@ fn kyc_compare(a: &Path, b: &Path) -> Run {
 
 #[test]
 fn the_cli_refuses_bad_files_with_exit_code_2_and_a_message() {
+    // With YuNet the opencv fallback finds no face in the noise; its Haar fallback can.
+    test_support::shared_model(vision::face::engine::YUNET_FILE);
     let dir = tempfile::tempdir().expect("tmp");
     let good = write(dir.path(), "good.jpg", &photo("obama.jpg"));
     let jpeg = photo("obama2.jpg");
@@ -107,7 +108,7 @@ fn the_cli_refuses_bad_files_with_exit_code_2_and_a_message() {
             "not a supported image",
         ),
         ("truncated.jpg", jpeg[..400].to_vec(), "decode"),
-        ("huge.png", huge_png(), "50000×50000"),
+        ("huge.png", test_support::media::huge_png(), "50000×50000"),
         ("noise.png", no_face_png(), "no face"),
     ];
     for (name, bytes, expect) in cases {

@@ -4,11 +4,12 @@
 //! `review` or `failed` on these clean clips. The scores printed here are the ones documented
 //! in BENCHMARKS.md.
 
-use crate::common::video::{clip, faces_dir};
 use crate::{pool, settings};
 use kyc::verify::{VerifyOptions, verify};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use test_support::faces_dir;
+use test_support::video::clip;
 use vision::decision::Outcome;
 
 /// Person of each photo: the groups pairs.csv's "Yes" rows join.

@@ -1,9 +1,11 @@
 //! Crash safety in the manner of sled's crash tests: the test binary runs the real server as
 //! a child process (`crash_child_server`), 50 sessions are driven through it over REST and
 //! WebSocket, and the child is killed with SIGKILL at random moments and started again on the
-//! same data folder. Afterwards every acknowledged session and upload is there, every event a
-//! socket received is still in the journal unchanged, no event is numbered twice or skipped,
-//! and every interrupted session has run on to its decision.
+//! same data folder. The first kill comes the moment a socket reports a video job started, so
+//! at least one running job is interrupted; the others come at random moments (the seed is
+//! printed). Afterwards every acknowledged session and upload is there, every event a socket
+//! received is still in the journal unchanged, no event is numbered twice or skipped, every
+//! interrupted session has run on to its decision, and the interrupted job ran again.
 
 use super::helpers::{card_image, settings, start, video};
 use futures::StreamExt;
@@ -11,6 +13,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+use test_support::Rng;
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const CHILD_DIR: &str = "KYC_CRASH_CHILD_DIR";
@@ -79,19 +83,6 @@ fn launch(dir: &Path) -> (Child, String) {
     }
 }
 
-/// A small deterministic generator (the seed is printed, so a failure can be replayed).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below.max(1)
-    }
-}
-
 type Address = Arc<RwLock<String>>;
 
 fn base(addr: &Address) -> String {
@@ -144,6 +135,7 @@ async fn drive(
     addr: Address,
     card: Arc<Vec<u8>>,
     clip: Arc<Vec<u8>>,
+    video_starts: Arc<watch::Sender<u64>>,
 ) -> Driven {
     let (id, token) = loop {
         let res = client
@@ -163,7 +155,12 @@ async fn drive(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     // A socket on the session from the start, reconnecting after every crash.
-    let live = tokio::spawn(watch(Arc::clone(&addr), id.clone(), token.clone()));
+    let live = tokio::spawn(watch_events(
+        Arc::clone(&addr),
+        id.clone(),
+        token.clone(),
+        Some(video_starts),
+    ));
     let mut acks = Acks::default();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -228,9 +225,21 @@ async fn drive(
     }
 }
 
-/// Watches a session, reconnecting with `since` after every crash, until its decision.
-/// Returns the events received; a duplicate or a gap fails the test.
-async fn watch(addr: Address, id: String, token: String) -> Vec<Value> {
+/// The first event of a video job (`framesPlanned`, nothing analysed yet): the job is running.
+fn video_job_started(e: &Value) -> bool {
+    let r = &e["result"];
+    r["framesPlanned"].is_u64() && r["framesAnalysed"].is_null()
+}
+
+/// Watches a session, reconnecting with `since` after every crash, until its decision, and
+/// counts in `video_starts` each video job it sees start. Returns the events received; a
+/// duplicate or a gap fails the test.
+async fn watch_events(
+    addr: Address,
+    id: String,
+    token: String,
+    video_starts: Option<Arc<watch::Sender<u64>>>,
+) -> Vec<Value> {
     let mut events: Vec<Value> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -256,6 +265,11 @@ async fn watch(addr: Address, id: String, token: String) -> Vec<Value> {
                     events.len() as u64 + 1,
                     "session {id}: gap or duplicate at {e}"
                 );
+                if let Some(starts) = &video_starts
+                    && video_job_started(&e)
+                {
+                    starts.send_modify(|n| *n += 1);
+                }
                 let done = e["state"] == "decided";
                 events.push(e);
                 if done {
@@ -279,7 +293,7 @@ fn rerun_jobs(events: &[Value]) -> usize {
             && e["progress"]["stage"] == 40
         {
             r["captureId"].as_str()
-        } else if r["framesPlanned"].is_u64() && r["framesAnalysed"].is_null() {
+        } else if video_job_started(e) {
             r["videoId"].as_str()
         } else {
             None
@@ -297,12 +311,9 @@ async fn sessions_survive_kill_9_of_the_server() {
     let media = tempfile::tempdir().expect("media");
     let card = Arc::new(card_image("img1.jpg", 10));
     let clip = Arc::new(std::fs::read(video(media.path(), "img2.jpg", 3)).expect("clip"));
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(7);
-    eprintln!("crash test seed {seed}");
-    let mut rng = Lcg(seed);
+    let mut rng = Rng::from_clock("crash test");
+    let video_starts = Arc::new(watch::Sender::new(0u64));
+    let mut started = video_starts.subscribe();
 
     let (mut child, address) = launch(dir.path());
     let addr: Address = Arc::new(RwLock::new(address));
@@ -314,16 +325,28 @@ async fn sessions_survive_kill_9_of_the_server() {
     for _ in 0..SESSIONS {
         let (c, a) = (client.clone(), Arc::clone(&addr));
         let (card, clip) = (Arc::clone(&card), Arc::clone(&clip));
-        drivers.push(tokio::spawn(drive(c, a, card, clip)));
+        let starts = Arc::clone(&video_starts);
+        drivers.push(tokio::spawn(drive(c, a, card, clip, starts)));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Kill the server at random moments while the sessions are in all their stages.
+    // The first kill: the moment a socket reports a video job started (a job of seconds), so
+    // that job is interrupted and must run again after the restart.
+    let seen = *started.borrow_and_update();
+    tokio::time::timeout(Duration::from_secs(300), started.wait_for(|&n| n > seen))
+        .await
+        .expect("a video job started within 300 s")
+        .expect("the watchers are running");
+    // Then at random moments while the sessions are in all their stages.
     for k in 0..KILLS {
-        let wait = 300 + rng.next(2500);
+        let wait = if k == 0 { 0 } else { 300 + rng.below(2500) };
         tokio::time::sleep(Duration::from_millis(wait)).await;
         child.process.kill().expect("SIGKILL");
         let _ = child.process.wait();
-        eprintln!("kill {} after {wait} ms", k + 1);
+        if k == 0 {
+            eprintln!("kill 1 as a video job started");
+        } else {
+            eprintln!("kill {} after {wait} ms", k + 1);
+        }
         let (c, address) = launch(dir.path());
         child = c;
         if let Ok(mut a) = addr.write() {
@@ -345,7 +368,7 @@ async fn sessions_survive_kill_9_of_the_server() {
             .expect("watcher");
         let replay = tokio::time::timeout(
             Duration::from_secs(60),
-            watch(Arc::clone(&addr), d.id.clone(), d.token.clone()),
+            watch_events(Arc::clone(&addr), d.id.clone(), d.token.clone(), None),
         )
         .await
         .expect("replay");
@@ -371,7 +394,11 @@ async fn sessions_survive_kill_9_of_the_server() {
         "{SESSIONS} sessions decided after {KILLS} kills; {uploads} acknowledged uploads and \
          comparisons all journaled; {reruns} jobs interrupted and run again after a restart"
     );
-    assert!(reruns > 0, "the kills interrupted running jobs");
+    assert!(
+        reruns > 0,
+        "the first kill came as a video job started, yet no job ran again (seed {})",
+        rng.seed()
+    );
     child.process.kill().expect("SIGKILL");
     let _ = child.process.wait();
 }

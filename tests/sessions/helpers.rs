@@ -1,7 +1,6 @@
 //! The server with engines and sessions, a client for one session (REST + WebSocket), and the
 //! test media.
 
-use super::common::video::{clip, faces_dir};
 use cardgen::{Degradation, generate};
 use futures::{SinkExt, StreamExt};
 use kyc::app::Application;
@@ -11,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
+use test_support::faces_dir;
+use test_support::video::clip;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use vision::card::DocumentType;
 use vision::opencv::core::{Vector, VectorToVec};

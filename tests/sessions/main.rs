@@ -2,9 +2,6 @@
 //! driven over REST and WebSocket with real media (a generated ID card carrying a real photo,
 //! selfie videos made from real photos).
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod admin;
 mod bad_input;
 mod crash;

@@ -152,10 +152,7 @@ mod tests {
     #[test]
     fn huge_declared_png_is_refused_from_header() {
         // A PNG signature and an IHDR chunk declaring 50000×50000, no pixel data.
-        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-        png.extend_from_slice(&50_000u32.to_be_bytes());
-        png.extend_from_slice(&50_000u32.to_be_bytes());
-        png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+        let png = test_support::media::huge_png();
         match decode_image(&png, ImageLimits::default()) {
             Err(VisionError::ImageTooLarge { width, height, .. }) => {
                 assert_eq!((width, height), (50_000, 50_000));

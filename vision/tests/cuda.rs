@@ -3,16 +3,13 @@
 //! `KYC_EXPECT_CUDA=1` is set (the GPU machine), it must really run on CUDA.
 #![cfg(feature = "cuda")]
 
-use std::path::Path;
 use vision::face::engine::{EngineConfig, EngineKind, ModelPaths, build_engine};
 use vision::runtime::{ActiveDevice, ORT_DYLIB_FILE};
 use vision::{Device, ImageLimits, RuntimeConfig};
 
 #[test]
 fn auto_runs_on_cuda_where_it_loads_and_on_cpu_elsewhere() {
-    let dir = std::env::var_os("KYC_TEST_MODELS_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/files"));
+    let dir = test_support::models_dir();
     let ort = std::env::var_os("ORT_DYLIB_PATH")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| dir.join(ORT_DYLIB_FILE));
@@ -35,7 +32,7 @@ fn auto_runs_on_cuda_where_it_loads_and_on_cpu_elsewhere() {
     if expect_cuda {
         assert_eq!(device, ActiveDevice::Cuda);
     }
-    let photo = std::fs::read(dir.join("test_images/obama.jpg")).expect("test photo");
+    let photo = test_support::test_image("obama.jpg");
     let a = engine
         .analyze_bytes(&photo, ImageLimits::default())
         .expect("analysis runs");

@@ -9,6 +9,7 @@ use opencv::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use test_support::video::{ffmpeg_output, with_rotation};
 use vision::video::{SamplingStats, VideoLimits, plan, probe, sample_frames};
 
 const W: i32 = 640;
@@ -227,20 +228,22 @@ fn variable_frame_rate_and_a_wrong_header_count() {
 /// Frame `index` of `path` as FFmpeg's command line shows it (rotation applied), gray.
 fn ffmpeg_frame(path: &Path, index: u64, width: i32, height: i32) -> Mat {
     let select = format!("select=eq(n\\,{index})");
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-i"])
-        .arg(path)
-        .args(["-vf", &select, "-frames:v", "1", "-f", "rawvideo"])
-        .args(["-pix_fmt", "gray", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout.len(), (width * height) as usize, "frame size");
-    Mat::new_rows_cols_with_data(height, width, &out.stdout)
+    let path = path.to_str().expect("utf-8 path");
+    let gray = ffmpeg_output(&[
+        "-i",
+        path,
+        "-vf",
+        &select,
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        "-",
+    ]);
+    assert_eq!(gray.len(), (width * height) as usize, "frame size");
+    Mat::new_rows_cols_with_data(height, width, &gray)
         .expect("mat")
         .try_clone()
         .expect("own")
@@ -251,15 +254,7 @@ fn a_rotated_phone_video_comes_out_upright_as_ffmpeg_shows_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let plain = indexed_video(dir.path(), "plain.mp4", 60, 30, &X264_2S_GOP);
     for deg in [90, 180, 270] {
-        let rotated = dir.path().join(format!("rotated{deg}.mp4"));
-        let status = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-            .arg(&plain)
-            .args(["-c", "copy", "-metadata:s:v:0", &format!("rotate={deg}")])
-            .arg(&rotated)
-            .status()
-            .expect("ffmpeg runs");
-        assert!(status.success());
+        let rotated = with_rotation(&plain, dir.path(), &format!("rotated{deg}.mp4"), deg);
         let info = probe(&rotated, VideoLimits::default()).expect("probe");
         let (frames, _) =
             sample_frames(&rotated, &info, 3, VideoLimits::default()).expect("sample");

@@ -6,34 +6,24 @@
 use opencv::core::{Mat, Rect, Scalar, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
-use std::path::{Path, PathBuf};
-use vision::face::engine::{EngineConfig, EngineKind, ModelPaths, YUNET_FILE, build_engine};
+use test_support::{faces_dir, models_dir, shared_yunet};
+use vision::face::engine::{EngineConfig, EngineKind, ModelPaths, build_engine};
 use vision::runtime::ORT_DYLIB_FILE;
 use vision::video::quality::{FrameIssue, FrameQualityPolicy, assess};
 use vision::{DecodedImage, FaceEngine, ImageLimits, RuntimeConfig, VisionError, decode_image};
 
-fn models_dir() -> PathBuf {
-    std::env::var_os("KYC_TEST_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/files"))
-}
-
 fn engine() -> Box<dyn FaceEngine> {
     let dir = models_dir();
-    let yunet = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/models")
-        .join(YUNET_FILE);
     build_engine(&EngineConfig::new(
         EngineKind::Hybrid,
         RuntimeConfig::cpu(dir.join(ORT_DYLIB_FILE), 1),
-        ModelPaths::in_dir(&dir, yunet.is_file().then_some(yunet)),
+        ModelPaths::in_dir(&dir, shared_yunet()),
     ))
     .expect("engine (run `kyc models fetch`)")
 }
 
 fn photos() -> Vec<(String, Mat)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/faces");
-    assert!(dir.is_dir(), "{} is missing", dir.display());
+    let dir = faces_dir();
     (1..=25)
         .map(|i| {
             let name = format!("img{i}.jpg");

@@ -1,10 +1,6 @@
-//! Test inputs shared by the integration test binaries (each includes this file with
-//! `#[path = "../common/mod.rs"] mod common;`).
-
-pub mod video;
+//! Bad media that intake must refuse without decoding it.
 
 /// A PNG header declaring 50000×50000 pixels, with no pixel data behind it.
-#[allow(dead_code)] // not every test binary uses it
 pub fn huge_png() -> Vec<u8> {
     let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
     png.extend_from_slice(&50_000u32.to_be_bytes());
