@@ -19,8 +19,7 @@ const DOCS: [DocumentType; 2] = [
 ];
 
 fn obama() -> Mat {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/files/test_images/obama.jpg");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let bytes = test_support::test_image("obama.jpg");
     decode_image(&bytes, ImageLimits::default())
         .expect("obama.jpg decodes")
         .mat

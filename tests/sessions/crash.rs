@@ -26,9 +26,9 @@ const KILLS: usize = 5;
 #[test]
 #[ignore = "the child process of crash::sessions_survive_kill_9_of_the_server"]
 fn crash_child_server() {
-    let Ok(dir) = std::env::var(CHILD_DIR) else {
-        return;
-    };
+    let dir = std::env::var(CHILD_DIR).unwrap_or_else(|_| {
+        panic!("only the parent test runs this, with {CHILD_DIR} naming the data folder")
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()

@@ -3,7 +3,6 @@
 //! and not the other person.
 
 use cardgen::{Degradation, generate};
-use std::path::Path;
 use vision::card::DocumentType;
 use vision::card::detect::detect_card;
 use vision::card::rectify::{photo_region, rectify};
@@ -11,19 +10,13 @@ use vision::face::engine::{EngineConfig, EngineKind, ModelPaths, build_engine};
 use vision::runtime::ORT_DYLIB_FILE;
 use vision::{DecodedImage, ImageLimits, RuntimeConfig, compare, decode_image};
 
-fn models() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/files")
-}
-
 fn photo(name: &str) -> DecodedImage {
-    let bytes = std::fs::read(models().join("test_images").join(name))
-        .unwrap_or_else(|e| panic!("{name}: {e} (run `kyc models fetch`)"));
-    decode_image(&bytes, ImageLimits::default()).expect("decodes")
+    decode_image(&test_support::test_image(name), ImageLimits::default()).expect("decodes")
 }
 
 #[test]
 fn the_card_face_matches_its_source_photo_only() {
-    let dir = models();
+    let dir = test_support::models_dir();
     let cfg = EngineConfig::new(
         EngineKind::Hybrid,
         RuntimeConfig::cpu(dir.join(ORT_DYLIB_FILE), 1),

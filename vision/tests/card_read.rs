@@ -5,7 +5,6 @@
 
 use cardgen::{Degradation, FIELD_NAMES, Tally, generate_with, ocr_sample};
 use opencv::core::Mat;
-use std::path::Path;
 use std::sync::Mutex;
 use vision::card::DocumentType;
 use vision::card::detect::detect_card;
@@ -14,12 +13,14 @@ use vision::card::read::read_card;
 use vision::card::rectify::rectify;
 use vision::{ImageLimits, decode_image};
 
-fn face() -> Option<Mat> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/files/test_images/obama.jpg");
-    let bytes = std::fs::read(p).ok()?;
-    decode_image(&bytes, ImageLimits::default())
-        .ok()
-        .map(|d| d.mat)
+/// The real face photo printed on every card.
+fn face() -> Mat {
+    decode_image(
+        &test_support::test_image("obama.jpg"),
+        ImageLimits::default(),
+    )
+    .expect("obama.jpg decodes")
+    .mat
 }
 
 fn count() -> u64 {
@@ -45,7 +46,7 @@ fn generated_cards_are_read_exactly() {
     let read_ms = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for chunk in seeds.chunks(seeds.len().div_ceil(2).max(1)) {
-            let (tally, read_ms, face) = (&tally, &read_ms, face.as_ref());
+            let (tally, read_ms, face) = (&tally, &read_ms, Some(&face));
             s.spawn(move || {
                 let mut ocr = CardReader::new(None).expect("tesseract with kor and eng");
                 let mut mine = Tally::default();

@@ -12,19 +12,8 @@ use vision::card::rectify::{photo_region, rectify};
 use vision::card::{CARD_HEIGHT, CARD_WIDTH, Quad};
 use vision::quality::{COMPLETENESS_MARGIN, QualityReport, assess};
 
-/// Small deterministic generator (xorshift), so every run sees the same scenes.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn f(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * ((self.next() >> 11) as f32 / (1u64 << 53) as f32)
-    }
-}
+/// The tests' deterministic generator: every run sees the same scenes.
+use test_support::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -41,9 +30,9 @@ enum Kind {
 /// A canonical 856×540 card: light ground, a photo box, lines of dark "text" strokes.
 fn own_card(rng: &mut Rng) -> Mat {
     let ground = Scalar::new(
-        rng.f(215.0, 240.0) as f64,
-        rng.f(215.0, 240.0) as f64,
-        rng.f(215.0, 240.0) as f64,
+        rng.range(215.0, 240.0) as f64,
+        rng.range(215.0, 240.0) as f64,
+        rng.range(215.0, 240.0) as f64,
         0.0,
     );
     let mut card =
@@ -71,8 +60,8 @@ fn own_card(rng: &mut Rng) -> Mat {
         let y = 60 + line * 55;
         let mut x = if line == 0 { 60 } else { 320 };
         while x < 800 {
-            let w = rng.f(8.0, 30.0) as i32;
-            let thick = rng.f(2.0, 5.0) as i32;
+            let w = rng.range(8.0, 30.0) as i32;
+            let thick = rng.range(2.0, 5.0) as i32;
             imgproc::rectangle(
                 &mut card,
                 Rect::new(x, y, w, 26),
@@ -82,7 +71,7 @@ fn own_card(rng: &mut Rng) -> Mat {
                 0,
             )
             .unwrap();
-            x += w + rng.f(4.0, 20.0) as i32;
+            x += w + rng.range(4.0, 20.0) as i32;
         }
     }
     card
@@ -92,7 +81,7 @@ fn own_card(rng: &mut Rng) -> Mat {
 fn background(rng: &mut Rng) -> Mat {
     let mut noise =
         Mat::new_rows_cols_with_default(90, 160, core::CV_8UC3, Scalar::all(0.0)).unwrap();
-    let base = rng.f(60.0, 140.0) as f64;
+    let base = rng.range(60.0, 140.0) as f64;
     core::randu(
         &mut noise,
         &Scalar::all(base - 40.0),
@@ -161,45 +150,50 @@ fn compose(card: &Mat, bg: &Mat, quad: &Quad) -> Mat {
 
 /// One own scene: (frame, true quad, canonical card).
 fn own_scene(seed: u64, kind: Kind) -> (Mat, Quad, Mat) {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let card = own_card(&mut rng);
     let bg = background(&mut rng);
-    let mut cw = rng.f(700.0, 860.0);
+    let mut cw = rng.range(700.0, 860.0);
     if kind == Kind::TooFar {
-        cw = rng.f(300.0, 400.0);
+        cw = rng.range(300.0, 400.0);
     }
     if kind == Kind::Rotation {
         // Small enough that the turned card stays inside the frame.
-        cw = rng.f(520.0, 600.0);
+        cw = rng.range(520.0, 600.0);
     }
     let ch = cw / 1.585;
-    let c = [640.0 + rng.f(-40.0, 40.0), 360.0 + rng.f(-30.0, 30.0)];
+    let c = [
+        640.0 + rng.range(-40.0, 40.0),
+        360.0 + rng.range(-30.0, 30.0),
+    ];
     let mut q = [
         [c[0] - cw / 2.0, c[1] - ch / 2.0],
         [c[0] + cw / 2.0, c[1] - ch / 2.0],
         [c[0] + cw / 2.0, c[1] + ch / 2.0],
         [c[0] - cw / 2.0, c[1] + ch / 2.0],
     ];
-    let mut angle = rng.f(-4.0, 4.0);
+    let mut angle = rng.range(-4.0, 4.0);
     match kind {
         Kind::Rotation => {
-            angle = rng.f(20.0, 40.0) * if rng.f(0.0, 1.0) < 0.5 { -1.0 } else { 1.0 }
+            angle = rng.range(20.0, 40.0) * if rng.range(0.0, 1.0) < 0.5 { -1.0 } else { 1.0 }
         }
         Kind::Tilt => {
             // The top edge recedes: shorter and lower.
-            let k = rng.f(0.14, 0.22) * cw;
+            let k = rng.range(0.14, 0.22) * cw;
             q[0][0] += k;
             q[1][0] -= k;
             q[0][1] += 0.3 * ch;
             q[1][1] += 0.3 * ch;
         }
-        Kind::CornerCut => angle = rng.f(7.0, 9.0) * if rng.f(0.0, 1.0) < 0.5 { -1.0 } else { 1.0 },
+        Kind::CornerCut => {
+            angle = rng.range(7.0, 9.0) * if rng.range(0.0, 1.0) < 0.5 { -1.0 } else { 1.0 }
+        }
         _ => {}
     }
     let mut q = q.map(|p| rot(p, c, angle));
     if kind == Kind::CornerCut {
         // Only the leftmost corner leaves the frame.
-        let dx = q.iter().map(|p| p[0]).fold(f32::INFINITY, f32::min) + rng.f(20.0, 40.0);
+        let dx = q.iter().map(|p| p[0]).fold(f32::INFINITY, f32::min) + rng.range(20.0, 40.0);
         for p in q.iter_mut() {
             p[0] -= dx;
         }
@@ -209,7 +203,7 @@ fn own_scene(seed: u64, kind: Kind) -> (Mat, Quad, Mat) {
     match kind {
         Kind::Blur => {
             let mut b = Mat::default();
-            let s = rng.f(3.0, 5.0) as f64;
+            let s = rng.range(3.0, 5.0) as f64;
             imgproc::gaussian_blur(
                 &frame,
                 &mut b,
@@ -226,13 +220,13 @@ fn own_scene(seed: u64, kind: Kind) -> (Mat, Quad, Mat) {
                 Mat::new_rows_cols_with_default(720, 1280, core::CV_8UC3, Scalar::all(0.0))
                     .unwrap();
             let p = Point::new(
-                (c[0] + rng.f(-150.0, 150.0)) as i32,
-                (c[1] + rng.f(-80.0, 80.0)) as i32,
+                (c[0] + rng.range(-150.0, 150.0)) as i32,
+                (c[1] + rng.range(-80.0, 80.0)) as i32,
             );
             imgproc::ellipse(
                 &mut over,
                 p,
-                Size::new(rng.f(70.0, 120.0) as i32, rng.f(50.0, 80.0) as i32),
+                Size::new(rng.range(70.0, 120.0) as i32, rng.range(50.0, 80.0) as i32),
                 0.0,
                 0.0,
                 360.0,
@@ -259,7 +253,7 @@ fn own_scene(seed: u64, kind: Kind) -> (Mat, Quad, Mat) {
         Kind::LowLight => {
             let mut out = Mat::default();
             frame
-                .convert_to(&mut out, -1, rng.f(0.18, 0.28) as f64, 0.0)
+                .convert_to(&mut out, -1, rng.range(0.18, 0.28) as f64, 0.0)
                 .unwrap();
             frame = out;
         }
@@ -389,7 +383,7 @@ fn own_scenes_rectify_back_to_the_card() {
 
 #[test]
 fn a_frame_without_a_card_fails_completeness() {
-    let mut rng = Rng(77);
+    let mut rng = Rng::new(77);
     let bg = background(&mut rng);
     let r = assess(&bg).unwrap();
     assert!(!r.passed);
