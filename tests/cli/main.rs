@@ -4,6 +4,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod home;
 mod verify;
 
 use common::huge_png;
