@@ -109,8 +109,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .as_deref()
             .map_or_else(|| "(built-in)".into(), |p| p.display().to_string()),
         data_dir = %settings.server.data_dir.display(),
+        home = %settings.home.describe(),
         "starting kyc"
     );
+    // Open the image codecs while the engines load, not on the first upload.
+    std::thread::spawn(|| {
+        if let Err(e) = vision::codecs::preload() {
+            tracing::error!(error = %e, "cannot open the image codecs; no image can be decoded");
+        }
+    });
 
     let address = settings.server.bind_address();
     let listener = tokio::net::TcpListener::bind(&address)
