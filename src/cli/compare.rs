@@ -1,5 +1,6 @@
 //! `kyc compare A B`: are the faces in two photos the same person? Runs both photos through a
-//! pool of face engine workers (the server's code path) and prints the answer.
+//! face pool (the server's code path) and prints the answer. One-shot: one worker, the hybrid's
+//! fallback engine loaded only if the primary needs it, no warm-up.
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE, EngineChoice};
 use crate::compare::{CompareReport, SideReport, compare_photos};
@@ -48,6 +49,9 @@ fn read(path: &PathBuf) -> Result<Arc<[u8]>, String> {
 
 pub fn run(args: CompareArgs) -> ExitCode {
     let t0 = Instant::now();
+    // Open the image codecs on the second core while the engine loads on the first; a failure
+    // shows again, with its reason, when the first photo is decoded.
+    std::thread::spawn(vision::codecs::preload);
     super::init_cli_tracing();
     let settings = match super::load_settings("compare") {
         Ok(s) => s,
@@ -64,9 +68,10 @@ pub fn run(args: CompareArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(async {
-        // Two workers: the two photos are analysed in parallel.
-        let cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(2), false);
+    let code = rt.block_on(async {
+        // One worker: a second one would halve the time of the two analyses but double the
+        // model loading, which costs more (BENCHMARKS.md, `kyc compare` wall time).
+        let cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(1), false);
         let pool = match FacePool::start(cfg).await {
             Ok(p) => p,
             Err(e) => {
@@ -108,7 +113,10 @@ pub fn run(args: CompareArgs) -> ExitCode {
             print_human(&args, &report, &timings);
         }
         ExitCode::SUCCESS
-    })
+    });
+    // The answer is out and the pool has stopped: do not wait for idle runtime threads.
+    rt.shutdown_background();
+    code
 }
 
 fn side_line(label: &str, path: &std::path::Path, s: &SideReport) -> String {
