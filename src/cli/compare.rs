@@ -49,14 +49,20 @@ fn read(path: &PathBuf) -> Result<Arc<[u8]>, String> {
 
 pub fn run(args: CompareArgs) -> ExitCode {
     let t0 = Instant::now();
-    // Open the image codecs on the second core while the engine loads on the first; a failure
-    // shows again, with its reason, when the first photo is decoded.
-    std::thread::spawn(vision::codecs::preload);
     super::init_cli_tracing();
     let settings = match super::load_settings("compare") {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // While the worker builds its sessions, a second thread opens the image codecs. It loads
+    // ONNX Runtime first: two `dlopen`s take the loader's lock in turn, and the worker needs
+    // ONNX Runtime before anything else. Failures show again, with their reason, where the
+    // worker or the first decode meets them.
+    let ort_dylib = settings.models.ort_dylib.clone();
+    std::thread::spawn(move || {
+        let _ = vision::runtime::init_ort(&ort_dylib);
+        vision::codecs::preload()
+    });
     let (a, b) = match (read(&args.a), read(&args.b)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
