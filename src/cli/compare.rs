@@ -75,8 +75,8 @@ pub fn run(args: CompareArgs) -> ExitCode {
         Err(code) => return code,
     };
     let code = rt.block_on(async {
-        // One worker: a second one would halve the time of the two analyses but double the
-        // model loading, which costs more (BENCHMARKS.md, `kyc compare` wall time).
+        // One worker: a second one would run the two analyses at once but double the CPU of
+        // the model loading, which shares the cores with the codecs (BENCHMARKS.md).
         let cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(1), false);
         let pool = match FacePool::start(cfg).await {
             Ok(p) => p,
