@@ -35,6 +35,12 @@ impl Application {
         let address = listener
             .local_addr()
             .context("cannot read the bound address")?;
+        // Open the image codecs while the engines load, not on the first upload.
+        std::thread::spawn(|| {
+            if let Err(e) = vision::codecs::preload() {
+                tracing::error!(error = %e, "cannot open the image codecs; no image can be decoded");
+            }
+        });
         let engines = Arc::new(
             engines::start(&settings)
                 .await

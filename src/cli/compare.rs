@@ -1,5 +1,6 @@
 //! `kyc compare A B`: are the faces in two photos the same person? Runs both photos through a
-//! pool of face engine workers (the server's code path) and prints the answer.
+//! face pool (the server's code path) and prints the answer. One-shot: one worker, the hybrid's
+//! fallback engine loaded only if the primary needs it, no warm-up.
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE, EngineChoice};
 use crate::compare::{CompareReport, SideReport, compare_photos};
@@ -53,6 +54,15 @@ pub fn run(args: CompareArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // While the worker builds its sessions, a second thread opens the image codecs. It loads
+    // ONNX Runtime first: two `dlopen`s take the loader's lock in turn, and the worker needs
+    // ONNX Runtime before anything else. Failures show again, with their reason, where the
+    // worker or the first decode meets them.
+    let ort_dylib = settings.models.ort_dylib.clone();
+    std::thread::spawn(move || {
+        let _ = vision::runtime::init_ort(&ort_dylib);
+        vision::codecs::preload()
+    });
     let (a, b) = match (read(&args.a), read(&args.b)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
@@ -64,9 +74,10 @@ pub fn run(args: CompareArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(async {
-        // Two workers: the two photos are analysed in parallel.
-        let cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(2), false);
+    let code = rt.block_on(async {
+        // One worker: a second one would run the two analyses at once but double the CPU of
+        // the model loading, which shares the cores with the codecs (BENCHMARKS.md).
+        let cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(1), false);
         let pool = match FacePool::start(cfg).await {
             Ok(p) => p,
             Err(e) => {
@@ -108,7 +119,10 @@ pub fn run(args: CompareArgs) -> ExitCode {
             print_human(&args, &report, &timings);
         }
         ExitCode::SUCCESS
-    })
+    });
+    // The answer is out and the pool has stopped: do not wait for idle runtime threads.
+    rt.shutdown_background();
+    code
 }
 
 fn side_line(label: &str, path: &std::path::Path, s: &SideReport) -> String {

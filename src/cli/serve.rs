@@ -98,6 +98,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .as_deref()
             .map_or_else(|| "(built-in)".into(), |p| p.display().to_string()),
         data_dir = %settings.server.data_dir.display(),
+        home = %settings.home.describe(),
         "starting kyc"
     );
     Application::build(settings)

@@ -94,8 +94,8 @@ pub struct FileStatus {
 }
 
 /// The state of every file of the manifest: fetched entries under `dir`, external files in
-/// [`yunet_dirs`]`(dir)`.
-pub fn status(manifest: &Manifest, dir: &Path) -> Vec<FileStatus> {
+/// `external_dirs` (the first one holding each with its sha256).
+pub fn status(manifest: &Manifest, dir: &Path, external_dirs: &[PathBuf]) -> Vec<FileStatus> {
     let mut out: Vec<FileStatus> = manifest
         .entries()
         .map(|e| {
@@ -116,9 +116,9 @@ pub fn status(manifest: &Manifest, dir: &Path) -> Vec<FileStatus> {
             }
         })
         .collect();
-    let dirs = yunet_dirs(dir);
+    let dirs = external_dirs;
     for x in &manifest.external {
-        let (path, state) = locate_external(x, &dirs);
+        let (path, state) = locate_external(x, dirs);
         out.push(FileStatus {
             name: x.name.clone(),
             kind: EntryKind::External,
@@ -161,15 +161,6 @@ pub(super) fn locate_external(x: &ExternalFile, dirs: &[PathBuf]) -> (PathBuf, F
             FileState::Missing,
         )
     })
-}
-
-/// The folders searched for YuNet: `../shared/models`, then the models folder.
-pub fn yunet_dirs(models_dir: &Path) -> Vec<PathBuf> {
-    let mut v = vec![PathBuf::from(SHARED_MODELS_DIR)];
-    if models_dir != Path::new(SHARED_MODELS_DIR) {
-        v.push(models_dir.to_path_buf());
-    }
-    v
 }
 
 /// The first `face_detection_yunet.onnx` in `dirs` whose sha256 is the manifest's; files with

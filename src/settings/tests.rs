@@ -279,3 +279,36 @@ fn secrets_are_not_printed() {
         .expect("loads");
     assert!(!format!("{s:?}").contains("super-secret-token-value"));
 }
+
+#[test]
+fn empty_folders_resolve_to_the_home() {
+    let dir = empty_dir();
+    let home_dir = dir.path().join("kyc");
+    let home = Home {
+        dir: home_dir.clone(),
+        source: home::HomeSource::KycHome,
+        checkout: false,
+    };
+    let s = Settings::builder()
+        .home(home.clone())
+        .build()
+        .expect("loads");
+    assert_eq!(s.server.data_dir, home_dir.join("data"));
+    assert_eq!(s.models.dir, home_dir.join("models"));
+    assert_eq!(s.models.yunet_dirs, vec![home_dir.join("models")]);
+    assert_eq!(
+        s.models.ort_dylib,
+        home_dir.join("models/libonnxruntime.so.1.31.1")
+    );
+    assert_eq!(s.home, home);
+    // Set values stay as they are.
+    let s = Settings::builder()
+        .home(home)
+        .var("KYC__MODELS__DIR", "/opt/models")
+        .var("KYC__SERVER__DATA_DIR", "/srv/data")
+        .build()
+        .expect("loads");
+    assert_eq!(s.models.dir, PathBuf::from("/opt/models"));
+    assert_eq!(s.models.yunet_dirs, vec![PathBuf::from("/opt/models")]);
+    assert_eq!(s.server.data_dir, PathBuf::from("/srv/data"));
+}

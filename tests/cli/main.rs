@@ -2,6 +2,7 @@
 //! generated camera frames and on bad input: exit codes, messages, one JSON object, masked
 //! resident numbers, never a panic.
 
+mod home;
 mod verify;
 
 use cardgen::{Degradation, FontChoice, Sample, generate, generate_with};

@@ -2,8 +2,8 @@
 //! before decoding a single pixel, then decode to BGR with OpenCV (EXIF orientation applied).
 
 use crate::error::{Result, VisionError};
-use opencv::core::{Mat, MatTraitConst, MatTraitConstManual, Vector};
-use opencv::imgcodecs;
+use opencv::core::{Mat, MatTraitConst, MatTraitConstManual};
+use opencv::imgcodecs::IMREAD_COLOR;
 
 /// Limits checked from the header, before decoding.
 #[derive(Debug, Clone, Copy)]
@@ -122,9 +122,8 @@ pub fn decode_image(bytes: &[u8], limits: ImageLimits) -> Result<DecodedImage> {
             min_side: limits.min_side,
         });
     }
-    let buf = Vector::<u8>::from_slice(bytes);
-    let mat = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR)
-        .map_err(|e| VisionError::CorruptImage(format!("{format}: {}", e.message)))?;
+    let mat = crate::codecs::imdecode(bytes, IMREAD_COLOR)
+        .map_err(|e| VisionError::CorruptImage(format!("{format}: {e}")))?;
     if mat.empty() || mat.cols() <= 0 || mat.rows() <= 0 {
         return Err(VisionError::CorruptImage(format!(
             "the {format} data is truncated or damaged"

@@ -2,6 +2,7 @@
 //! compute about images lives here, so both call exactly the same code.
 
 pub mod card;
+pub mod codecs;
 pub mod decision;
 pub mod error;
 pub mod face;

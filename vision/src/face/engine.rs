@@ -169,13 +169,21 @@ fn face_rect(f: &FaceBox) -> Rect {
 
 impl Pipeline {
     fn insightface(cfg: &EngineConfig) -> Result<Self> {
-        let det = Scrfd::load(
-            &cfg.runtime,
-            &cfg.models.scrfd,
-            cfg.det_size,
-            cfg.det_threshold,
-        )?;
-        let rec = OrtArcFace::load(&cfg.runtime, &cfg.models.arcface)?;
+        // Building a session (graph optimisation, weight packing) is most of a one-shot
+        // command's start: the recognizer builds on a second thread while the detector builds.
+        let (det, rec) = std::thread::scope(|s| {
+            let rec = s.spawn(|| OrtArcFace::load(&cfg.runtime, &cfg.models.arcface));
+            let det = Scrfd::load(
+                &cfg.runtime,
+                &cfg.models.scrfd,
+                cfg.det_size,
+                cfg.det_threshold,
+            );
+            let rec = rec
+                .join()
+                .map_err(|_| VisionError::Runtime("loading the recognizer panicked".into()))?;
+            Ok::<_, VisionError>((det?, rec?))
+        })?;
         let device = rec.device();
         tracing::info!(engine = "insightface", %device, "face engine loaded");
         Ok(Self {
