@@ -3,12 +3,12 @@
 
 pub mod app;
 pub mod cli;
-pub mod compare;
 pub mod engines;
 pub mod flow;
 pub mod http;
 pub mod metrics;
 pub mod models;
+pub mod photo_pair;
 pub mod sessions;
 pub mod settings;
 pub mod verify;

@@ -3,8 +3,8 @@
 //! fallback engine loaded only if the primary needs it, no warm-up.
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE, EngineChoice};
-use crate::compare::{CompareReport, SideReport, compare_photos};
 use crate::engines;
+use crate::photo_pair::{CompareReport, SideReport, compare_photos};
 use actors::FacePool;
 use clap::Args;
 use serde::Serialize;

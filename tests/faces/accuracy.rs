@@ -1,7 +1,7 @@
 //! Accuracy on the 300 labelled pairs of ../shared/testdata/faces at the shipped threshold.
 
 use crate::{pool, settings};
-use kyc::compare::compare_photos;
+use kyc::photo_pair::compare_photos;
 use std::collections::HashMap;
 use std::sync::Arc;
 use test_support::faces_dir;

@@ -2,7 +2,7 @@
 //! each case is a clear error or a clear answer, never a panic.
 
 use crate::{photo, pool, settings};
-use kyc::compare::compare_photos;
+use kyc::photo_pair::compare_photos;
 use opencv::core::{Mat, Scalar, Size, Vector};
 use opencv::prelude::*;
 use opencv::{imgcodecs, imgproc};

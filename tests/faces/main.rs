@@ -1,4 +1,4 @@
-//! Face comparison through `kyc compare`'s code path (`kyc::compare::compare_photos` on a face
+//! Face comparison through `kyc compare`'s code path (`kyc::photo_pair::compare_photos` on a face
 //! pool built from the `test` settings) with the real models and real photos.
 
 mod accuracy;
