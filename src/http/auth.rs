@@ -1,5 +1,5 @@
-//! Who a request is: the session token (`Authorization: Bearer`, or `?token=` on a WebSocket
-//! upgrade, where browsers cannot set headers) checked against the session it names, in one
+//! Who a request is: the session token (`Authorization: Bearer`, or `?token=` on the WebSocket
+//! routes, where browsers cannot set headers) checked against the session it names, in one
 //! extractor for every session route; the session id parsed in one place; the admin token.
 
 use super::{ApiError, AppState};
@@ -22,7 +22,12 @@ impl FromRequestParts<AppState> for Authorized {
         let id = parse_session_id(&id)?;
         let token = match bearer(&parts.headers) {
             Some(t) => Some(t.to_owned()),
-            None if is_websocket_upgrade(&parts.headers) => query_token(&parts.uri),
+            // Browsers cannot set headers on a WebSocket: there the token is in the query.
+            None if is_websocket_upgrade(&parts.headers)
+                || parts.uri.path().starts_with("/ws/") =>
+            {
+                query_token(&parts.uri)
+            }
             None => None,
         };
         Ok(Self(app.authorize(&id, token.as_deref())?))
