@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use vision::decision::{self, DecisionPolicy, FrameEvidence, Outcome, Verdict};
+use vision::decision::{self, DecisionPolicy, FrameEvidence, Verdict};
 use vision::video::quality::{FrameMeasures, FrameQuality, FrameQualityPolicy, assess};
 use vision::video::{SampledFrame, SamplingStats, VideoError, VideoInfo, VideoLimits};
 use vision::{Embedding, FaceAnalysis, SharedFrame, VisionError};
@@ -144,16 +144,13 @@ pub struct VerifyTimings {
     pub total: f64,
 }
 
-/// The answer of a verification.
+/// The answer of a verification. Named like the API's comparison report (camelCase, the same
+/// verdict fields, the same frame rows), so a script reads either.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
-    pub decision: Outcome,
-    pub score: Option<f32>,
-    pub consistency: Option<f32>,
-    pub threshold: f32,
-    pub reasons: Vec<String>,
-    pub frames_sampled: usize,
-    pub frames_kept: usize,
+    #[serde(flatten)]
+    pub verdict: Verdict,
     /// Frames in the video (counted from its packets, not taken from the header).
     pub frame_count: u64,
     /// What sampling cost: frames decoded, non-reference frames skipped, seeks.
@@ -412,13 +409,7 @@ pub async fn verify(
     timings.compare = ms(t);
     timings.total = ms(t0);
     Ok(VerifyReport {
-        decision: verdict.decision,
-        score: verdict.score,
-        consistency: verdict.consistency,
-        threshold: opts.decision.match_threshold,
-        reasons: verdict.reasons,
-        frames_sampled: verdict.frames_sampled,
-        frames_kept: verdict.frames_kept,
+        verdict,
         frame_count: side.sampling.frame_count,
         sampling: side.sampling,
         id: IdFace::of(&id_face),

@@ -87,10 +87,10 @@ pub fn run(args: VerifyBenchArgs) -> ExitCode {
                 r.frame_count,
                 r.video.width,
                 r.video.height,
-                r.decision,
-                r.score.unwrap_or(f32::NAN),
-                r.frames_kept,
-                r.frames_sampled,
+                r.verdict.decision,
+                r.verdict.score.unwrap_or(f32::NAN),
+                r.verdict.frames_kept,
+                r.verdict.frames_sampled,
             );
         }
         let [total, probe, decode, detect, embed, compare] = &mut cols;

@@ -167,12 +167,12 @@ pub fn run(args: VerifyArgs) -> ExitCode {
                     return fail(true, "INTERNAL", &msg, EXIT_FAILURE);
                 }
             };
-            value["timings_ms"]["load"] = serde_json::json!(load_ms);
+            value["timingsMs"]["load"] = serde_json::json!(load_ms);
             println!("{value}");
         } else {
             print_human(&args, &report, load_ms);
         }
-        if report.decision == Outcome::Failed {
+        if report.verdict.decision == Outcome::Failed {
             ExitCode::from(EXIT_BAD_INPUT)
         } else {
             ExitCode::SUCCESS
@@ -184,7 +184,8 @@ fn opt(v: Option<f32>) -> String {
     v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into())
 }
 
-fn print_human(args: &VerifyArgs, r: &VerifyReport, load_ms: f64) {
+fn print_human(args: &VerifyArgs, report: &VerifyReport, load_ms: f64) {
+    let r = &report.verdict;
     println!(
         "{}  score {} (threshold {:.3}), {} of {} frames used",
         r.decision.to_string().to_uppercase(),
@@ -199,23 +200,23 @@ fn print_human(args: &VerifyArgs, r: &VerifyReport, load_ms: f64) {
     println!(
         "ID {}: face by {} ({}), score {:.2}, {} face(s)",
         args.id.display(),
-        r.id.detector,
-        r.id.engine,
-        r.id.detection_score,
-        r.id.faces_found
+        report.id.detector,
+        report.id.engine,
+        report.id.detection_score,
+        report.id.faces_found
     );
     println!(
         "video {}: {}×{} {:.1} fps, {} frames ({:.1} s), rotation {}°; sampling decoded {} frames, skipped {}, {} seeks",
         args.video.display(),
-        r.video.width,
-        r.video.height,
-        r.video.fps,
-        r.frame_count,
-        r.video.duration_s,
-        r.video.rotation_deg,
-        r.sampling.decoded,
-        r.sampling.skipped,
-        r.sampling.seeks
+        report.video.width,
+        report.video.height,
+        report.video.fps,
+        report.frame_count,
+        report.video.duration_s,
+        report.video.rotation_deg,
+        report.sampling.decoded,
+        report.sampling.skipped,
+        report.sampling.seeks
     );
     println!(
         "{:>6} {:>9} {:>7} {:>10} {:>11} {:>5} {:>6} {:>6} {:>5} {:>5}  issue",
@@ -230,7 +231,7 @@ fn print_human(args: &VerifyArgs, r: &VerifyReport, load_ms: f64) {
         "light",
         "yaw"
     );
-    for f in &r.frames {
+    for f in &report.frames {
         println!(
             "{:>6} {:>9.0} {:>7.2} {:>10} {:>11} {:>5} {:>6.0} {:>6.0} {:>5.0} {:>5.0}  {}",
             f.index,
@@ -246,7 +247,7 @@ fn print_human(args: &VerifyArgs, r: &VerifyReport, load_ms: f64) {
             f.issue.as_deref().unwrap_or("")
         );
     }
-    let t = &r.timings_ms;
+    let t = &report.timings_ms;
     println!(
         "time: load {load_ms:.0} ms; probe {:.0}, decode {:.0}, detect {:.0}, embed {:.0}, compare {:.1} ms; verify total {:.0} ms",
         t.probe, t.decode, t.detect, t.embed, t.compare, t.total

@@ -10,7 +10,7 @@ use actors::session::{
 };
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use vision::decision::Outcome;
+use vision::decision::{Outcome, Verdict};
 
 /// A finished comparison.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -19,16 +19,9 @@ pub struct ComparisonReport {
     pub comparison_id: uuid::Uuid,
     #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
-    /// `verified`, `rejected`, `review` or `failed`.
-    #[schema(value_type = String)]
-    pub decision: Outcome,
-    /// Median of the top-k frame similarities.
-    pub score: Option<f32>,
-    pub consistency: Option<f32>,
-    pub threshold: f32,
-    pub reasons: Vec<String>,
-    pub frames_sampled: usize,
-    pub frames_kept: usize,
+    /// The decision, its score and its reasons.
+    #[serde(flatten)]
+    pub verdict: Verdict,
     pub id_capture_id: uuid::Uuid,
     pub video_id: uuid::Uuid,
     pub id_face: IdFace,
@@ -60,13 +53,7 @@ pub(super) async fn run(
     let report = ComparisonReport {
         comparison_id,
         session_id: session,
-        decision: verdict.decision,
-        score: verdict.score,
-        consistency: verdict.consistency,
-        threshold: policy.match_threshold,
-        reasons: verdict.reasons,
-        frames_sampled: verdict.frames_sampled,
-        frames_kept: verdict.frames_kept,
+        verdict,
         id_capture_id: id.capture_id,
         video_id: video.video_id,
         id_face: id.info,
@@ -74,16 +61,10 @@ pub(super) async fn run(
         decided_at_ms: actors::session::event::now_ms(),
     };
     artifacts.put(COMPARISON, &report)?;
-    let result = serde_json::json!({
-        "comparisonId": comparison_id,
-        "decision": report.decision,
-        "score": report.score,
-        "consistency": report.consistency,
-        "threshold": report.threshold,
-        "reasons": report.reasons,
-        "framesKept": report.frames_kept,
-    });
-    let (to, decision, message) = match report.decision {
+    // The event carries the verdict (the table stays behind the comparison id).
+    let mut result = serde_json::to_value(&report.verdict)?;
+    result["comparisonId"] = serde_json::json!(comparison_id);
+    let (to, decision, message) = match report.verdict.decision {
         Outcome::Verified => (
             SessionState::Decided,
             Some(Decision::Verified),
@@ -112,7 +93,10 @@ pub(super) async fn run(
             SessionState::Failed,
             None,
             Message::new(
-                format!("Nothing could be decided: {}", report.reasons.join("; ")),
+                format!(
+                    "Nothing could be decided: {}",
+                    report.verdict.reasons.join("; ")
+                ),
                 "판정할 수 없습니다. 새 세션을 시작해 주세요.",
             ),
         ),

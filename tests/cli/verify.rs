@@ -63,8 +63,20 @@ fn verify_decides_on_videos_made_from_real_photos() {
         assert_eq!(f["engine"].as_str().is_some(), f["similarity"].is_number());
     }
     assert!(v["score"].as_f64().expect("score") >= 0.40);
-    for stage in ["probe", "decode", "detect", "embed", "compare", "total"] {
-        assert!(v["timings_ms"][stage].is_number(), "{stage}");
+    for stage in [
+        "probe", "decode", "detect", "embed", "compare", "total", "load",
+    ] {
+        assert!(v["timingsMs"][stage].is_number(), "{stage}");
+    }
+    // The verdict has the API comparison report's names.
+    for key in [
+        "threshold",
+        "reasons",
+        "framesSampled",
+        "framesKept",
+        "frameCount",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing in {v}");
     }
 
     let run = verify(&id, &other, true);

@@ -71,7 +71,7 @@ async fn clips_of_every_person_are_verified_against_their_own_photos_only() {
             let r = verify(&pool, bytes, video.clone(), &opts, &|_| {})
                 .await
                 .unwrap_or_else(|e| panic!("{id} vs clip of {source}: {e}"));
-            let score = r.score.unwrap_or(f32::NAN);
+            let score = r.verdict.score.unwrap_or(f32::NAN);
             let expected = if g == h {
                 genuine.push(score);
                 Outcome::Verified
@@ -79,10 +79,10 @@ async fn clips_of_every_person_are_verified_against_their_own_photos_only() {
                 impostor.push(score);
                 Outcome::Rejected
             };
-            if r.decision != expected {
+            if r.verdict.decision != expected {
                 wrong.push(format!(
                     "{id} vs clip of {source}: {} (score {score:.3}; {:?})",
-                    r.decision, r.reasons
+                    r.verdict.decision, r.verdict.reasons
                 ));
             }
         }

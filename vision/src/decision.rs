@@ -73,17 +73,23 @@ pub struct FrameEvidence {
     pub consistency: Option<f32>,
 }
 
-/// The decision with its grounds.
-#[derive(Debug, Clone, Serialize)]
+/// The decision with its grounds: the same fields, with the same names, in the API's
+/// comparison report and in `kyc verify --json` (both flatten it).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Verdict {
+    /// `verified`, `rejected`, `review` or `failed`.
+    #[schema(value_type = String)]
     pub decision: Outcome,
     /// Median of the top-k kept frames' similarities (None when failed).
     pub score: Option<f32>,
     /// Lowest per-frame consistency among kept frames (None with fewer than two).
     pub consistency: Option<f32>,
+    /// The match threshold the score was held against.
+    pub threshold: f32,
+    pub reasons: Vec<String>,
     pub frames_sampled: usize,
     pub frames_kept: usize,
-    pub reasons: Vec<String>,
 }
 
 fn median(mut v: Vec<f32>) -> Option<f32> {
@@ -164,9 +170,10 @@ pub fn decide(frames: &[FrameEvidence], policy: &DecisionPolicy) -> Verdict {
         decision: Outcome::Failed,
         score: None,
         consistency,
+        threshold: policy.match_threshold,
+        reasons: Vec::new(),
         frames_sampled: frames.len(),
         frames_kept: kept.len(),
-        reasons: Vec::new(),
     };
     if let Some(reason) = too_few_frames(frames, kept.len(), policy) {
         verdict.reasons.push(reason);
