@@ -54,6 +54,9 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        quiet_on_closed_pipe();
+    }
     if matches!(
         cli.command,
         Command::Serve(_) | Command::Ocr(_) | Command::Bench(_)
@@ -68,6 +71,16 @@ pub fn main() -> ExitCode {
         Command::Quality(a) => quality::run(a),
         Command::Ocr(a) => ocr::run(a),
         Command::Verify(a) => verify::run(a),
+    }
+}
+
+/// A one-shot command whose reader goes away (`kyc models list | head -1`) ends quietly, as Unix
+/// tools do, instead of panicking in `println!`: Rust ignores SIGPIPE, so give it back its
+/// default action. Not for `kyc serve`, whose sockets must survive a peer that left.
+fn quiet_on_closed_pipe() {
+    // SAFETY: setting a signal's disposition to its default at start, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -258,3 +258,30 @@ fn bad_files_get_exit_code_2_and_a_message() {
         }
     }
 }
+
+/// `kyc models list | head -1`: the reader leaves before the command writes; the command ends
+/// by the pipe's signal, as Unix tools do, never by a panic.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kyc"))
+        .args(["models", "list"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KYC_ENV", "test")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kyc runs");
+    // Close the reading end before the command has started writing.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("kyc ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {stderr}",
+        out.status
+    );
+}
