@@ -1,5 +1,6 @@
 //! Compiles `src/codecs.cpp`, the shim that opens OpenCV's image codecs on first use, against
-//! the OpenCV headers pkg-config names, and tells `codecs.rs` the codecs library's soname.
+//! the OpenCV headers pkg-config names, and tells `codecs.rs` the codecs library's soname;
+//! compiles `src/jpeg.c`, the JPEG decoder that needs no codecs library, and links libjpeg.
 
 fn main() {
     println!("cargo:rerun-if-changed=src/codecs.cpp");
@@ -31,4 +32,11 @@ fn main() {
         build.include(dir);
     }
     build.compile("kyc_codecs");
+    // JPEG straight through libjpeg (OpenCV's own JPEG library; Leptonica links it too).
+    println!("cargo:rerun-if-changed=src/jpeg.c");
+    cc::Build::new()
+        .file("src/jpeg.c")
+        .warnings(true)
+        .compile("kyc_jpeg");
+    println!("cargo:rustc-link-lib=jpeg");
 }

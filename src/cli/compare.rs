@@ -54,15 +54,6 @@ pub fn run(args: CompareArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    // While the worker builds its sessions, a second thread opens the image codecs. It loads
-    // ONNX Runtime first: two `dlopen`s take the loader's lock in turn, and the worker needs
-    // ONNX Runtime before anything else. Failures show again, with their reason, where the
-    // worker or the first decode meets them.
-    let ort_dylib = settings.models.ort_dylib.clone();
-    std::thread::spawn(move || {
-        let _ = vision::runtime::init_ort(&ort_dylib);
-        vision::codecs::preload()
-    });
     let (a, b) = match (read(&args.a), read(&args.b)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
@@ -70,6 +61,20 @@ pub fn run(args: CompareArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    // While the worker builds its sessions, a second thread loads ONNX Runtime and, unless
+    // both photos are JPEGs (decoded without it), opens OpenCV's image codecs: two `dlopen`s
+    // take the loader's lock in turn, and the worker needs ONNX Runtime first. Failures show
+    // again, with their reason, where the worker or the first decode meets them.
+    let ort_dylib = settings.models.ort_dylib.clone();
+    let codecs = [&a, &b]
+        .iter()
+        .any(|bytes| vision::codecs::colour_needs_library(bytes));
+    std::thread::spawn(move || {
+        let _ = vision::runtime::init_ort(&ort_dylib);
+        if codecs {
+            let _ = vision::codecs::preload();
+        }
+    });
     let rt = match super::runtime("compare") {
         Ok(rt) => rt,
         Err(code) => return code,
