@@ -21,8 +21,10 @@ pub const CLIPPED_LEVEL: f64 = 250.0;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
     pub card_found: bool,
-    /// Variance of the Laplacian over the variance of the gray levels, on the rectified card
-    /// (resolution- and contrast-independent).
+    /// Variance of the Laplacian over the variance of the gray levels where the card has print
+    /// (the upper quartile over a grid of regions with contrast; see [`region_sharpness`]): on
+    /// the rectified card, resolution- and contrast-independent, and not diluted by a smooth
+    /// photo.
     pub sharpness: f32,
     /// Variance of the Laplacian alone, on the rectified card.
     pub laplacian_variance: f32,
@@ -83,7 +85,8 @@ pub(crate) fn measure(frame: &Mat, detection: Option<&Detection>) -> Result<Metr
     )?;
     let (_, lap_std) = mean_std(&lap)?;
     let laplacian_variance = lap_std * lap_std;
-    let sharpness = laplacian_variance / (contrast * contrast).max(25.0);
+    let whole = laplacian_variance / (contrast * contrast).max(25.0);
+    let sharpness = region_sharpness(&gray)?.unwrap_or(whole);
 
     let mut clipped = Mat::default();
     imgproc::threshold(
@@ -151,7 +154,61 @@ pub(crate) fn measure(frame: &Mat, detection: Option<&Detection>) -> Result<Metr
     Ok(m)
 }
 
-fn mean_std(m: &Mat) -> Result<(f32, f32)> {
+/// Regions of the card a grid cell wide: 8 × 5 cells.
+const SHARPNESS_GRID: (i32, i32) = (8, 5);
+/// A cell with less gray-level deviation than this holds no print (blank ground, noise only).
+const PRINT_MIN_STD: f32 = 14.0;
+
+/// Sharpness where it means something: per cell of a grid over the card, the variance of the
+/// second derivative across the rows and down the columns, the smaller of the two (a card
+/// blurred by motion is sharp along the motion only), over the variance of the gray levels;
+/// the upper quartile over the cells with print. The card's text and edges decide it: a
+/// printed photo (smooth, about an eighth of the card) halved the whole-card measure this
+/// replaces, and blank ground (noise only) says nothing. `None` when fewer than four cells
+/// hold print (no card, or a blank one: the whole-card measure then).
+fn region_sharpness(gray: &Mat) -> Result<Option<f32>> {
+    let (cols, rows) = SHARPNESS_GRID;
+    let (cw, ch) = (gray.cols() / cols, gray.rows() / rows);
+    if cw < 8 || ch < 8 {
+        return Ok(None);
+    }
+    let second = |dx: i32, dy: i32| -> Result<Mat> {
+        let mut out = Mat::default();
+        imgproc::sobel(
+            gray,
+            &mut out,
+            core::CV_32F,
+            dx,
+            dy,
+            3,
+            1.0,
+            0.0,
+            core::BORDER_REPLICATE,
+        )?;
+        Ok(out)
+    };
+    let (dxx, dyy) = (second(2, 0)?, second(0, 2)?);
+    let mut ratios = Vec::with_capacity((cols * rows) as usize);
+    for r in 0..rows {
+        for c in 0..cols {
+            let cell = Rect::new(c * cw, r * ch, cw, ch);
+            let (_, std) = mean_std(&Mat::roi(gray, cell)?)?;
+            if std < PRINT_MIN_STD {
+                continue;
+            }
+            let (_, sx) = mean_std(&Mat::roi(&dxx, cell)?)?;
+            let (_, sy) = mean_std(&Mat::roi(&dyy, cell)?)?;
+            ratios.push(sx.min(sy).powi(2) / (std * std));
+        }
+    }
+    if ratios.len() < 4 {
+        return Ok(None);
+    }
+    ratios.sort_by(|a, b| a.total_cmp(b));
+    Ok(Some(ratios[ratios.len() * 3 / 4]))
+}
+
+fn mean_std(m: &impl core::ToInputArray) -> Result<(f32, f32)> {
     let mut mean = core::Scalar::default();
     let mut std = core::Scalar::default();
     core::mean_std_dev(m, &mut mean, &mut std, &core::no_array())?;
