@@ -2,10 +2,13 @@
 //! and the parsing of what is printed on them (resident registration numbers, machine-readable
 //! zones). Synthetic cards for tests live outside the product, in the `cardgen` crate.
 
+pub mod cross_check;
 pub mod detect;
 mod edges;
+mod fields;
 pub mod ink;
 pub mod layout;
+pub mod lines;
 pub mod mrz;
 mod mrz_read;
 pub mod names;

@@ -1,17 +1,14 @@
 //! Reading a rectified card: which document it is (its printed title, else its MRZ; turned
-//! 180° when it lies upside down), then every field from its layout zone with the character
-//! set that field can hold, normalised (dates as YYYY-MM-DD, the resident number parsed,
-//! validated and masked). The fields that identify the holder (name, resident number, issue
-//! date) are looked at until two readings agree: a blurred capture misreads one stroke in one
-//! preparation and not in the next.
+//! 180° when it lies upside down), then every field where it is printed (`fields.rs`), then
+//! the checks across fields (`cross_check.rs`).
 
 use super::DocumentType;
-use super::ink::{Prep, prepare};
-use super::layout::{Field, FieldZone, layout, zone_of};
+use super::cross_check::cross_check;
+use super::fields::{DIGITS_DASH, FieldRead, consensus, read_fields, read_ink};
+use super::layout::{Field, FieldZone, zone_of};
 use super::mrz_read::{put_mrz, read_mrz};
-use super::names::has_korean_surname;
 use super::rectify::to_canonical;
-use super::rrn::{Rrn, Sex, find_rrn};
+use super::rrn::{Rrn, find_rrn};
 use crate::error::Result;
 use crate::ocr::{LineMode, Ocr, OcrText};
 use opencv::core::{Mat, ROTATE_180, Rect};
@@ -19,11 +16,15 @@ use opencv::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// A field as read, with Tesseract's confidence in 0..1.
+/// A field as read, with Tesseract's confidence in 0..1 and where it was read.
 #[derive(Clone, Serialize)]
 pub struct FieldValue {
     pub value: String,
     pub confidence: f32,
+    /// The box it was read from, `[x, y, w, h]` in fractions of the rectified card's width and
+    /// height (absent for the fields of an MRZ).
+    #[serde(rename = "box", skip_serializing_if = "Option::is_none")]
+    pub region: Option<[f32; 4]>,
 }
 
 /// What was read from a card. `fields` holds no full resident number: `document_number` /
@@ -57,8 +58,8 @@ impl std::fmt::Debug for CardReading {
 /// and English: it reads the digits best), and for MRZs English alone plus, where fetched, a
 /// model trained on MRZ lines (`mrz.traineddata`). One per worker, like the face engines.
 pub struct CardReader {
-    hangul: Ocr,
-    latin: Ocr,
+    pub(super) hangul: Ocr,
+    pub(super) latin: Ocr,
     pub(super) eng: Ocr,
     pub(super) mrz: Option<Ocr>,
 }
@@ -114,13 +115,10 @@ impl CardReader {
     }
 }
 
-const TITLES: [(DocumentType, &str); 2] = [
+pub(super) const TITLES: [(DocumentType, &str); 2] = [
     (DocumentType::ResidentRegistrationCard, "주민등록증"),
     (DocumentType::DriverLicence, "자동차운전면허증"),
 ];
-const DIGITS_DATE: &str = "0123456789. ";
-const DIGITS_DASH: &str = "0123456789-";
-
 /// The zone `x, y, w, h` (fractions of the card), widened a little: rectification can be a few
 /// pixels off. (Measured on generated cards: wider crops pull in the neighbouring fields, a
 /// white border round the crop did not help.)
@@ -137,7 +135,7 @@ pub(super) fn crop(card: &Mat, x: f32, y: f32, w: f32, h: f32) -> Result<Mat> {
 }
 
 /// Share of the expected title's characters found, in order, in what was read.
-fn title_match(read: &str, expected: &str) -> f32 {
+pub(super) fn title_match(read: &str, expected: &str) -> f32 {
     let read: Vec<char> = read.chars().filter(|c| !c.is_whitespace()).collect();
     let mut i = 0;
     let mut hits = 0;
@@ -150,7 +148,7 @@ fn title_match(read: &str, expected: &str) -> f32 {
     hits as f32 / expected.chars().count().max(1) as f32
 }
 
-fn zone_crop(card: &Mat, z: &FieldZone) -> Result<Mat> {
+pub(super) fn zone_crop(card: &Mat, z: &FieldZone) -> Result<Mat> {
     crop(card, z.x, z.y, z.w, z.h)
 }
 
@@ -195,112 +193,33 @@ fn rrn_confirms(card: &Mat, doc: DocumentType, ocr: &mut CardReader) -> Result<b
     Ok(found.is_some())
 }
 
-/// How a zone is read: page layout and allowed characters.
-#[derive(Clone, Copy)]
-struct FieldRead {
-    mode: LineMode,
-    whitelist: Option<&'static str>,
-}
-
-impl FieldRead {
-    const LINE: Self = Self {
-        mode: LineMode::SingleLine,
-        whitelist: None,
-    };
-    const fn digits(whitelist: &'static str) -> Self {
-        Self {
-            mode: LineMode::SingleLine,
-            whitelist: Some(whitelist),
-        }
-    }
-}
-
-/// Reads `zone` in the preparations of [`Prep::RETRIES`], at most `looks` of them, until two
-/// readings agree on a value `parse` calls good (`parse` gives the value and whether it is
-/// good, or `None` for nothing usable). Otherwise the value read most often wins, good values
-/// before others, the earliest on a tie. Returns the value and the reading it first came from.
-fn consensus<T: Clone + PartialEq>(
-    zone: &Mat,
-    engine: &mut Ocr,
-    how: FieldRead,
-    looks: usize,
-    parse: impl Fn(&str) -> Option<(T, bool)>,
-) -> Result<Option<(T, OcrText)>> {
-    // (value, good, votes, first reading)
-    let mut seen: Vec<(T, bool, usize, OcrText)> = Vec::new();
-    for prep in Prep::RETRIES.into_iter().take(looks.max(1)) {
-        let t = engine.read(&prepare(zone, prep)?, how.mode, how.whitelist)?;
-        let Some((value, good)) = parse(&t.text) else {
-            continue;
-        };
-        match seen.iter_mut().find(|s| s.0 == value) {
-            Some(s) => {
-                s.2 += 1;
-                if s.1 && s.2 >= 2 {
-                    break;
-                }
-            }
-            None => seen.push((value, good, 1, t)),
-        }
-    }
-    let mut best: Option<&(T, bool, usize, OcrText)> = None;
-    for s in &seen {
-        if best.is_none_or(|b| (s.1, s.2) > (b.1, b.2)) {
-            best = Some(s);
-        }
-    }
-    Ok(best.map(|s| (s.0.clone(), s.3.clone())))
-}
-
-/// How many preparations a doubtful identifying field is read in.
-const LOOKS: usize = Prep::RETRIES.len();
-
-fn hangul_only(s: &str) -> String {
-    s.chars()
-        .filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(c))
-        .collect()
-}
-
-/// "2019. 3. 5." / "2019.03.05" → "2019-03-05".
-pub fn normalise_date(s: &str) -> Option<String> {
-    let nums: Vec<u32> = s
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty())
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    let (y, m, mut d) = match nums.as_slice() {
-        [y, m, d, ..] => (*y, *m, *d),
-        _ => return None,
-    };
-    // A trailing period is sometimes read as one more digit of the day ("23." → "236").
-    if d > 31 && (100..=319).contains(&d) {
-        d /= 10;
-    }
-    if !(1900..=2100).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    Some(format!("{y:04}-{m:02}-{d:02}"))
-}
-
-/// `RR-YY-NNNNNN-CC` from what was read, or None.
-fn normalise_licence_number(s: &str) -> Option<String> {
-    let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
-    (digits.len() == 12).then(|| {
-        format!(
-            "{}-{}-{}-{}",
-            &digits[0..2],
-            &digits[2..4],
-            &digits[4..10],
-            &digits[10..12]
-        )
-    })
-}
-
+/// Keeps a field read from `t` (nothing when empty).
 pub(super) fn put(
     fields: &mut BTreeMap<&'static str, FieldValue>,
     key: &'static str,
     value: String,
     t: &OcrText,
+) {
+    put_in(fields, key, value, t, None);
+}
+
+/// As [`put`], with the place it was read from.
+pub(super) fn put_at(
+    fields: &mut BTreeMap<&'static str, FieldValue>,
+    key: &'static str,
+    value: String,
+    t: &OcrText,
+    at: &FieldZone,
+) {
+    put_in(fields, key, value, t, Some([at.x, at.y, at.w, at.h]));
+}
+
+fn put_in(
+    fields: &mut BTreeMap<&'static str, FieldValue>,
+    key: &'static str,
+    value: String,
+    t: &OcrText,
+    region: Option<[f32; 4]>,
 ) {
     if !value.is_empty() {
         fields.insert(
@@ -308,147 +227,10 @@ pub(super) fn put(
             FieldValue {
                 value,
                 confidence: t.confidence,
+                region,
             },
         );
     }
-}
-
-/// One reading of a zone prepared as ink, any character allowed (the fields that do not
-/// identify the holder).
-fn read_ink(engine: &mut Ocr, zone: &Mat, mode: LineMode) -> Result<OcrText> {
-    engine.read(&prepare(zone, Prep::Ink)?, mode, None)
-}
-
-fn read_fields(
-    card: &Mat,
-    doc: DocumentType,
-    ocr: &mut CardReader,
-    out: &mut CardReading,
-) -> Result<()> {
-    for z in layout(doc) {
-        if matches!(z.field, Field::Title | Field::Photo) {
-            continue;
-        }
-        let zone = zone_crop(card, z)?;
-        let f = &mut out.fields;
-        match z.field {
-            Field::Name => {
-                let split = |text: &str| -> (String, String) {
-                    let (name, hanja) = match text.split_once(['(', '（']) {
-                        Some((n, h)) => (n, h),
-                        None => (text, ""),
-                    };
-                    // Hanja are kept only when they were really read (no `chi_tra` data is
-                    // installed, so usually they are not).
-                    let hanja = hanja
-                        .chars()
-                        .filter(|c| ('\u{4E00}'..='\u{9FFF}').contains(c))
-                        .collect();
-                    (hangul_only(name), hanja)
-                };
-                let read = consensus(&zone, &mut ocr.hangul, FieldRead::LINE, LOOKS, |t| {
-                    let name = split(t).0;
-                    let good = has_korean_surname(&name);
-                    (!name.is_empty()).then_some((name, good))
-                })?;
-                if let Some((name, t)) = read {
-                    put(f, "name", name, &t);
-                    put(f, "name_hanja", split(&t.text).1, &t);
-                }
-            }
-            Field::Rrn => {
-                let read = consensus(
-                    &zone,
-                    &mut ocr.latin,
-                    FieldRead::digits(DIGITS_DASH),
-                    LOOKS,
-                    |t| find_rrn(t).map(|r| (r, true)),
-                )?;
-                match read {
-                    Some((rrn, t)) => {
-                        let key = if doc == DocumentType::DriverLicence {
-                            "resident_number"
-                        } else {
-                            "document_number"
-                        };
-                        put(f, key, rrn.mask(), &t);
-                        put(f, "birth_date", rrn.birth_date.to_string(), &t);
-                        let sex = match rrn.sex {
-                            Sex::Male => "M",
-                            Sex::Female => "F",
-                        };
-                        put(f, "sex", sex.to_string(), &t);
-                        out.warnings.extend(rrn.warnings.iter().cloned());
-                        out.rrn = Some(rrn);
-                    }
-                    None => out
-                        .warnings
-                        .push("the resident registration number could not be read".into()),
-                }
-            }
-            Field::IssueDate => {
-                let read = consensus(
-                    &zone,
-                    &mut ocr.latin,
-                    FieldRead::digits(DIGITS_DATE),
-                    LOOKS,
-                    |t| normalise_date(t).map(|d| (d, true)),
-                )?;
-                match read {
-                    Some((d, t)) => put(f, "issue_date", d, &t),
-                    None => out.warnings.push("the issue date could not be read".into()),
-                }
-            }
-            Field::LicenceNumber => {
-                let read = consensus(
-                    &zone,
-                    &mut ocr.latin,
-                    FieldRead::digits(DIGITS_DASH),
-                    LOOKS,
-                    |t| normalise_licence_number(t).map(|n| (n, true)),
-                )?;
-                match read {
-                    Some((n, t)) => put(f, "document_number", n, &t),
-                    None => out
-                        .warnings
-                        .push("the licence number could not be read".into()),
-                }
-            }
-            Field::Address => {
-                let t = read_ink(&mut ocr.hangul, &zone, LineMode::Block)?;
-                let a = t.text.split_whitespace().collect::<Vec<_>>().join(" ");
-                put(f, "address", a, &t);
-            }
-            // The seal printed over the issuer's last syllable reads as stray marks: keep the
-            // Hangul words.
-            Field::Issuer => {
-                let t = read_ink(&mut ocr.hangul, &zone, LineMode::SingleLine)?;
-                let issuer = t
-                    .text
-                    .split_whitespace()
-                    .map(hangul_only)
-                    .filter(|w| !w.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                put(f, "issuer", issuer, &t);
-            }
-            Field::LicenceType => {
-                let t = read_ink(&mut ocr.hangul, &zone, LineMode::SingleLine)?;
-                put(f, "licence_type", t.text.split_whitespace().collect(), &t);
-            }
-            Field::RenewalPeriod => {
-                let t = read_ink(&mut ocr.hangul, &zone, LineMode::SingleLine)?;
-                let dates: Vec<String> = t
-                    .text
-                    .split(['~', '∼', '-'])
-                    .filter_map(normalise_date)
-                    .collect();
-                put(f, "renewal_period", dates.join("~"), &t);
-            }
-            Field::Title | Field::Photo => {}
-        }
-    }
-    Ok(())
 }
 
 /// Reads a rectified card (any size with the ID-1 aspect; resized to the canonical size).
@@ -479,6 +261,7 @@ pub fn read_card(card: &Mat, ocr: &mut CardReader) -> Result<CardReading> {
     if sure {
         out.document_type = doc;
         read_fields(&canonical, doc, ocr, &mut out)?;
+        cross_check(doc, &mut out, time::OffsetDateTime::now_utc().date());
         return Ok(out);
     }
     // No Korean title: an ID card's back or a passport page carries its MRZ at the bottom (the
@@ -506,23 +289,6 @@ pub fn read_card(card: &Mat, ocr: &mut CardReader) -> Result<CardReading> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_normalise() {
-        assert_eq!(normalise_date("2019. 3. 5.").as_deref(), Some("2019-03-05"));
-        assert_eq!(normalise_date("2030.12.31").as_deref(), Some("2030-12-31"));
-        assert_eq!(normalise_date("19. 3"), None);
-        assert_eq!(normalise_date("2019. 13. 5."), None);
-    }
-
-    #[test]
-    fn licence_numbers_normalise() {
-        assert_eq!(
-            normalise_licence_number("11-20 123456-01").as_deref(),
-            Some("11-20-123456-01")
-        );
-        assert_eq!(normalise_licence_number("11-20-1234-01"), None);
-    }
 
     #[test]
     fn titles_match_in_order() {

@@ -1,0 +1,386 @@
+//! Reading each printed field of a Korean card where it is printed: the field's layout zone is
+//! a starting guess, the text lines near it (`lines.rs`) are where it is looked for, the
+//! nearest first, and a line counts as the field when what it says has that field's form (a
+//! valid resident number, a date, a licence number, a Korean name). Every field is read with
+//! the character set it can hold and normalised (dates as YYYY-MM-DD, the resident number
+//! parsed, validated and masked), and keeps the box it was read from. The fields that identify
+//! the holder are looked at until two readings agree: a blurred capture misreads one stroke in
+//! one preparation and not in the next.
+
+use super::DocumentType;
+use super::ink::{Prep, prepare};
+use super::layout::{Field, FieldZone, layout};
+use super::lines::candidates;
+use super::names::has_korean_surname;
+use super::read::{CardReader, CardReading, TITLES, put_at, title_match, zone_crop};
+use super::rrn::{Sex, find_rrn};
+use crate::error::Result;
+use crate::ocr::{LineMode, Ocr, OcrText};
+use opencv::core::Mat;
+
+const DIGITS_DATE: &str = "0123456789. ";
+pub(super) const DIGITS_DASH: &str = "0123456789-";
+
+/// How a zone is read: page layout and allowed characters.
+#[derive(Clone, Copy)]
+pub(super) struct FieldRead {
+    mode: LineMode,
+    whitelist: Option<&'static str>,
+}
+
+impl FieldRead {
+    const LINE: Self = Self {
+        mode: LineMode::SingleLine,
+        whitelist: None,
+    };
+    pub(super) const fn digits(whitelist: &'static str) -> Self {
+        Self {
+            mode: LineMode::SingleLine,
+            whitelist: Some(whitelist),
+        }
+    }
+}
+
+/// Reads `zone` in the preparations of [`Prep::RETRIES`], at most `looks` of them, until two
+/// readings agree on a value `parse` calls good (`parse` gives the value and whether it is
+/// good, or `None` for nothing usable). Otherwise the value read most often wins, good values
+/// before others, the earliest on a tie. Returns the value, whether it is good, and the reading
+/// it first came from.
+pub(super) fn consensus<T: Clone + PartialEq>(
+    zone: &Mat,
+    engine: &mut Ocr,
+    how: FieldRead,
+    looks: usize,
+    parse: impl Fn(&str) -> Option<(T, bool)>,
+) -> Result<Option<(T, bool, OcrText)>> {
+    // (value, good, votes, first reading)
+    let mut seen: Vec<(T, bool, usize, OcrText)> = Vec::new();
+    for prep in Prep::RETRIES.into_iter().take(looks.max(1)) {
+        let t = engine.read(&prepare(zone, prep)?, how.mode, how.whitelist)?;
+        let Some((value, good)) = parse(&t.text) else {
+            continue;
+        };
+        match seen.iter_mut().find(|s| s.0 == value) {
+            Some(s) => {
+                s.2 += 1;
+                if s.1 && s.2 >= 2 {
+                    break;
+                }
+            }
+            None => seen.push((value, good, 1, t)),
+        }
+    }
+    let mut best: Option<&(T, bool, usize, OcrText)> = None;
+    for s in &seen {
+        if best.is_none_or(|b| (s.1, s.2) > (b.1, b.2)) {
+            best = Some(s);
+        }
+    }
+    Ok(best.map(|s| (s.0.clone(), s.1, s.3.clone())))
+}
+
+/// How many preparations a doubtful identifying field is read in.
+const LOOKS: usize = Prep::RETRIES.len();
+
+fn hangul_only(s: &str) -> String {
+    s.chars()
+        .filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(c))
+        .collect()
+}
+
+/// "2019. 3. 5." / "2019.03.05" → "2019-03-05".
+pub fn normalise_date(s: &str) -> Option<String> {
+    let nums: Vec<u32> = s
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let (y, m, mut d) = match nums.as_slice() {
+        [y, m, d, ..] => (*y, *m, *d),
+        _ => return None,
+    };
+    // A trailing period is sometimes read as one more digit of the day ("23." → "236").
+    if d > 31 && (100..=319).contains(&d) {
+        d /= 10;
+    }
+    if !(1900..=2100).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// `RR-YY-NNNNNN-CC` from what was read, or None.
+fn normalise_licence_number(s: &str) -> Option<String> {
+    let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+    (digits.len() == 12).then(|| {
+        format!(
+            "{}-{}-{}-{}",
+            &digits[0..2],
+            &digits[2..4],
+            &digits[4..10],
+            &digits[10..12]
+        )
+    })
+}
+
+/// How many places a field is looked for: the two lines nearest its zone, then the zone as
+/// laid out.
+const PLACES: usize = 3;
+
+/// `field` read from the lines near `zone`, nearest first, until one reads as the field
+/// (`parse` calls it good); otherwise the first value read at all. Returns the value, the
+/// reading and the place it was read from.
+fn read_near<T: Clone + PartialEq>(
+    card: &Mat,
+    zone: &FieldZone,
+    engine: &mut Ocr,
+    how: FieldRead,
+    looks: usize,
+    parse: impl Fn(&str) -> Option<(T, bool)>,
+) -> Result<Option<(T, OcrText, FieldZone)>> {
+    let mut fallback = None;
+    for place in places(card, zone)? {
+        let crop = zone_crop(card, &place)?;
+        match consensus(&crop, engine, how, looks, &parse)? {
+            Some((value, true, t)) => return Ok(Some((value, t, place))),
+            Some((value, false, t)) if fallback.is_none() => fallback = Some((value, t, place)),
+            _ => {}
+        }
+    }
+    Ok(fallback)
+}
+
+/// The places [`read_near`] looks at: at most [`PLACES`], none twice (a line found where the
+/// zone is laid out is the zone).
+fn places(card: &Mat, zone: &FieldZone) -> Result<Vec<FieldZone>> {
+    let mut out: Vec<FieldZone> = Vec::with_capacity(PLACES);
+    for c in candidates(card, zone)? {
+        let centre = |z: &FieldZone| z.y + z.h / 2.0;
+        if out.iter().all(|o| (centre(o) - centre(&c)).abs() > 0.01) {
+            out.push(c);
+        }
+        if out.len() == PLACES {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The nearest line to `zone` (the zone itself when none is found): where the fields that do
+/// not identify the holder are read, once.
+fn nearest(card: &Mat, zone: &FieldZone) -> Result<FieldZone> {
+    Ok(candidates(card, zone)?.first().copied().unwrap_or(*zone))
+}
+
+/// A date as printed on its own (the issue date): one date, not the two of a period.
+fn single_date(text: &str) -> Option<String> {
+    let groups = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .count();
+    if groups > 4 {
+        return None;
+    }
+    normalise_date(text)
+}
+
+/// A Korean name as read: the Hangul before any parenthesis, and the Hanja in it if they were
+/// really read (no `chi_tra` data is installed, so usually they are not).
+fn split_name(text: &str) -> (String, String) {
+    let (name, hanja) = match text.split_once(['(', '（']) {
+        Some((n, h)) => (n, h),
+        None => (text, ""),
+    };
+    let hanja = hanja
+        .chars()
+        .filter(|c| ('\u{4E00}'..='\u{9FFF}').contains(c))
+        .collect();
+    (hangul_only(name), hanja)
+}
+
+/// Whether `name` reads as a holder's name: a Korean surname and given name, not a document
+/// title.
+fn is_name(name: &str) -> bool {
+    has_korean_surname(name) && TITLES.iter().all(|(_, t)| title_match(name, t) < 0.6)
+}
+
+pub(super) fn read_fields(
+    card: &Mat,
+    doc: DocumentType,
+    ocr: &mut CardReader,
+    out: &mut CardReading,
+) -> Result<()> {
+    for z in layout(doc) {
+        let f = &mut out.fields;
+        match z.field {
+            Field::Title | Field::Photo => {}
+            Field::Name => {
+                let read = read_near(card, z, &mut ocr.hangul, FieldRead::LINE, LOOKS, |t| {
+                    let name = split_name(t).0;
+                    let good = is_name(&name);
+                    (!name.is_empty()).then_some((name, good))
+                })?;
+                if let Some((name, t, at)) = read {
+                    put_at(f, "name", name, &t, &at);
+                    put_at(f, "name_hanja", split_name(&t.text).1, &t, &at);
+                }
+            }
+            Field::Rrn => {
+                let read = read_near(
+                    card,
+                    z,
+                    &mut ocr.latin,
+                    FieldRead::digits(DIGITS_DASH),
+                    LOOKS,
+                    |t| find_rrn(t).map(|r| (r, true)),
+                )?;
+                match read {
+                    Some((rrn, t, at)) => {
+                        let key = if doc == DocumentType::DriverLicence {
+                            "resident_number"
+                        } else {
+                            "document_number"
+                        };
+                        put_at(f, key, rrn.mask(), &t, &at);
+                        put_at(f, "birth_date", rrn.birth_date.to_string(), &t, &at);
+                        let sex = match rrn.sex {
+                            Sex::Male => "M",
+                            Sex::Female => "F",
+                        };
+                        put_at(f, "sex", sex.to_string(), &t, &at);
+                        out.warnings.extend(rrn.warnings.iter().cloned());
+                        out.rrn = Some(rrn);
+                    }
+                    None => out
+                        .warnings
+                        .push("the resident registration number could not be read".into()),
+                }
+            }
+            Field::IssueDate => {
+                let read = read_near(
+                    card,
+                    z,
+                    &mut ocr.latin,
+                    FieldRead::digits(DIGITS_DATE),
+                    LOOKS,
+                    |t| single_date(t).map(|d| (d, true)),
+                )?;
+                match read {
+                    Some((d, t, at)) => put_at(f, "issue_date", d, &t, &at),
+                    None => out.warnings.push("the issue date could not be read".into()),
+                }
+            }
+            Field::LicenceNumber => {
+                let read = read_near(
+                    card,
+                    z,
+                    &mut ocr.latin,
+                    FieldRead::digits(DIGITS_DASH),
+                    LOOKS,
+                    |t| normalise_licence_number(t).map(|n| (n, true)),
+                )?;
+                match read {
+                    Some((n, t, at)) => put_at(f, "document_number", n, &t, &at),
+                    None => out
+                        .warnings
+                        .push("the licence number could not be read".into()),
+                }
+            }
+            // One or two lines: read as laid out.
+            Field::Address => {
+                let t = read_ink(&mut ocr.hangul, &zone_crop(card, z)?, LineMode::Block)?;
+                let a = t.text.split_whitespace().collect::<Vec<_>>().join(" ");
+                put_at(f, "address", a, &t, z);
+            }
+            // The seal printed over the issuer's last syllable reads as stray marks: keep the
+            // Hangul words.
+            Field::Issuer => {
+                let at = nearest(card, z)?;
+                let t = read_ink(
+                    &mut ocr.hangul,
+                    &zone_crop(card, &at)?,
+                    LineMode::SingleLine,
+                )?;
+                let issuer = t
+                    .text
+                    .split_whitespace()
+                    .map(hangul_only)
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                put_at(f, "issuer", issuer, &t, &at);
+            }
+            Field::LicenceType => {
+                let at = nearest(card, z)?;
+                let t = read_ink(
+                    &mut ocr.hangul,
+                    &zone_crop(card, &at)?,
+                    LineMode::SingleLine,
+                )?;
+                put_at(
+                    f,
+                    "licence_type",
+                    t.text.split_whitespace().collect(),
+                    &t,
+                    &at,
+                );
+            }
+            Field::RenewalPeriod => {
+                let at = nearest(card, z)?;
+                let t = read_ink(
+                    &mut ocr.hangul,
+                    &zone_crop(card, &at)?,
+                    LineMode::SingleLine,
+                )?;
+                let dates: Vec<String> = t
+                    .text
+                    .split(['~', '∼', '-'])
+                    .filter_map(normalise_date)
+                    .collect();
+                put_at(f, "renewal_period", dates.join("~"), &t, &at);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One reading of a zone prepared as ink, any character allowed (the fields that do not
+/// identify the holder).
+pub(super) fn read_ink(engine: &mut Ocr, zone: &Mat, mode: LineMode) -> Result<OcrText> {
+    engine.read(&prepare(zone, Prep::Ink)?, mode, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_normalise() {
+        assert_eq!(normalise_date("2019. 3. 5.").as_deref(), Some("2019-03-05"));
+        assert_eq!(normalise_date("2030.12.31").as_deref(), Some("2030-12-31"));
+        assert_eq!(normalise_date("19. 3"), None);
+        assert_eq!(normalise_date("2019. 13. 5."), None);
+    }
+
+    #[test]
+    fn licence_numbers_normalise() {
+        assert_eq!(
+            normalise_licence_number("11-20 123456-01").as_deref(),
+            Some("11-20-123456-01")
+        );
+        assert_eq!(normalise_licence_number("11-20-1234-01"), None);
+    }
+
+    #[test]
+    fn an_issue_date_is_one_date() {
+        assert_eq!(single_date("2019. 3. 5.").as_deref(), Some("2019-03-05"));
+        assert_eq!(single_date("2030.01.01 2030.12.31"), None);
+    }
+
+    #[test]
+    fn a_title_is_no_name() {
+        assert!(is_name("홍길동"));
+        assert!(!is_name("주민등록증"));
+        assert!(!is_name("주민등록"));
+    }
+}
