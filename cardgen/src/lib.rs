@@ -43,9 +43,9 @@ pub use score::{FIELD_NAMES, FieldHits, OCR_MIX, Tally, mrz_misses, mrz_read_exa
 pub use text::{FontChoice, NANUM_FONT_DIR, Pen};
 pub use truth::{CardTruth, RRN_WEIGHTS, rrn_check_digit, rrn_is_valid, sample};
 pub use variety::{
-    Arrangement, DOC_FIELDS, Design, DocTally, GateTally, Line, MAX_SHIFT_X, MAX_SHIFT_Y, Pattern,
-    SIZE_RANGE, TEST_SEEDS, TUNING_SEEDS, Wear, caught_by_right_check, generate_varied,
-    is_test_seed, max_shift_y, render_varied, varied_ocr_sample,
+    Arrangement, DOC_FIELDS, Design, DocTally, GATE_CHECKS, GateRow, GateTally, Line, MAX_SHIFT_X,
+    MAX_SHIFT_Y, Pattern, SIZE_RANGE, TEST_SEEDS, TUNING_SEEDS, Wear, caught_by_right_check,
+    generate_varied, is_test_seed, max_shift_y, render_varied, varied_ocr_sample,
 };
 
 use opencv::core::Mat;

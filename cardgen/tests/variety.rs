@@ -337,18 +337,36 @@ fn wear_is_where_it_should_be() {
     let (b, g) = (bytes(&base), bytes(&glared));
     assert!(b.iter().zip(&g).all(|(x, y)| y >= x), "glare only lightens");
 
-    // Misregistration: the blue plate two pixels right, the green one untouched.
+    // Misregistration: the blue plate two pixels right (the photo shows it), the green one
+    // where it was, the black text plate too.
     let mut d = clean.clone();
     d.wear.misregistration = [[2, 0], [0, 0]];
     let off = bytes(&render_varied(&truth, None, &d).expect("render"));
+    assert!(
+        off.iter().zip(&b).skip(1).step_by(3).all(|(x, y)| x == y),
+        "green moved"
+    );
+    assert_ne!(off, b, "blue did not move");
     let w = CARD_WIDTH as usize;
-    for y in [100usize, 270, 400] {
-        for x in 2..w {
+    let [px, py, pw, ph] = d.photo.map(|v| v as f64);
+    let (x0, y0) = ((px * w as f64) as usize + 4, (py * 540.0) as usize + 4);
+    let (x1, y1) = (
+        ((px + pw) * w as f64) as usize - 4,
+        ((py + ph) * 540.0) as usize - 4,
+    );
+    for y in (y0..y1).step_by(7) {
+        for x in x0..x1 {
             let (i, j) = ((y * w + x) * 3, (y * w + x - 2) * 3);
-            assert_eq!(off[i], b[j], "blue at ({x}, {y})");
-            assert_eq!(off[i + 1], b[i + 1], "green at ({x}, {y})");
+            assert_eq!(off[i], b[j], "blue at ({x}, {y}) in the photo");
         }
     }
+    let l = d.line(Field::Rrn).expect("printed");
+    let (ink_y, _) = ink_of(&render_varied(&truth, None, &d).expect("render"), l);
+    let (base_y, _) = ink_of(&base, l);
+    assert!(
+        (ink_y - base_y).abs() < 0.5,
+        "the text moved: {base_y} -> {ink_y}"
+    );
 
     // Fading brings the text towards the stock: fewer dark pixels.
     let dark = |m: &[u8]| m.chunks(3).filter(|p| p.iter().all(|v| *v < 90)).count();

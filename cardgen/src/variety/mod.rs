@@ -28,7 +28,7 @@ pub use design::{
     Arrangement, Design, Line, MAX_SHIFT_X, MAX_SHIFT_Y, Pattern, SIZE_RANGE, Wear, max_shift_y,
 };
 pub use paint::render_varied;
-pub use score::{DOC_FIELDS, DocTally, GateTally, caught_by_right_check};
+pub use score::{DOC_FIELDS, DocTally, GATE_CHECKS, GateRow, GateTally, caught_by_right_check};
 
 use crate::Sample;
 use crate::error::{CardgenError, Result};

@@ -1,6 +1,6 @@
-//! Prints a varied card: the [`Design`]'s stock (tint, pattern, emblem), every field of the
-//! truth on the design's lines in its fonts and sizes, the seal, the holder's photo in the
-//! design's photo box, then the wear ([`super::wear`]).
+//! Prints a varied card: the [`Design`]'s stock (tint, pattern, emblem), the holder's photo in
+//! the design's photo box and the seal on the colour plates, every field of the truth on the
+//! design's lines in its fonts and sizes on the black plate, then the wear ([`super::wear`]).
 
 use super::design::{Arrangement, Design, Line, Pattern};
 use super::wear;
@@ -10,7 +10,8 @@ use crate::rng::SynthRng;
 use crate::text::Pen;
 use crate::truth::{CardTruth, licence_date, rrc_date};
 use opencv::core::{
-    CV_8UC3, Mat, MatTraitConst, MatTraitManual, Point, Rect, Scalar, Size, Vector,
+    CV_8UC3, Mat, MatTraitConst, MatTraitConstManual, MatTraitManual, Point, Rect, Scalar, Size,
+    Vector,
 };
 use opencv::imgproc;
 use vision::card::layout::Field;
@@ -43,12 +44,17 @@ pub fn render_varied(truth: &CardTruth, face: Option<&Mat>, design: &Design) -> 
     }
     let mut rng = SynthRng::new(design.detail_seed);
     let paper = stock(design, &mut rng)?;
-    let mut img = paper.try_clone()?;
+    // The colour plates (stock, photo, seal) and the black plate (the text) are separate
+    // layers: only the colour ones can be off register.
+    let mut colour = paper.try_clone()?;
+    let mut black =
+        Mat::new_rows_cols_with_default(CARD_HEIGHT, CARD_WIDTH, CV_8UC3, Scalar::all(255.0))?;
     let pens = Pens {
         regular: Pen::new(design.font, false)?,
         bold: Pen::new(design.font, true)?,
         title: Pen::new(design.title_font, true)?,
     };
+    let mut seal_at = None;
     for line in &design.lines {
         let pen = match line.field {
             Field::Title | Field::Issuer => &pens.title,
@@ -61,30 +67,41 @@ pub fn render_varied(truth: &CardTruth, face: Option<&Mat>, design: &Design) -> 
             design.ink
         };
         if line.field == Field::Address {
-            print_address(&mut img, pen, line, &truth.address, ink)?;
+            print_address(&mut black, pen, line, &truth.address, ink)?;
             continue;
         }
         let Some(text) = text_of(truth, design, line.field) else {
             continue;
         };
-        let end = print_line(&mut img, pen, line, &text, ink)?;
+        let end = print_line(&mut black, pen, line, &text, ink)?;
         if line.field == Field::Issuer {
             let h = line.h * H;
-            seal(
-                &mut img,
-                end - h * 0.3,
-                (line.y + line.h / 2.0) * H,
-                h * design.seal_scale,
-            )?;
+            seal_at = Some((end - h * 0.3, (line.y + line.h / 2.0) * H, h));
         }
     }
     let [x, y, w, h] = design.photo;
     let (px, py) = ((x * W).round() as i32, (y * H).round() as i32);
     let pw = ((w * W).round() as i32).min(CARD_WIDTH - px);
     let ph = ((h * H).round() as i32).min(CARD_HEIGHT - py);
-    paste_photo(&mut img, (px, py, pw, ph), face)?;
+    paste_photo(&mut colour, (px, py, pw, ph), face)?;
+    if let Some((x, cy, h)) = seal_at {
+        seal(&mut colour, x, cy, h * design.seal_scale)?;
+    }
+    wear::misregister(&mut colour, design.wear.misregistration)?;
+    let mut img = overprint(&colour, &black)?;
     wear::apply(&mut img, &paper, design, &mut rng)?;
     Ok(img)
+}
+
+/// The black plate printed over the colour layer: each channel multiplied by the black
+/// layer's (white leaves the colour as it is, ink darkens it).
+fn overprint(colour: &Mat, black: &Mat) -> Result<Mat> {
+    let mut out = colour.try_clone()?;
+    let b = black.data_bytes()?;
+    for (o, k) in out.data_bytes_mut()?.iter_mut().zip(b) {
+        *o = ((u16::from(*o) * u16::from(*k) + 127) / 255) as u8;
+    }
+    Ok(out)
 }
 
 struct Pens {

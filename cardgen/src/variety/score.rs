@@ -101,32 +101,61 @@ pub fn caught_by_right_check(report: &QualityReport, d: Degradation) -> bool {
     }
 }
 
+/// The names of the gate's checks, in [`GateRow::failed`] order.
+pub const GATE_CHECKS: [&str; 4] = ["sharpness", "lighting", "angle", "completeness"];
+
+/// The gate's verdicts on one kind of capture.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GateRow {
+    pub kind: Degradation,
+    pub captures: usize,
+    /// Captures judged by the right check ([`caught_by_right_check`]).
+    pub right: usize,
+    /// Captures each check of [`GATE_CHECKS`] refused (one capture may fail several).
+    pub failed: [usize; 4],
+}
+
+impl GateRow {
+    /// The share judged by the right check: for `Clean` the share that passed, for the others
+    /// the share refused by the check that should refuse them.
+    pub fn share(&self) -> f64 {
+        self.right as f64 / self.captures.max(1) as f64
+    }
+}
+
 /// The gate's verdicts per kind of capture.
 #[derive(Debug, Default, Clone)]
 pub struct GateTally {
-    /// (kind, captures, judged by the right check), in the order first seen.
-    rows: Vec<(Degradation, usize, usize)>,
+    rows: Vec<GateRow>,
 }
 
 impl GateTally {
     /// Counts one capture showing `d` and the gate's report on it.
     pub fn add(&mut self, d: Degradation, report: &QualityReport) {
-        let right = usize::from(caught_by_right_check(report, d));
-        match self.rows.iter_mut().find(|r| r.0 == d) {
-            Some(r) => {
-                r.1 += 1;
-                r.2 += right;
+        let c = &report.checks;
+        let failed = [&c.sharpness, &c.lighting, &c.angle, &c.completeness].map(|c| !c.passed);
+        let i = match self.rows.iter().position(|r| r.kind == d) {
+            Some(i) => i,
+            None => {
+                self.rows.push(GateRow {
+                    kind: d,
+                    captures: 0,
+                    right: 0,
+                    failed: [0; 4],
+                });
+                self.rows.len() - 1
             }
-            None => self.rows.push((d, 1, right)),
+        };
+        let row = &mut self.rows[i];
+        row.captures += 1;
+        row.right += usize::from(caught_by_right_check(report, d));
+        for (n, f) in row.failed.iter_mut().zip(failed) {
+            *n += usize::from(f);
         }
     }
 
-    /// (kind, captures, share judged by the right check) per kind: for `Clean` the share that
-    /// passed, for the others the share refused by the check that should refuse them.
-    pub fn shares(&self) -> Vec<(Degradation, usize, f64)> {
-        self.rows
-            .iter()
-            .map(|&(d, n, right)| (d, n, right as f64 / n.max(1) as f64))
-            .collect()
+    /// One row per kind of capture, in the order first seen.
+    pub fn rows(&self) -> &[GateRow] {
+        &self.rows
     }
 }

@@ -1,6 +1,8 @@
-//! What years in a wallet and a cheap printer do to a card, applied to the rectified card: ink
-//! faded towards the stock (all over and in patches), colour plates printed off register,
-//! scratches in the laminate, and a soft streak of laminate glare over part of the card.
+//! What years in a wallet and a cheap printer do to a card, applied to the rectified card: the
+//! colour plates printed off register ([`misregister`], before the black text goes on: text is
+//! printed with the black plate alone), then ink faded towards the stock (all over and in
+//! patches), scratches in the laminate, and a soft streak of laminate glare over part of the
+//! card ([`apply`]).
 
 use super::design::Design;
 use crate::error::{CardgenError, Result};
@@ -13,8 +15,8 @@ use vision::card::{CARD_HEIGHT, CARD_WIDTH};
 const W: usize = CARD_WIDTH as usize;
 const H: usize = CARD_HEIGHT as usize;
 
-/// Applies `design.wear` to the printed card `img`, `paper` being the same card before anything
-/// was printed on it (what faded ink tends towards).
+/// Applies `design.wear` (all but the misregistration) to the printed card `img`, `paper` being
+/// the same card before anything was printed on it (what faded ink tends towards).
 pub fn apply(img: &mut Mat, paper: &Mat, design: &Design, rng: &mut SynthRng) -> Result<()> {
     let wear = &design.wear;
     if img.rows() != CARD_HEIGHT || img.cols() != CARD_WIDTH || !img.is_continuous() {
@@ -23,7 +25,6 @@ pub fn apply(img: &mut Mat, paper: &Mat, design: &Design, rng: &mut SynthRng) ->
         ));
     }
     fade(img, paper, wear.fade, wear.fade_patches, rng)?;
-    misregister(img, wear.misregistration)?;
     scratches(img, wear.scratches, rng)?;
     if wear.glare > 0.0 {
         glare_streak(img, wear.glare, rng)?;
@@ -71,8 +72,9 @@ fn fade(img: &mut Mat, paper: &Mat, overall: f32, patches: u32, rng: &mut SynthR
 }
 
 /// Shifts the blue channel by `shift[0]` and the red one by `shift[1]` pixels (x, y): the
-/// plates of a four-colour press out of register, edges repeated.
-fn misregister(img: &mut Mat, shift: [[i32; 2]; 2]) -> Result<()> {
+/// colour plates of the press out of register, edges repeated. For the colour layer of the card
+/// (stock, photo, seal), not for the black text.
+pub fn misregister(img: &mut Mat, shift: [[i32; 2]; 2]) -> Result<()> {
     if shift == [[0, 0], [0, 0]] {
         return Ok(());
     }
