@@ -12,6 +12,11 @@
 //! [`sample`] draws a plausible holder, [`render_card`] prints it on a clean rectified card,
 //! [`place_in_scene`] puts the card on a table in a camera frame and [`degrade`] spoils the
 //! frame; [`generate`] does all four from one seed.
+//!
+//! Those cards print every field exactly in the reader's zones. [`generate_varied`] is the
+//! second, independent source: its own [`Design`]s (older arrangements, fields a few percent
+//! off, other fonts, sizes, stock and wear), with a seed split between the cards the reader may
+//! be tuned on ([`TUNING_SEEDS`]) and the held-out ones it is measured on ([`TEST_SEEDS`]).
 
 mod error;
 mod mrz_card;
@@ -21,6 +26,7 @@ mod scene;
 mod score;
 mod text;
 mod truth;
+mod variety;
 
 pub use error::{CardgenError, Result};
 pub use mrz_card::{
@@ -36,6 +42,11 @@ pub use scene::{
 pub use score::{FIELD_NAMES, FieldHits, OCR_MIX, Tally, mrz_misses, mrz_read_exactly, ocr_sample};
 pub use text::{FontChoice, NANUM_FONT_DIR, Pen};
 pub use truth::{CardTruth, RRN_WEIGHTS, rrn_check_digit, rrn_is_valid, sample};
+pub use variety::{
+    Arrangement, DOC_FIELDS, Design, DocTally, GATE_CHECKS, GateRow, GateTally, Line, MAX_SHIFT_X,
+    MAX_SHIFT_Y, Pattern, SIZE_RANGE, TEST_SEEDS, TUNING_SEEDS, Wear, caught_by_right_check,
+    generate_varied, is_test_seed, max_shift_y, render_varied, varied_ocr_sample,
+};
 
 use opencv::core::Mat;
 use vision::card::{DocumentType, Quad};

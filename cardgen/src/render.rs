@@ -42,7 +42,7 @@ impl Style {
     }
 }
 
-const INK: [u8; 3] = [34, 28, 26];
+pub(crate) const INK: [u8; 3] = [34, 28, 26];
 
 fn zone_px(doc: DocumentType, field: Field) -> Option<(f32, f32, f32, f32)> {
     zone_of(doc, field).map(|z: &FieldZone| {
@@ -86,7 +86,12 @@ fn print_in_zone(
 }
 
 /// Splits an address into at most two lines that fit `width` at `px`, breaking between words.
-fn wrap_address(pen: &Pen, address: &str, px: f32, width: f32) -> (String, Option<String>) {
+pub(crate) fn wrap_address(
+    pen: &Pen,
+    address: &str,
+    px: f32,
+    width: f32,
+) -> (String, Option<String>) {
     if pen.measure(address, px, 0.0) <= width {
         return (address.to_string(), None);
     }
@@ -229,7 +234,16 @@ fn photo(img: &mut Mat, doc: DocumentType, face: Option<&Mat>) -> Result<()> {
     let Some(zone) = zone_of(doc, Field::Photo) else {
         return Ok(());
     };
-    let (x, y, w, h) = zone.to_card_pixels();
+    paste_photo(img, zone.to_card_pixels(), face)
+}
+
+/// Copies `face` into the `(x, y, w, h)` pixel box of `img` (inside it), scaled to cover it and
+/// centre-cropped; a drawn silhouette when there is no face.
+pub(crate) fn paste_photo(
+    img: &mut Mat,
+    (x, y, w, h): (i32, i32, i32, i32),
+    face: Option<&Mat>,
+) -> Result<()> {
     let mut tile =
         Mat::new_rows_cols_with_default(h, w, CV_8UC3, Scalar::new(226.0, 222.0, 214.0, 0.0))?;
     match face {
@@ -317,7 +331,7 @@ fn photo(img: &mut Mat, doc: DocumentType, face: Option<&Mat>) -> Result<()> {
 }
 
 /// The issuer's red square seal, drawn semi-transparently from `x` to `x + size`.
-fn seal(img: &mut Mat, x: f32, cy: f32, size: f32) -> Result<()> {
+pub(crate) fn seal(img: &mut Mat, x: f32, cy: f32, size: f32) -> Result<()> {
     let (x0, y0) = (x as i32, (cy - size / 2.0) as i32);
     let s = size as i32;
     let (cols, rows) = (img.cols(), img.rows());

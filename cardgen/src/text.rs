@@ -43,14 +43,27 @@ pub enum FontChoice {
     NanumMyeongjo,
     NanumBarunGothic,
     NanumSquare,
+    /// Only in the varied designs ([`FontChoice::VARIETY`]), never in [`FontChoice::ALL`].
+    NanumSquareRound,
 }
 
 impl FontChoice {
+    /// The fonts of [`crate::generate`]'s cards (their order fixes which seed gets which).
     pub const ALL: [FontChoice; 4] = [
         FontChoice::NanumGothic,
         FontChoice::NanumMyeongjo,
         FontChoice::NanumBarunGothic,
         FontChoice::NanumSquare,
+    ];
+
+    /// The fonts of the varied designs ([`crate::generate_varied`]): every Nanum family of
+    /// Debian's fonts-nanum except the coding one.
+    pub const VARIETY: [FontChoice; 5] = [
+        FontChoice::NanumGothic,
+        FontChoice::NanumMyeongjo,
+        FontChoice::NanumBarunGothic,
+        FontChoice::NanumSquare,
+        FontChoice::NanumSquareRound,
     ];
 
     /// File names of the regular and the bold cut.
@@ -60,6 +73,7 @@ impl FontChoice {
             FontChoice::NanumMyeongjo => ("NanumMyeongjo.ttf", "NanumMyeongjoBold.ttf"),
             FontChoice::NanumBarunGothic => ("NanumBarunGothic.ttf", "NanumBarunGothicBold.ttf"),
             FontChoice::NanumSquare => ("NanumSquareR.ttf", "NanumSquareB.ttf"),
+            FontChoice::NanumSquareRound => ("NanumSquareRoundR.ttf", "NanumSquareRoundB.ttf"),
         }
     }
 }
