@@ -310,7 +310,14 @@ pub fn sample(seed: u64, doc: DocumentType) -> CardTruth {
         } else {
             17
         };
-    let (iy, im, id) = random_date(&mut rng, adult_at.max(2000), 2025);
+    let (mut iy, mut im, mut id) = random_date(&mut rng, adult_at.max(2000), 2025);
+    // Never before that birthday itself (29 February: the 1st of March).
+    if (iy, im, id) < (adult_at, bm, bd) {
+        (iy, im, id) = (adult_at, bm, bd.min(days_in_month(adult_at, bm)));
+        if bd > id {
+            (im, id) = (3, 1);
+        }
+    }
     let issue_date = format!("{iy:04}-{im:02}-{id:02}");
 
     let (issuer, licence_number, licence_type, renewal, name_hanja) =
