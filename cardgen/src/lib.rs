@@ -89,10 +89,29 @@ pub fn generate_with(
     let truth = sample(seed, doc);
     let style = Style::random(&mut SynthRng::derived(seed, 2));
     let card = render_card(&truth, face, &style)?;
-    let mut rng = SynthRng::derived(seed, 3);
-    let scene = Scene::for_degradation(degradation, mild, &mut rng);
-    let (frame, quad) = place_in_scene(&card, scene, &mut rng)?;
-    let (frame, quad) = degrade(&frame, quad, degradation, mild, &mut rng)?;
+    photograph(
+        truth,
+        card,
+        style,
+        degradation,
+        mild,
+        &mut SynthRng::derived(seed, 3),
+    )
+}
+
+/// `card` (showing `truth`, printed in `style`) put on a table in a camera frame and spoilt as
+/// `degradation` says, the scene drawn from `rng`.
+pub(crate) fn photograph(
+    truth: CardTruth,
+    card: Mat,
+    style: Style,
+    degradation: Degradation,
+    mild: bool,
+    rng: &mut SynthRng,
+) -> Result<Sample> {
+    let scene = Scene::for_degradation(degradation, mild, rng);
+    let (frame, quad) = place_in_scene(&card, scene, rng)?;
+    let (frame, quad) = degrade(&frame, quad, degradation, mild, rng)?;
     Ok(Sample {
         truth,
         card,

@@ -86,12 +86,7 @@ fn print_in_zone(
 }
 
 /// Splits an address into at most two lines that fit `width` at `px`, breaking between words.
-pub(crate) fn wrap_address(
-    pen: &Pen,
-    address: &str,
-    px: f32,
-    width: f32,
-) -> (String, Option<String>) {
+fn wrap_address(pen: &Pen, address: &str, px: f32, width: f32) -> (String, Option<String>) {
     if pen.measure(address, px, 0.0) <= width {
         return (address.to_string(), None);
     }
@@ -116,8 +111,20 @@ fn print_address(img: &mut Mat, pen: &Pen, doc: DocumentType, text: &str, fill: 
     let Some((x, y, w, h)) = zone_px(doc, Field::Address) else {
         return Ok(());
     };
+    print_address_in(img, pen, text, (x, y, w, h), h / 2.0 * fill, INK)
+}
+
+/// `text` on one or two lines of half the box `(x, y, w, h)` (card pixels) each, at `px` or
+/// smaller so the wider line fits, in `ink`.
+pub(crate) fn print_address_in(
+    img: &mut Mat,
+    pen: &Pen,
+    text: &str,
+    (x, y, w, h): (f32, f32, f32, f32),
+    mut px: f32,
+    ink: [u8; 3],
+) -> Result<()> {
     let line_h = h / 2.0;
-    let mut px = line_h * fill;
     let inner_w = w - 6.0;
     let (mut l1, mut l2) = wrap_address(pen, text, px, inner_w);
     let widest = pen
@@ -129,9 +136,9 @@ fn print_address(img: &mut Mat, pen: &Pen, doc: DocumentType, text: &str, fill: 
     }
     let (asc, desc) = pen.metrics(px);
     let pad = (line_h - (asc - desc)) / 2.0;
-    pen.draw(img, &l1, (x + 3.0, y + pad + asc), px, INK, 0.0)?;
+    pen.draw(img, &l1, (x + 3.0, y + pad + asc), px, ink, 0.0)?;
     if let Some(l2) = l2 {
-        pen.draw(img, &l2, (x + 3.0, y + line_h + pad + asc), px, INK, 0.0)?;
+        pen.draw(img, &l2, (x + 3.0, y + line_h + pad + asc), px, ink, 0.0)?;
     }
     Ok(())
 }

@@ -20,13 +20,19 @@ pub const OCR_MIX: [Degradation; 6] = [
 /// Card `seed` of the OCR mix: both document types in turn, each degradation of [`OCR_MIX`] in
 /// its mild version, the font and layout style drawn from the seed.
 pub fn ocr_sample(seed: u64, face: Option<&Mat>) -> Result<Sample> {
+    let (doc, degradation) = ocr_mix(seed);
+    generate_with(seed, doc, face, degradation, true)
+}
+
+/// The document type and degradation of card `seed` of the OCR mix: both types in turn, the
+/// degradations of [`OCR_MIX`] in turn over each pair.
+pub(crate) fn ocr_mix(seed: u64) -> (DocumentType, Degradation) {
     let doc = if seed.is_multiple_of(2) {
         DocumentType::ResidentRegistrationCard
     } else {
         DocumentType::DriverLicence
     };
-    let degradation = OCR_MIX[(seed / 2 % OCR_MIX.len() as u64) as usize];
-    generate_with(seed, doc, face, degradation, true)
+    (doc, OCR_MIX[(seed / 2 % OCR_MIX.len() as u64) as usize])
 }
 
 /// Which identifying fields of one card were read exactly.

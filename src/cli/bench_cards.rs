@@ -10,9 +10,9 @@
 use super::bench::percentile;
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
 use cardgen::{
-    DOC_FIELDS, Degradation, DocTally, FIELD_NAMES, GATE_CHECKS, GateTally, OCR_MIX, TEST_SEEDS,
-    TUNING_SEEDS, Tally, generate_mrz, generate_varied, is_test_seed, mrz_read_exactly, ocr_sample,
-    varied_ocr_sample,
+    DOC_FIELDS, Degradation, DocTally, FIELD_NAMES, GATE_CHECKS, GateTally, OCR_MIX, Sample,
+    TEST_SEEDS, TUNING_SEEDS, Tally, generate_mrz, generate_varied, is_test_seed, mrz_read_exactly,
+    ocr_sample, varied_ocr_sample,
 };
 use clap::Args;
 use serde::Serialize;
@@ -119,24 +119,16 @@ pub fn run(args: CardsArgs) -> ExitCode {
     let mut tally = Tally::default();
     let first = args.first_seed.unwrap_or(0);
     for seed in first..first + args.count {
-        let sample = match ocr_sample(seed, Some(&face)) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("kyc bench: card {seed}: {e}");
-                return ExitCode::from(EXIT_FAILURE);
-            }
+        let made = ocr_sample(seed, Some(&face));
+        let (sample, reading) = match pipeline(
+            made,
+            seed,
+            &mut reader,
+            [&mut gate, &mut card_ms, &mut read_ms],
+        ) {
+            Ok(done) => done,
+            Err(code) => return code,
         };
-        let t = Instant::now();
-        if let Err(e) = assess(&sample.frame) {
-            eprintln!("kyc bench: quality gate: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
-        gate.push(t.elapsed().as_secs_f64() * 1000.0);
-        let reading =
-            match timed_reading(&sample.frame, &mut reader, seed, &mut card_ms, &mut read_ms) {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
         tally.add(&sample, seed, reading.as_ref());
     }
     let exact = FIELD_NAMES
@@ -297,6 +289,29 @@ fn timed_card(frame: &Mat, times: &mut Vec<f64>) -> Result<Option<Mat>, ExitCode
 
 /// The card found in `frame`, rectified and read (None: no card found), the two stages' times
 /// pushed on `card_ms` and `read_ms`.
+/// A generated card through the pipeline as the server runs it: the quality gate, then
+/// detect, rectify and read; the milliseconds of each go into `times` (gate, card, read).
+fn pipeline(
+    made: cardgen::Result<Sample>,
+    seed: u64,
+    reader: &mut CardReader,
+    times: [&mut Vec<f64>; 3],
+) -> Result<(Sample, Option<CardReading>), ExitCode> {
+    let sample = made.map_err(|e| {
+        eprintln!("kyc bench: card {seed}: {e}");
+        ExitCode::from(EXIT_FAILURE)
+    })?;
+    let [gate_ms, card_ms, read_ms] = times;
+    let t = Instant::now();
+    if let Err(e) = assess(&sample.frame) {
+        eprintln!("kyc bench: quality gate: {e}");
+        return Err(ExitCode::from(EXIT_FAILURE));
+    }
+    gate_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    let reading = timed_reading(&sample.frame, reader, seed, card_ms, read_ms)?;
+    Ok((sample, reading))
+}
+
 fn timed_reading(
     frame: &Mat,
     reader: &mut CardReader,
@@ -428,21 +443,14 @@ fn varied(args: &CardsArgs, reader: &mut CardReader, reader_load_ms: f64) -> Exi
     let mut gate = GateTally::default();
     for seed in seeds.clone() {
         let face = &faces[(seed % faces.len() as u64) as usize];
-        let sample = match varied_ocr_sample(seed, Some(face)) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("kyc bench: card {seed}: {e}");
-                return ExitCode::from(EXIT_FAILURE);
-            }
-        };
-        let t = Instant::now();
-        if let Err(e) = assess(&sample.frame) {
-            eprintln!("kyc bench: quality gate: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
-        gate_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        let reading = match timed_reading(&sample.frame, reader, seed, &mut card_ms, &mut read_ms) {
-            Ok(r) => r,
+        let made = varied_ocr_sample(seed, Some(face));
+        let (sample, reading) = match pipeline(
+            made,
+            seed,
+            reader,
+            [&mut gate_ms, &mut card_ms, &mut read_ms],
+        ) {
+            Ok(done) => done,
             Err(code) => return code,
         };
         let i = usize::from(sample.truth.doc == DocumentType::DriverLicence);

@@ -30,13 +30,13 @@ pub use design::{
 pub use paint::render_varied;
 pub use score::{DOC_FIELDS, DocTally, GATE_CHECKS, GateRow, GateTally, caught_by_right_check};
 
-use crate::Sample;
 use crate::error::{CardgenError, Result};
 use crate::render::Style;
 use crate::rng::SynthRng;
-use crate::scene::{Degradation, Scene, degrade, place_in_scene};
-use crate::score::OCR_MIX;
+use crate::scene::Degradation;
+use crate::score::ocr_mix;
 use crate::truth::sample;
+use crate::{Sample, photograph};
 use opencv::core::Mat;
 use std::ops::{Range, RangeFrom};
 use vision::card::DocumentType;
@@ -70,32 +70,23 @@ pub fn generate_varied(
         .ok_or_else(|| CardgenError::Unsupported(format!("no varied design for {doc:?}")))?;
     let truth = sample(seed, doc);
     let card = render_varied(&truth, face, &design)?;
-    let mut rng = SynthRng::derived(seed, 32);
-    let scene = Scene::for_degradation(degradation, mild, &mut rng);
-    let (frame, quad) = place_in_scene(&card, scene, &mut rng)?;
-    let (frame, quad) = degrade(&frame, quad, degradation, mild, &mut rng)?;
-    Ok(Sample {
+    let style = Style {
+        font: design.font,
+        scale: design.text_scale,
+    };
+    photograph(
         truth,
         card,
-        frame,
-        quad,
+        style,
         degradation,
         mild,
-        style: Style {
-            font: design.font,
-            scale: design.text_scale,
-        },
-    })
+        &mut SynthRng::derived(seed, 32),
+    )
 }
 
 /// Varied card `seed` of the OCR mix, as [`crate::ocr_sample`] chooses for the regular cards:
-/// both document types in turn, each degradation of [`OCR_MIX`] in its mild version.
+/// both document types in turn, each degradation of [`crate::OCR_MIX`] in its mild version.
 pub fn varied_ocr_sample(seed: u64, face: Option<&Mat>) -> Result<Sample> {
-    let doc = if seed.is_multiple_of(2) {
-        DocumentType::ResidentRegistrationCard
-    } else {
-        DocumentType::DriverLicence
-    };
-    let degradation = OCR_MIX[(seed / 2 % OCR_MIX.len() as u64) as usize];
+    let (doc, degradation) = ocr_mix(seed);
     generate_varied(seed, doc, face, degradation, true)
 }

@@ -5,7 +5,7 @@
 use super::design::{Arrangement, Design, Line, Pattern};
 use super::wear;
 use crate::error::{CardgenError, Result};
-use crate::render::{paste_photo, seal, wrap_address};
+use crate::render::{paste_photo, print_address_in, seal};
 use crate::rng::SynthRng;
 use crate::text::Pen;
 use crate::truth::{CardTruth, licence_date, rrc_date};
@@ -171,24 +171,14 @@ fn print_line(img: &mut Mat, pen: &Pen, line: &Line, text: &str, ink: [u8; 3]) -
 /// The address on one or two lines of half the line box each.
 fn print_address(img: &mut Mat, pen: &Pen, line: &Line, text: &str, ink: [u8; 3]) -> Result<()> {
     let (x, y, w, h) = (line.x * W, line.y * H, line.w * W, line.h * H);
-    let line_h = h / 2.0;
-    let inner_w = w - 6.0;
-    let mut px = line_h * FILL * line.size;
-    let (mut l1, mut l2) = wrap_address(pen, text, px, inner_w);
-    let widest = pen
-        .measure(&l1, px, 0.0)
-        .max(l2.as_deref().map_or(0.0, |l| pen.measure(l, px, 0.0)));
-    if widest > inner_w {
-        px *= inner_w / widest;
-        (l1, l2) = wrap_address(pen, text, px, inner_w);
-    }
-    let (asc, desc) = pen.metrics(px);
-    let pad = (line_h - (asc - desc)) / 2.0;
-    pen.draw(img, &l1, (x + 3.0, y + pad + asc), px, ink, 0.0)?;
-    if let Some(l2) = l2 {
-        pen.draw(img, &l2, (x + 3.0, y + line_h + pad + asc), px, ink, 0.0)?;
-    }
-    Ok(())
+    print_address_in(
+        img,
+        pen,
+        text,
+        (x, y, w, h),
+        h / 2.0 * FILL * line.size,
+        ink,
+    )
 }
 
 fn bgr(c: [f32; 3], darker: f32) -> Scalar {
