@@ -5,6 +5,7 @@
 use super::DocumentType;
 use super::cross_check::cross_check;
 use super::fields::{DIGITS_DASH, FieldRead, consensus, read_fields, read_ink};
+use super::ink::Prep;
 use super::layout::{Field, FieldZone, zone_of};
 use super::mrz_read::{put_mrz, read_mrz};
 use super::rectify::to_canonical;
@@ -187,7 +188,7 @@ fn rrn_confirms(card: &Mat, doc: DocumentType, ocr: &mut CardReader) -> Result<b
         &zone,
         &mut ocr.latin,
         FieldRead::digits(DIGITS_DASH),
-        2,
+        &Prep::RETRIES[..2],
         |t| find_rrn(t).map(|r| (r, true)),
     )?;
     Ok(found.is_some())
