@@ -151,3 +151,88 @@ fn unknown_documents_and_tiny_images_get_a_clear_answer() {
     let empty = reader.read(&Mat::default());
     assert!(matches!(empty, Err(vision::VisionError::EmptyInput)));
 }
+
+/// The real face photos of `../shared`, printed on the varied cards in turn.
+fn shared_faces() -> Vec<Mat> {
+    let dir = test_support::faces_dir();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no face photos in {}", dir.display());
+    paths
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).expect("photo");
+            decode_image(&bytes, ImageLimits::default())
+                .expect("photo decodes")
+                .mat
+        })
+        .collect()
+}
+
+/// Issue 12: cards of the second generator (`cardgen::generate_varied`: other arrangements,
+/// fields a few percent off the reader's zones, other fonts, wear), real photos on them, on
+/// held-out seeds the reader was never tuned on (2 000 000 on: `kyc bench cards --varied`
+/// measures from 1 000 000, the tuning seeds are under 100 000). 60 cards, clean and mildly
+/// degraded, both types: each identifying field exact on at least 57 of the 60 cards, the
+/// licence number on at least 28 of the 30 licences.
+#[test]
+fn varied_cards_never_tuned_on_are_read_exactly() {
+    let faces = shared_faces();
+    let seeds: Vec<u64> = (2_000_000..2_000_060).collect();
+    assert!(seeds.iter().all(|&s| cardgen::is_test_seed(s)));
+    let tallies = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for chunk in seeds.chunks(seeds.len().div_ceil(2)) {
+            let (tallies, faces) = (&tallies, &faces);
+            s.spawn(move || {
+                let mut ocr = CardReader::new(None).expect("tesseract with kor and eng");
+                let mut mine = [cardgen::DocTally::default(), cardgen::DocTally::default()];
+                for &seed in chunk {
+                    let face = &faces[seed as usize % faces.len()];
+                    let sample = cardgen::varied_ocr_sample(seed, Some(face)).expect("sample");
+                    let reading = detect_card(&sample.frame)
+                        .expect("detect")
+                        .map(|d| rectify(&sample.frame, &d.quad).expect("rectify"))
+                        .map(|card| read_card(&card, &mut ocr).expect("read"));
+                    let i = usize::from(sample.truth.doc == DocumentType::DriverLicence);
+                    mine[i].add(&sample, seed, reading.as_ref());
+                }
+                tallies.lock().expect("tallies").extend(mine);
+            });
+        }
+    });
+    let tallies = tallies.into_inner().expect("tallies");
+    let mut hits = [0usize; 6];
+    let mut counted = [0usize; 6];
+    for t in &tallies {
+        for (i, share) in t.shares().iter().enumerate() {
+            if let Some(share) = share {
+                hits[i] += (share * t.cards as f64).round() as usize;
+                counted[i] += t.cards;
+            }
+        }
+        for m in &t.misses {
+            eprintln!("  {m}");
+        }
+    }
+    let line: Vec<String> = cardgen::DOC_FIELDS
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{f} {}/{}", hits[i], counted[i]))
+        .collect();
+    eprintln!("varied held-out cards: {}", line.join(", "));
+    assert_eq!(counted[0], 60, "every card is scored");
+    for (i, field) in cardgen::DOC_FIELDS.iter().enumerate().take(5) {
+        assert!(hits[i] >= 57, "{field}: {}/{} exact", hits[i], counted[i]);
+    }
+    assert!(
+        hits[5] >= 28,
+        "licence number: {}/{} exact",
+        hits[5],
+        counted[5]
+    );
+}

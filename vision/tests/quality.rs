@@ -2,7 +2,9 @@
 //! pass, each kind of bad frame is caught by the check that should catch it, and the rectified
 //! card matches the card that was photographed.
 
-use cardgen::{Degradation, FRAME_HEIGHT, FRAME_WIDTH, corners_inside, generate};
+use cardgen::{
+    Degradation, FRAME_HEIGHT, FRAME_WIDTH, caught_by_right_check, corners_inside, generate,
+};
 use opencv::core::{self, Mat, MatTraitConst, Point, Point2f, Rect, Scalar, Size, Vector};
 use opencv::imgproc;
 use std::time::Instant;
@@ -468,17 +470,6 @@ fn doc_for(seed: u64) -> DocumentType {
     }
 }
 
-fn synth_caught(r: &QualityReport, d: Degradation) -> bool {
-    let c = &r.checks;
-    match d {
-        Degradation::Clean => r.passed,
-        Degradation::MotionBlur | Degradation::Defocus => !c.sharpness.passed,
-        Degradation::Glare | Degradation::LowLight => !c.lighting.passed,
-        Degradation::Tilt | Degradation::Rotation => !c.angle.passed,
-        Degradation::CornerCut | Degradation::TooFar => !c.completeness.passed,
-    }
-}
-
 const DEGRADATIONS: [Degradation; 9] = [
     Degradation::Clean,
     Degradation::MotionBlur,
@@ -504,7 +495,7 @@ fn synth_cards_are_judged_by_the_right_check() {
             let r = assess(&s.frame).unwrap();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             all.push(r.metrics.clone());
-            let ok = synth_caught(&r, d);
+            let ok = caught_by_right_check(&r, d);
             if ok {
                 hits += 1;
                 // Caught by the right check alone (or, for clean cards, passed).
@@ -648,4 +639,42 @@ fn synth_cut_corner_reports_three_corners() {
         "cut cards reported whole: seeds {whole:?}"
     );
     assert!(three as f64 >= 0.6 * SEEDS as f64, "{three}/{SEEDS}");
+}
+
+/// Issue 12: on cards of the second generator with real face photos (the photo used to halve
+/// the sharpness measure), on held-out seeds never tuned on: at least 39 of 40 clean cards
+/// pass and at least 39 of 40 captures of each defect are refused by the check that should
+/// refuse them. `kyc bench cards --varied` measures the same on 400 cards.
+#[test]
+fn varied_cards_with_real_photos_are_judged_by_the_right_check() {
+    let dir = test_support::faces_dir();
+    let faces: Vec<Mat> = (1..=25)
+        .map(|i| {
+            let p = dir.join(format!("img{i}.jpg"));
+            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            vision::decode_image(&bytes, vision::ImageLimits::default())
+                .expect("photo decodes")
+                .mat
+        })
+        .collect();
+    let mut tally = cardgen::GateTally::default();
+    for seed in 2_000_000..2_000_040u64 {
+        let face = &faces[seed as usize % faces.len()];
+        for d in DEGRADATIONS {
+            let s = cardgen::generate_varied(seed, doc_for(seed), Some(face), d, false)
+                .expect("varied card");
+            tally.add(d, &assess(&s.frame).expect("assess"));
+        }
+    }
+    let mut failures = Vec::new();
+    for row in tally.rows() {
+        eprintln!(
+            "{:?}: {}/{} judged by the right check (refused by {:?})",
+            row.kind, row.right, row.captures, row.failed
+        );
+        if row.right < 39 {
+            failures.push(format!("{:?} {}/{}", row.kind, row.right, row.captures));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
 }
