@@ -43,6 +43,10 @@ pub struct IdCaptureStatus {
 pub struct MaskedField {
     pub value: String,
     pub confidence: f32,
+    /// Where on the rectified card it was read: `[x, y, w, h]`, fractions of the card's width
+    /// and height (absent for MRZ fields).
+    #[serde(rename = "box", default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<[f32; 4]>,
 }
 
 impl IdCaptureStatus {
@@ -287,6 +291,7 @@ impl IdJob<'_> {
                     MaskedField {
                         value: mask_field(k, &v.value),
                         confidence: v.confidence,
+                        region: v.region,
                     },
                 )
             })

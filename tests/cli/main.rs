@@ -89,6 +89,14 @@ fn check_read(v: &serde_json::Value, s: &Sample) {
         "document_number"
     };
     assert_eq!(field(key), format!("{}******", &s.truth.rrn[..8]));
+    // Each field carries the box it was read from, inside the card.
+    let b = v["fields"]["name"]["box"].as_array().expect("name box");
+    assert_eq!(b.len(), 4, "{b:?}");
+    assert!(
+        b.iter()
+            .all(|x| x.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x))),
+        "{b:?}"
+    );
 }
 
 #[test]
