@@ -26,7 +26,8 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let data = &settings.server.data_dir;
-        std::fs::create_dir_all(data)
+        // Private: 0700 (its files are 0600; the media in it are encrypted).
+        crate::media::private_dir(data)
             .with_context(|| format!("cannot create the data folder {}", data.display()))?;
         let bind = settings.server.bind_address();
         let listener = TcpListener::bind(&bind)

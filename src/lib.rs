@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod engines;
 pub mod flow;
 pub mod http;
+pub mod media;
 pub mod metrics;
 pub mod models;
 pub mod photo_pair;

@@ -6,6 +6,7 @@
 use crate::engines::Engines;
 use crate::flow::live::{LiveError, LiveLane, LiveStats};
 use crate::flow::{ComparisonReport, IdCaptureStatus, JobQueue, KycPipeline, QueueStats};
+use crate::media::MediaStore;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use actors::session::supervisor::SupervisorArgs;
@@ -17,14 +18,13 @@ use anyhow::Context;
 use ractor::{Actor, ActorRef};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The sessions service.
 pub struct Sessions {
     journal: Journal,
     supervisor: ActorRef<SupervisorMsg>,
-    media_dir: PathBuf,
+    media: Arc<MediaStore>,
     /// Admission of jobs to the engines.
     queue: Arc<JobQueue>,
     metrics: Arc<Metrics>,
@@ -124,19 +124,16 @@ impl Sessions {
         let queue = Arc::new(JobQueue::new(running, s.max_waiting_jobs));
         let metrics = Arc::new(Metrics::default());
         let live = LiveLane::new(s.live_lane(), crate::engines::image_limits(&settings));
-        let media_dir = data.join("media");
-        let incoming = media_dir.join("incoming");
-        std::fs::create_dir_all(&incoming)
-            .with_context(|| format!("cannot create {}", media_dir.display()))?;
-        // Uploads cut off by a crash were never acknowledged: drop them.
-        for e in std::fs::read_dir(&incoming)?.flatten() {
-            let _ = std::fs::remove_file(e.path());
-        }
+        // Folders made private, unacknowledged uploads and job plaintext a stopped process left
+        // removed, the master key read (or, in development, the data folder's own).
+        let master = crate::media::master::resolve(&settings)?;
+        let media = Arc::new(MediaStore::open(&data, master)?);
         let pipeline = KycPipeline::new(
             Arc::clone(&settings),
             engines,
             Arc::clone(&queue),
             Arc::clone(&metrics),
+            Arc::clone(&media),
         );
         let args = SupervisorArgs {
             journal: journal.clone(),
@@ -149,7 +146,7 @@ impl Sessions {
         Ok(Self {
             journal,
             supervisor,
-            media_dir,
+            media,
             queue,
             metrics,
             live,
@@ -329,33 +326,9 @@ impl Sessions {
         ractor::call!(self.supervisor, SupervisorMsg::Stats).map_err(|_| SessionsError::Down)
     }
 
-    /// Where uploads are written while they arrive.
-    pub fn incoming_dir(&self) -> PathBuf {
-        self.media_dir.join("incoming")
-    }
-
-    /// The folder of session `id`'s media.
-    pub fn session_dir(&self, id: &SessionId) -> PathBuf {
-        self.media_dir.join(id.simple().to_string())
-    }
-
-    /// Moves a finished upload into the session's folder, durably, and returns its new path.
-    pub async fn keep_upload(
-        &self,
-        id: &SessionId,
-        from: &Path,
-        name: &str,
-    ) -> std::io::Result<PathBuf> {
-        let dir = self.session_dir(id);
-        tokio::fs::create_dir_all(&dir).await?;
-        let to = dir.join(name);
-        tokio::fs::rename(from, &to).await?;
-        let d = dir.clone();
-        // The rename is durable once the folder is synced.
-        tokio::task::spawn_blocking(move || std::fs::File::open(&d).and_then(|f| f.sync_all()))
-            .await
-            .map_err(std::io::Error::other)??;
-        Ok(to)
+    /// The encrypted media of the sessions and their keys.
+    pub fn media(&self) -> &Arc<MediaStore> {
+        &self.media
     }
 
     /// Stops the supervisor and every session actor (the journal keeps them).

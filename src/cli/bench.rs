@@ -37,6 +37,8 @@ pub enum BenchWhat {
     Video(VideoBenchArgs),
     /// End-to-end verification of a selfie video against an ID photo, split per stage.
     Verify(super::bench_verify::VerifyBenchArgs),
+    /// Encryption at rest: streaming encryption and decryption of a large file, MiB/s.
+    Crypto(super::bench_crypto::CryptoBenchArgs),
 }
 
 /// `kyc bench cards` in a build without the `bench-cards` feature: takes whatever arguments it
@@ -125,6 +127,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         }
         BenchWhat::Video(a) => video(a),
         BenchWhat::Verify(a) => super::bench_verify::run(a),
+        BenchWhat::Crypto(a) => super::bench_crypto::run(a),
     }
 }
 

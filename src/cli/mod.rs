@@ -4,8 +4,10 @@
 pub mod bench;
 #[cfg(feature = "bench-cards")]
 pub mod bench_cards;
+pub mod bench_crypto;
 pub mod bench_verify;
 pub mod compare;
+pub mod keys;
 pub mod models;
 pub mod ocr;
 pub mod quality;
@@ -50,6 +52,8 @@ pub enum Command {
     /// Verify a selfie video against an ID photo: frame-accurate sampling, per-frame quality,
     /// the ID × frame similarity table and the decision (verified, rejected or review).
     Verify(verify::VerifyArgs),
+    /// Encryption keys: `kyc keys generate` prints a new master key.
+    Keys(keys::KeysArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Quality(a) => quality::run(a),
         Command::Ocr(a) => ocr::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Keys(a) => keys::run(a),
     }
 }
 

@@ -39,6 +39,12 @@ impl ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
+    // Everything the server creates (journal, outbox, media, logs it writes) is for its own
+    // user only: folders 0700, files 0600.
+    // SAFETY: umask only changes this process's file-creation mask; called before any thread.
+    unsafe {
+        libc::umask(0o077);
+    }
     let mut settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {

@@ -156,6 +156,7 @@ impl Readers {
 /// One ID photo job: where its steps and results go.
 struct IdJob<'a> {
     inner: &'a Inner,
+    session: actors::session::SessionId,
     capture_id: uuid::Uuid,
     steps: &'a StepSink,
     artifacts: &'a Artifacts,
@@ -169,6 +170,7 @@ enum Next<T> {
 
 pub(super) async fn run(
     inner: &Inner,
+    session: actors::session::SessionId,
     capture_id: uuid::Uuid,
     file: PathBuf,
     steps: &StepSink,
@@ -176,6 +178,7 @@ pub(super) async fn run(
 ) -> anyhow::Result<()> {
     let job = IdJob {
         inner,
+        session,
         capture_id,
         steps,
         artifacts,
@@ -217,9 +220,19 @@ impl IdJob<'_> {
         file: &std::path::Path,
     ) -> anyhow::Result<Next<(vision::opencv::core::Mat, serde_json::Value)>> {
         let capture_id = self.capture_id;
-        let bytes = tokio::fs::read(file)
-            .await
-            .context("reading the stored ID photo")?;
+        // Decrypted into memory for this job only (at most `max_image_bytes`).
+        let (media, session, path) = (
+            Arc::clone(&self.inner.media),
+            self.session,
+            file.to_path_buf(),
+        );
+        let max = self.inner.settings.sessions.max_image_bytes;
+        let bytes = tokio::task::spawn_blocking(move || {
+            media.read_stored(&session, &capture_id, &path, max)
+        })
+        .await
+        .context("the photo reader stopped")?
+        .context("reading the stored ID photo")?;
         let limits = crate::engines::image_limits(&self.inner.settings);
         let inspected = tokio::task::spawn_blocking(move || inspect(&bytes, limits))
             .await

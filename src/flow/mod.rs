@@ -15,6 +15,7 @@ pub use id_capture::IdCaptureStatus;
 pub use queue::{JobQueue, QueueStats};
 
 use crate::engines::Engines;
+use crate::media::MediaStore;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::verify::{FaceSample, IdFace};
@@ -50,6 +51,8 @@ struct Inner {
     queue: Arc<JobQueue>,
     metrics: Arc<Metrics>,
     readers: Arc<id_capture::Readers>,
+    /// The uploads are stored encrypted: jobs read them through here.
+    media: Arc<MediaStore>,
 }
 
 impl KycPipeline {
@@ -58,6 +61,7 @@ impl KycPipeline {
         engines: Arc<Engines>,
         queue: Arc<JobQueue>,
         metrics: Arc<Metrics>,
+        media: Arc<MediaStore>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -68,6 +72,7 @@ impl KycPipeline {
                 engines,
                 queue,
                 metrics,
+                media,
             }),
         }
     }
@@ -98,10 +103,10 @@ impl Pipeline for KycPipeline {
                 };
                 match job {
                     Job::IdCapture { capture_id, file } => {
-                        id_capture::run(&inner, capture_id, file, &steps, &artifacts).await
+                        id_capture::run(&inner, session, capture_id, file, &steps, &artifacts).await
                     }
                     Job::Video { video_id, file } => {
-                        video::run(&inner, video_id, file, &steps, &artifacts).await
+                        video::run(&inner, session, video_id, file, &steps, &artifacts).await
                     }
                     Job::Compare { comparison_id } => {
                         decide::run(&inner, session, comparison_id, &steps, &artifacts).await

@@ -23,6 +23,7 @@ pub(crate) struct VideoArtifact {
 
 pub(super) async fn run(
     inner: &Inner,
+    session: actors::session::SessionId,
     video_id: uuid::Uuid,
     file: PathBuf,
     steps: &StepSink,
@@ -30,6 +31,14 @@ pub(super) async fn run(
 ) -> anyhow::Result<()> {
     let (state, stage) = (SessionState::Video, Stage::Video);
     let opts = VerifyOptions::from_settings(&inner.settings);
+    // FFmpeg reads a path: the video decrypted into an unnamed file that lives as long as this
+    // job (dropped at the end of this function, or freed by the kernel if the process dies).
+    let media = std::sync::Arc::clone(&inner.media);
+    let plain = tokio::task::spawn_blocking(move || media.plain_file(&session, &video_id, &file))
+        .await
+        .context("the video decryptor stopped")?
+        .context("decrypting the stored video")?;
+    let file = plain.path().to_path_buf();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
     let analysis = async {
         let report = move |p: Progress| {

@@ -1,13 +1,13 @@
 //! The uploads of the KYC API: the ID card photo (or a live camera frame for the quality gate)
 //! and the selfie video, received as multipart, checked (token, session state, size, content)
-//! before anything is kept, then handed to the session as a job whose progress arrives as
-//! events.
+//! before anything is kept, encrypted as they arrive (with the session's data key), then handed
+//! to the session as a job whose progress arrives as events.
 
 use super::auth::{bearer, parse_session_id};
 use super::kyc::{Accepted, ClientIp};
 use super::openapi::{TokenRefusals, UploadRefusals};
 use super::sniff::Sniffed;
-use super::upload::{self, IncomingFile};
+use super::upload::{self, IncomingFile, KeyChoice};
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope};
 use crate::sessions::{AuthorizedSession, Sessions};
 use actors::session::{Intake, Job, Message, SessionState, Stage, Step};
@@ -75,8 +75,24 @@ async fn receive_for_session(
         upload::drain(multipart, max_bytes).await;
         return Err(e);
     }
-    let mut upload =
-        upload::receive(multipart, &sessions.incoming_dir(), max_bytes, what, accept).await?;
+    // The session's own key when the form names it (with its token) before the file.
+    let authorize = |sid: &str| {
+        let id = parse_session_id(sid).ok()?;
+        sessions.authorize(&id, token).ok().map(|s| s.id())
+    };
+    let keys = KeyChoice {
+        media: sessions.media(),
+        authorize: &authorize,
+    };
+    let mut upload = upload::receive(
+        multipart,
+        &sessions.media().incoming_dir(),
+        keys,
+        max_bytes,
+        what,
+        accept,
+    )
+    .await?;
     let id = upload
         .session_id
         .as_deref()
@@ -116,10 +132,17 @@ pub async fn id_capture(
         .iter()
         .any(|(k, v)| k == "mode" && v.trim() == "live");
     if live {
-        let capture_id = uuid::Uuid::new_v4();
-        let bytes = tokio::fs::read(file.path())
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot read the frame: {e}")))?;
+        let capture_id = file.id;
+        let media = std::sync::Arc::clone(app.sessions.media());
+        // Decrypted into memory only (a frame is at most `max_image_bytes`); the file goes.
+        let bytes = tokio::task::spawn_blocking(move || {
+            media
+                .read_incoming(file.path(), &file.id, &file.key, max)
+                .map(|b| b.to_vec())
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot read the frame: {e}")))?
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot read the frame: {e}")))?;
         app.sessions.live_frame(&session, bytes, capture_id).await?;
         return Ok(ApiResponse::accepted(Accepted {
             session_id: session.id(),
@@ -185,13 +208,17 @@ async fn accept(
     // Nothing is kept for a session that would refuse it.
     session.check(intake)?;
     let id = session.id();
-    let upload_id = uuid::Uuid::new_v4();
+    let upload_id = file.id;
     let name = format!("{prefix}-{}.{}", upload_id.simple(), file.kind.ext);
-    let path = sessions
-        .keep_upload(&id, file.path(), &name)
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot keep {what}: {e}")))?;
     let bytes = file.bytes;
+    let media = std::sync::Arc::clone(sessions.media());
+    let (kept, file) = tokio::task::spawn_blocking(move || {
+        let kept = media.keep_upload(&id, &file.id, file.path(), &file.key, &name);
+        (kept, file)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot keep {what}: {e}")))?;
+    let path = kept.map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot keep {what}: {e}")))?;
     file.kept();
     let (step, job) = match kind {
         UploadKind::IdPhoto => (

@@ -1,12 +1,17 @@
 //! Multipart uploads (`sessionId` + `file`), streamed to disk chunk by chunk — never whole in
-//! memory — with the size limit enforced while they arrive (and from `Content-Length` before
-//! they do) and the format decided from the first bytes.
+//! memory, and encrypted before any byte reaches the disk — with the size limit enforced while
+//! they arrive (and from `Content-Length` before they do) and the format decided from the first
+//! bytes.
 
 use super::ApiError;
 use super::sniff::{SNIFF_LEN, Sniffed, sniff};
+use crate::crypto::DataKey;
+use crate::media::{IncomingKey, MediaStore};
+use actors::session::SessionId;
 use axum::extract::Multipart;
 use axum::extract::multipart::MultipartError;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 /// An upload written to disk (removed when dropped, unless kept).
@@ -17,9 +22,14 @@ pub struct Upload {
     pub file: Option<IncomingFile>,
 }
 
-/// The file part, in the incoming folder.
+/// The file part, in the incoming folder, encrypted.
 pub struct IncomingFile {
     file: TempFile,
+    /// The upload's id (it names the stored file and is part of its associated data).
+    pub id: uuid::Uuid,
+    /// The key it was encrypted with.
+    pub key: IncomingKey,
+    /// Plaintext length.
     pub bytes: u64,
     pub kind: Sniffed,
 }
@@ -60,11 +70,38 @@ fn multipart_error(e: MultipartError, what: &str) -> ApiError {
     }
 }
 
+/// Which key an upload is encrypted with as it arrives: the session's own when the form named
+/// the session before the file and `authorize` accepts it (the usual case: kept by a rename),
+/// else a key of the upload alone (re-encrypted when it is kept).
+pub struct KeyChoice<'a> {
+    pub media: &'a Arc<MediaStore>,
+    /// The session a `sessionId` field names, when the request may write to it.
+    pub authorize: &'a (dyn Fn(&str) -> Option<SessionId> + Sync),
+}
+
+impl KeyChoice<'_> {
+    async fn key(&self, session_id: Option<&str>) -> Result<IncomingKey, ApiError> {
+        let internal = |e: String| ApiError::Internal(anyhow::anyhow!("upload key: {e}"));
+        if let Some(session) = session_id.and_then(self.authorize) {
+            let media = Arc::clone(self.media);
+            let key = tokio::task::spawn_blocking(move || media.data_key_or_create(&session))
+                .await
+                .map_err(|e| internal(e.to_string()))?
+                .map_err(|e| internal(e.to_string()))?;
+            return Ok(IncomingKey::Session { session, key });
+        }
+        Ok(IncomingKey::Transient(
+            DataKey::generate().map_err(|e| internal(e.to_string()))?,
+        ))
+    }
+}
+
 /// Reads the multipart body: text fields into memory (256 bytes each at most), the `file`
-/// field onto disk in `incoming` (at most `max_bytes`, of a format `accept` allows).
+/// field onto disk in `incoming`, encrypted (at most `max_bytes`, of a format `accept` allows).
 pub async fn receive(
     mut multipart: Multipart,
     incoming: &Path,
+    keys: KeyChoice<'_>,
     max_bytes: u64,
     what: &str,
     accept: impl Fn(&Sniffed) -> bool,
@@ -103,14 +140,26 @@ pub async fn receive(
         if upload.file.is_some() {
             return Err(ApiError::validation("send one `file` field only"));
         }
-        let path = incoming.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
+        let id = uuid::Uuid::new_v4();
+        let key = keys.key(upload.session_id.as_deref()).await?;
+        let mut encryptor = key
+            .encryptor(&id)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot encrypt an upload: {e}")))?;
+        let mut sealed = Vec::with_capacity(crate::crypto::stream::DEFAULT_CHUNK * 2);
+        let path = incoming.join(format!("{}.part", id.simple()));
         let temp = TempFile {
             path: path.clone(),
             kept: false,
         };
-        let mut out = tokio::fs::File::create(&path).await.map_err(|e| {
-            ApiError::Internal(anyhow::anyhow!("cannot create an upload file: {e}"))
-        })?;
+        let mut out = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .await
+            .map_err(|e| {
+                ApiError::Internal(anyhow::anyhow!("cannot create an upload file: {e}"))
+            })?;
         let mut head: Vec<u8> = Vec::with_capacity(SNIFF_LEN);
         let mut kind: Option<Sniffed> = None;
         let mut bytes = 0u64;
@@ -142,7 +191,11 @@ pub async fn receive(
                     }
                 }
             }
-            out.write_all(&chunk)
+            sealed.clear();
+            encryptor.update(&chunk, &mut sealed).map_err(|e| {
+                ApiError::Internal(anyhow::anyhow!("cannot encrypt an upload: {e}"))
+            })?;
+            out.write_all(&sealed)
                 .await
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write an upload: {e}")))?;
         }
@@ -156,11 +209,20 @@ pub async fn receive(
             }
             None => check_kind(&head, what, &accept)?,
         };
+        sealed.clear();
+        encryptor
+            .finish(&mut sealed)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot encrypt an upload: {e}")))?;
+        out.write_all(&sealed)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot write an upload: {e}")))?;
         out.sync_all()
             .await
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot sync an upload: {e}")))?;
         upload.file = Some(IncomingFile {
             file: temp,
+            id,
+            key,
             bytes,
             kind,
         });

@@ -21,9 +21,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub mod home;
+pub mod security;
 mod sessions;
 mod video;
 pub use home::Home;
+pub use security::{MASTER_KEY_VAR, SecuritySettings};
 pub use sessions::SessionSettings;
 pub use video::VideoSettings;
 
@@ -138,6 +140,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     #[serde(default)]
     pub redis: RedisSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
     /// The environment the settings were loaded for (from `KYC_ENV`, not from a file).
     #[serde(skip)]
     pub environment: Environment,
@@ -431,6 +435,7 @@ impl Settings {
             }
             _ => {}
         }
+        self.security.validate(self.environment)?;
         for (key, url) in [
             ("database.url", &self.database.url),
             ("redis.url", &self.redis.url),

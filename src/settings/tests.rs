@@ -81,9 +81,13 @@ fn repository_config_folder_loads_for_every_environment() {
         ("KYC_ENV", "production"),
         ("KYC_CONFIG_DIR", dir),
         ("KYC__ADMIN__TOKEN", "0123456789abcdef-long-enough"),
+        (
+            "KYC__SECURITY__MASTER_KEY",
+            "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=",
+        ),
     ])
     .build()
-    .expect("production with a token");
+    .expect("production with a token and a master key");
     assert_eq!(s.server.host, "0.0.0.0");
     assert_eq!(s.log.format, LogFormat::Json);
     let test = load(&[("KYC_ENV", "test"), ("KYC_CONFIG_DIR", dir)]).expect("test env");
@@ -262,6 +266,51 @@ fn production_requires_an_admin_token() {
 }
 
 #[test]
+fn production_requires_a_good_master_key_and_names_its_variable() {
+    let dir = empty_dir();
+    let production = || {
+        Settings::builder()
+            .config_dir(dir.path())
+            .var("KYC_ENV", "production")
+            .var("KYC__ADMIN__TOKEN", "0123456789abcdef-long-enough")
+    };
+    let err = production().build().expect_err("no master key");
+    let text = err.to_string();
+    assert!(text.contains("security.master_key"), "{text}");
+    assert!(text.contains(MASTER_KEY_VAR), "{text}");
+    let bad_key = "AAECAwQFBgcICQoLDA0ODw=="; // 16 bytes
+    for bad in [bad_key, "not a key!", "   "] {
+        let err = production()
+            .var("KYC__SECURITY__MASTER_KEY", bad)
+            .build()
+            .expect_err("bad master key");
+        let text = err.to_string();
+        assert!(text.contains(MASTER_KEY_VAR), "{bad:?}: {text}");
+        // The bad value itself is not echoed.
+        assert!(!text.contains(bad_key), "{text}");
+    }
+    let key = crate::crypto::MasterKey::generate().expect("key");
+    let s = production()
+        .var("KYC__SECURITY__MASTER_KEY", key.to_base64().as_str())
+        .build()
+        .expect("a good key");
+    let loaded = s.security.master_key().expect("parses").expect("set");
+    assert_eq!(loaded.id(), key.id());
+    // Development without a key is fine (the data folder keeps one); a bad one is not.
+    let dev = Settings::builder()
+        .config_dir(dir.path())
+        .build()
+        .expect("development without a key");
+    assert!(dev.security.master_key.is_none());
+    let err = Settings::builder()
+        .config_dir(dir.path())
+        .var("KYC__SECURITY__MASTER_KEY", bad_key)
+        .build()
+        .expect_err("a bad key in development");
+    assert!(err.to_string().contains(MASTER_KEY_VAR), "{err}");
+}
+
+#[test]
 fn unknown_environment_and_missing_config_dir_are_refused() {
     let err = load(&[("KYC_ENV", "staging")]).expect_err("staging");
     assert!(err.to_string().contains("KYC_ENV"), "{err}");
@@ -275,9 +324,15 @@ fn secrets_are_not_printed() {
     let s = Settings::builder()
         .config_dir(dir.path())
         .var("KYC__ADMIN__TOKEN", "super-secret-token-value")
+        .var(
+            "KYC__SECURITY__MASTER_KEY",
+            "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=",
+        )
         .build()
         .expect("loads");
-    assert!(!format!("{s:?}").contains("super-secret-token-value"));
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("super-secret-token-value"));
+    assert!(!shown.contains("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA"));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! resident numbers, never a panic.
 
 mod home;
+mod keys;
 mod verify;
 
 use cardgen::{Degradation, FontChoice, Sample, generate, generate_with};

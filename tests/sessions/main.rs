@@ -5,6 +5,7 @@
 mod admin;
 mod bad_input;
 mod crash;
+mod encryption;
 mod flow;
 mod heartbeat;
 mod helpers;
