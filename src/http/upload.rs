@@ -84,11 +84,10 @@ impl KeyChoice<'_> {
         let internal = |e: String| ApiError::Internal(anyhow::anyhow!("upload key: {e}"));
         if let Some(session) = session_id.and_then(self.authorize) {
             let media = Arc::clone(self.media);
-            let key = tokio::task::spawn_blocking(move || media.data_key_or_create(&session))
+            return tokio::task::spawn_blocking(move || media.upload_key(&session))
                 .await
                 .map_err(|e| internal(e.to_string()))?
-                .map_err(|e| internal(e.to_string()))?;
-            return Ok(IncomingKey::Session { session, key });
+                .map_err(|e| internal(e.to_string()));
         }
         Ok(IncomingKey::Transient(
             DataKey::generate().map_err(|e| internal(e.to_string()))?,

@@ -122,8 +122,14 @@ fn key_context(session: &SessionId) -> Vec<u8> {
 
 /// Which key an incoming upload was encrypted with.
 pub enum IncomingKey {
-    /// The session's own key, for this upload: kept by a rename.
-    Session { session: SessionId, key: DataKey },
+    /// The session's own key, for this upload: kept by a rename. `new`: the session had no key
+    /// yet and this one is stored when the upload is kept (nothing is stored for an upload that
+    /// is refused).
+    Session {
+        session: SessionId,
+        key: DataKey,
+        new: bool,
+    },
     /// A key of this upload alone (the form named no session, or not yet, or a wrong one): the
     /// upload is re-encrypted under the session's key when it is kept.
     Transient(DataKey),
@@ -133,7 +139,7 @@ impl IncomingKey {
     /// The key and associated data to encrypt upload `upload` with.
     pub fn encryptor(&self, upload: &uuid::Uuid) -> Result<Encryptor, CryptoError> {
         match self {
-            Self::Session { session, key } => {
+            Self::Session { session, key, .. } => {
                 Encryptor::new(key, &upload_aad(session, upload), DEFAULT_CHUNK)
             }
             Self::Transient(key) => Encryptor::new(key, &transient_aad(upload), DEFAULT_CHUNK),
@@ -143,7 +149,7 @@ impl IncomingKey {
     fn reader(&self, file: std::fs::File, upload: &uuid::Uuid) -> Result<Reader, CryptoError> {
         let file = std::io::BufReader::new(file);
         match self {
-            Self::Session { session, key } => {
+            Self::Session { session, key, .. } => {
                 DecryptingReader::new(file, key, &upload_aad(session, upload))
             }
             Self::Transient(key) => DecryptingReader::new(file, key, &transient_aad(upload)),
@@ -219,22 +225,50 @@ impl MediaStore {
         Ok(Some(key))
     }
 
+    /// The key an upload for session `id` is encrypted with as it arrives: the session's, or a
+    /// new one (not stored yet: [`MediaStore::keep_upload`] stores it).
+    pub fn upload_key(&self, id: &SessionId) -> Result<IncomingKey, MediaError> {
+        Ok(match self.data_key(id)? {
+            Some(key) => IncomingKey::Session {
+                session: *id,
+                key,
+                new: false,
+            },
+            None => IncomingKey::Session {
+                session: *id,
+                key: DataKey::generate().map_err(|source| MediaError::Key {
+                    session: *id,
+                    source,
+                })?,
+                new: true,
+            },
+        })
+    }
+
     /// Session `id`'s data key, made (random, stored wrapped, durably) when it has none.
     pub fn data_key_or_create(&self, id: &SessionId) -> Result<DataKey, MediaError> {
-        let _one = self
-            .creating
-            .lock()
-            .map_err(|_| MediaError::Task("the key lock was poisoned".into()))?;
-        if let Some(k) = self.data_key(id)? {
-            return Ok(k);
-        }
         let key = DataKey::generate().map_err(|source| MediaError::Key {
             session: *id,
             source,
         })?;
+        match self.adopt_key(id, &key)? {
+            true => Ok(key),
+            false => self.data_key(id)?.ok_or(MediaError::NoKey(*id)),
+        }
+    }
+
+    /// Stores `key` as session `id`'s data key unless it has one; whether it was stored.
+    fn adopt_key(&self, id: &SessionId, key: &DataKey) -> Result<bool, MediaError> {
+        let _one = self
+            .creating
+            .lock()
+            .map_err(|_| MediaError::Task("the key lock was poisoned".into()))?;
+        if self.data_key(id)?.is_some() {
+            return Ok(false);
+        }
         let wrapped =
             self.master
-                .wrap(&key, &key_context(id))
+                .wrap(key, &key_context(id))
                 .map_err(|source| MediaError::Key {
                     session: *id,
                     source,
@@ -249,11 +283,12 @@ impl MediaStore {
         let path = dir.join(KEY_FILE);
         std::fs::rename(&tmp, &path).map_err(io("store", &path))?;
         sync_dir(&dir)?;
-        Ok(key)
+        Ok(true)
     }
 
     /// Keeps an incoming upload as `name` in session `id`'s folder (durably) and returns its
-    /// path: a rename when it was encrypted with the session's key, else re-encrypted under it.
+    /// path: a rename when it was encrypted with the session's key (stored now if it is new),
+    /// else re-encrypted under the session's key (made if it has none).
     pub fn keep_upload(
         &self,
         id: &SessionId,
@@ -265,11 +300,16 @@ impl MediaStore {
         let dir = self.session_dir(id);
         private_dir(&dir)?;
         let to = dir.join(name);
-        match key {
-            IncomingKey::Session { session, .. } if session == id => {
-                std::fs::rename(from, &to).map_err(io("keep", &to))?;
+        let renamed = match key {
+            IncomingKey::Session { session, key, new } if session == id => {
+                !new || self.adopt_key(id, key)?
             }
-            _ => {
+            _ => false,
+        };
+        if renamed {
+            std::fs::rename(from, &to).map_err(io("keep", &to))?;
+        } else {
+            {
                 let session_key = self.data_key_or_create(id)?;
                 let reader = self.incoming_reader(from, upload, key)?;
                 let out = private_file(&to)?;

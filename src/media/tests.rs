@@ -102,10 +102,7 @@ fn uploads_are_kept_encrypted_under_the_session_key() {
         let key = if transient {
             IncomingKey::Transient(DataKey::generate().expect("key"))
         } else {
-            IncomingKey::Session {
-                session,
-                key: s.data_key_or_create(&session).expect("key"),
-            }
+            s.upload_key(&session).expect("key")
         };
         let from = incoming(&s, &key, &upload, &data);
         let kept = s
@@ -139,10 +136,7 @@ fn job_plaintext_has_no_name_and_goes_with_the_job() {
     let s = store(dir.path());
     let session = SessionId::new_v4();
     let upload = uuid::Uuid::new_v4();
-    let key = IncomingKey::Session {
-        session,
-        key: s.data_key_or_create(&session).expect("key"),
-    };
+    let key = s.upload_key(&session).expect("key");
     let data = plain(200_000);
     let from = incoming(&s, &key, &upload, &data);
     let kept = s
@@ -189,4 +183,32 @@ fn the_development_key_is_kept_private_and_reused() {
     assert_eq!(k1.id(), k2.id());
     std::fs::write(&path, b"damaged").expect("write");
     assert!(master::development_key_at(&path).is_err());
+}
+
+#[test]
+fn a_new_session_key_is_stored_only_when_an_upload_is_kept() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = store(dir.path());
+    let session = SessionId::new_v4();
+    let data = plain(70_000);
+    // Two uploads start before the session has a key: each gets a new one, nothing is stored.
+    let (u1, u2) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let (k1, k2) = (
+        s.upload_key(&session).expect("key"),
+        s.upload_key(&session).expect("key"),
+    );
+    let (f1, f2) = (incoming(&s, &k1, &u1, &data), incoming(&s, &k2, &u2, &data));
+    assert!(s.data_key(&session).expect("reads").is_none());
+    assert!(!s.session_dir(&session).join(KEY_FILE).exists());
+    // The first kept stores its key; the second is re-encrypted under that one.
+    let p1 = s
+        .keep_upload(&session, &u1, &f1, &k1, "id-1.png")
+        .expect("kept");
+    let p2 = s
+        .keep_upload(&session, &u2, &f2, &k2, "id-2.png")
+        .expect("kept");
+    for (u, p) in [(u1, p1), (u2, p2)] {
+        let back = s.read_stored(&session, &u, &p, 1 << 20).expect("reads");
+        assert_eq!(back.as_slice(), &data[..]);
+    }
 }
