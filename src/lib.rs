@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod consent;
 pub mod engines;
 pub mod flow;
 pub mod http;
