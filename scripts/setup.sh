@@ -26,7 +26,7 @@ for arg in "$@"; do
 done
 
 # Rust toolchain the workspace needs (Cargo.toml: rust-version).
-RUST_MIN=1.92
+RUST_MIN=1.94
 # Build and run-time packages: OpenCV (+ its Haar cascades), Tesseract with Korean and English,
 # the Korean font for synthetic ID cards, FFmpeg, and what the Rust crates' build scripts need.
 PACKAGES=(
