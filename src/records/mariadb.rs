@@ -236,29 +236,7 @@ async fn insert_entry(
             .execute(&mut **tx)
             .await?;
         }
-        Record::FaceSamples(f) => {
-            for (idx, s) in f.samples.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO face_samples (id, session_id, seq, idx, media_id, source, \
-                     frame_index, frame_ms, engine, model, quality, embedding_enc) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(s.sample_id.as_bytes().as_slice())
-                .bind(sid)
-                .bind(e.seq)
-                .bind(u32::try_from(idx).unwrap_or(u32::MAX))
-                .bind(s.media_id.as_ref().map(|m| m.as_bytes().as_slice()))
-                .bind(s.source.as_str())
-                .bind(s.frame_index)
-                .bind(s.frame_ms)
-                .bind(&s.engine)
-                .bind(&s.model)
-                .bind(s.quality)
-                .bind(s.embedding_enc.as_slice())
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
+        Record::FaceSamples(f) => insert_samples(tx, sid, e.seq, &f.samples).await?,
         Record::Comparison(c) => {
             let cid = c.comparison_id.as_bytes().as_slice();
             sqlx::query(
@@ -314,6 +292,38 @@ async fn insert_entry(
         }
     }
     Ok(true)
+}
+
+/// The samples of one record, in multi-row statements of up to 100 rows.
+async fn insert_samples(
+    tx: &mut Transaction<'_, MySql>,
+    sid: &[u8],
+    seq: u64,
+    samples: &[super::FaceSample],
+) -> Result<(), RecordsError> {
+    for (chunk_no, chunk) in samples.chunks(100).enumerate() {
+        let mut qb = sqlx::QueryBuilder::<MySql>::new(
+            "INSERT INTO face_samples (id, session_id, seq, idx, media_id, source, frame_index, \
+             frame_ms, engine, model, quality, embedding_enc) ",
+        );
+        qb.push_values(chunk.iter().enumerate(), |mut row, (i, s)| {
+            let idx = chunk_no * 100 + i;
+            row.push_bind(s.sample_id.as_bytes().as_slice())
+                .push_bind(sid)
+                .push_bind(seq)
+                .push_bind(u32::try_from(idx).unwrap_or(u32::MAX))
+                .push_bind(s.media_id.as_ref().map(|m| m.as_bytes().as_slice()))
+                .push_bind(s.source.as_str())
+                .push_bind(s.frame_index)
+                .push_bind(s.frame_ms)
+                .push_bind(s.engine.as_str())
+                .push_bind(s.model.as_str())
+                .push_bind(s.quality)
+                .push_bind(s.embedding_enc.as_slice());
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// The pairs of one comparison, in multi-row statements of up to 200 rows.
