@@ -4,6 +4,7 @@
 pub mod bench;
 #[cfg(feature = "bench-cards")]
 pub mod bench_cards;
+pub mod bench_records;
 pub mod bench_verify;
 pub mod compare;
 pub mod migrate;
