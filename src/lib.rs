@@ -10,6 +10,7 @@ pub mod http;
 pub mod metrics;
 pub mod models;
 pub mod photo_pair;
+pub mod records;
 pub mod sessions;
 pub mod settings;
 pub mod verify;

@@ -37,6 +37,9 @@ pub enum BenchWhat {
     Video(VideoBenchArgs),
     /// End-to-end verification of a selfie video against an ID photo, split per stage.
     Verify(super::bench_verify::VerifyBenchArgs),
+    /// The records outbox: append + flush on the request path, and time until the records
+    /// are committed to MariaDB (`database.url`) or the embedded store.
+    Records(super::bench_records::RecordsBenchArgs),
 }
 
 /// `kyc bench cards` in a build without the `bench-cards` feature: takes whatever arguments it
@@ -125,6 +128,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         }
         BenchWhat::Video(a) => video(a),
         BenchWhat::Verify(a) => super::bench_verify::run(a),
+        BenchWhat::Records(a) => super::bench_records::run(a),
     }
 }
 

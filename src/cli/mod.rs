@@ -4,8 +4,10 @@
 pub mod bench;
 #[cfg(feature = "bench-cards")]
 pub mod bench_cards;
+pub mod bench_records;
 pub mod bench_verify;
 pub mod compare;
+pub mod migrate;
 pub mod models;
 pub mod ocr;
 pub mod quality;
@@ -50,6 +52,8 @@ pub enum Command {
     /// Verify a selfie video against an ID photo: frame-accurate sampling, per-frame quality,
     /// the ID × frame similarity table and the decision (verified, rejected or review).
     Verify(verify::VerifyArgs),
+    /// Apply the MariaDB schema of the durable records to `database.url`.
+    Migrate(migrate::MigrateArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Quality(a) => quality::run(a),
         Command::Ocr(a) => ocr::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Migrate(a) => migrate::run(a),
     }
 }
 

@@ -20,9 +20,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+mod database;
 pub mod home;
 mod sessions;
 mod video;
+pub use database::DatabaseSettings;
 pub use home::Home;
 pub use sessions::SessionSettings;
 pub use video::VideoSettings;
@@ -271,14 +273,6 @@ pub struct AdminSettings {
     pub token: Option<SecretString>,
 }
 
-/// `[database]`
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    /// MariaDB url; without it records go to the embedded store.
-    pub url: Option<SecretString>,
-}
-
 /// `[redis]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -431,6 +425,7 @@ impl Settings {
             }
             _ => {}
         }
+        self.database.validate()?;
         for (key, url) in [
             ("database.url", &self.database.url),
             ("redis.url", &self.redis.url),
