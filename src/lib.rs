@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod consent;
 pub mod crypto;
 pub mod engines;
 pub mod flow;
@@ -11,6 +12,7 @@ pub mod media;
 pub mod metrics;
 pub mod models;
 pub mod photo_pair;
+pub mod records;
 pub mod sessions;
 pub mod settings;
 pub mod verify;

@@ -3,6 +3,7 @@
 //! questions (status, ID capture, comparison report, events since a number), hands over
 //! uploads and live frames, and never reads sled itself.
 
+use crate::consent::{Consent, ConsentError, ConsentRequest, ConsentVia};
 use crate::engines::Engines;
 use crate::flow::live::{LiveError, LiveLane, LiveStats};
 use crate::flow::{ComparisonReport, IdCaptureStatus, JobQueue, KycPipeline, QueueStats};
@@ -11,8 +12,8 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 use actors::session::supervisor::SupervisorArgs;
 use actors::session::{
-    Intake, Job, Journal, JournalError, SessionError, SessionEvent, SessionId, SessionMsg,
-    SessionRecord, SessionState, SessionSupervisor, Step, SupervisorMsg, SupervisorStats,
+    Intake, Job, Journal, JournalError, Message, SessionError, SessionEvent, SessionId, SessionMsg,
+    SessionRecord, SessionState, SessionSupervisor, Stage, Step, SupervisorMsg, SupervisorStats,
 };
 use anyhow::Context;
 use ractor::{Actor, ActorRef};
@@ -50,13 +51,28 @@ pub enum SessionsError {
     Journal(#[from] JournalError),
     #[error("the session supervisor is not running")]
     Down,
+    #[error(
+        "no consent is recorded for this session: send it with POST /api/v1/sessions or \
+         POST /api/v1/sessions/{{id}}/consent before any upload"
+    )]
+    ConsentRequired,
+    #[error("consent is already recorded for this session")]
+    ConsentGiven,
+    #[error("the session has ended (state {}): it takes nothing more", .0.as_str())]
+    Ended(SessionState),
+    #[error(transparent)]
+    Consent(#[from] ConsentError),
 }
+
+/// The journal artifact holding a session's [`Consent`].
+const CONSENT: &str = "consent";
 
 /// A session whose token the request showed: only [`Sessions::authorize`] makes one, so a
 /// handler holding it has checked the token.
 #[derive(Debug, Clone)]
 pub struct AuthorizedSession {
     record: SessionRecord,
+    consent: Option<Consent>,
 }
 
 impl AuthorizedSession {
@@ -69,9 +85,17 @@ impl AuthorizedSession {
         &self.record
     }
 
-    /// Whether the session takes `intake` now: no job pending and a state the machine allows
-    /// it in.
+    /// What the person agreed to, if recorded.
+    pub fn consent(&self) -> Option<&Consent> {
+        self.consent.as_ref()
+    }
+
+    /// Whether the session takes `intake` now: consent recorded, no job pending and a state
+    /// the machine allows it in.
     pub fn check(&self, intake: Intake) -> Result<(), SessionsError> {
+        if self.consent.is_none() {
+            return Err(SessionsError::ConsentRequired);
+        }
         if self.record.pending.is_some() {
             return Err(SessionError::Busy.into());
         }
@@ -180,7 +204,40 @@ impl Sessions {
         {
             return Err(SessionsError::Token);
         }
-        Ok(AuthorizedSession { record })
+        let consent = self.journal.artifact(id, CONSENT)?;
+        Ok(AuthorizedSession { record, consent })
+    }
+
+    /// Records what the person agreed to (once per session) and tells the session's sockets.
+    pub async fn record_consent(
+        &self,
+        id: SessionId,
+        request: ConsentRequest,
+        via: ConsentVia,
+    ) -> Result<Consent, SessionsError> {
+        if self.journal.artifact::<Consent>(&id, CONSENT)?.is_some() {
+            return Err(SessionsError::ConsentGiven);
+        }
+        let consent = request.accept(via, actors::session::event::now_ms())?;
+        let record = self
+            .journal
+            .record(&id)?
+            .ok_or(SessionsError::Unknown(id))?;
+        if record.state.is_terminal() {
+            return Err(SessionsError::Ended(record.state));
+        }
+        self.journal.put_artifact(&id, CONSENT, &consent)?;
+        let mut step = Step::progress(
+            record.state,
+            Stage::Session,
+            0,
+            Message::new("Consent recorded", "동의가 기록되었습니다"),
+        );
+        step.result = Some(serde_json::json!({
+            "consent": { "version": consent.version, "purposes": consent.purposes },
+        }));
+        self.record(id, step).await?;
+        Ok(consent)
     }
 
     /// The session `id` as the journal has it (for the admin API; no token checked).

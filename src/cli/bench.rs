@@ -39,6 +39,9 @@ pub enum BenchWhat {
     Verify(super::bench_verify::VerifyBenchArgs),
     /// Encryption at rest: streaming encryption and decryption of a large file, MiB/s.
     Crypto(super::bench_crypto::CryptoBenchArgs),
+    /// The records outbox: append + flush on the request path, and time until the records
+    /// are committed to MariaDB (`database.url`) or the embedded store.
+    Records(super::bench_records::RecordsBenchArgs),
 }
 
 /// `kyc bench cards` in a build without the `bench-cards` feature: takes whatever arguments it
@@ -128,6 +131,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         BenchWhat::Video(a) => video(a),
         BenchWhat::Verify(a) => super::bench_verify::run(a),
         BenchWhat::Crypto(a) => super::bench_crypto::run(a),
+        BenchWhat::Records(a) => super::bench_records::run(a),
     }
 }
 

@@ -5,9 +5,11 @@ pub mod bench;
 #[cfg(feature = "bench-cards")]
 pub mod bench_cards;
 pub mod bench_crypto;
+pub mod bench_records;
 pub mod bench_verify;
 pub mod compare;
 pub mod keys;
+pub mod migrate;
 pub mod models;
 pub mod ocr;
 pub mod quality;
@@ -54,6 +56,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Encryption keys: `kyc keys generate` prints a new master key.
     Keys(keys::KeysArgs),
+    /// Apply the MariaDB schema of the durable records to `database.url`.
+    Migrate(migrate::MigrateArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -76,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Ocr(a) => ocr::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Keys(a) => keys::run(a),
+        Command::Migrate(a) => migrate::run(a),
     }
 }
 

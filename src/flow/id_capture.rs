@@ -302,7 +302,7 @@ impl IdJob<'_> {
                 (
                     (*k).to_owned(),
                     MaskedField {
-                        value: mask_field(k, &v.value),
+                        value: mask_field(reading.document_type, k, &v.value),
                         confidence: v.confidence,
                         region: v.region,
                     },

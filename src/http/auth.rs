@@ -111,8 +111,19 @@ impl From<SessionsError> for ApiError {
             },
             SessionsError::Live(e @ LiveError::BadFrame(_)) => ApiError::validation(e.to_string()),
             SessionsError::Journal(e) => e.into(),
+            e @ SessionsError::ConsentRequired => ApiError::ConsentRequired(e.to_string()),
+            e @ (SessionsError::ConsentGiven | SessionsError::Ended(_)) => {
+                ApiError::Conflict(e.to_string())
+            }
+            SessionsError::Consent(e) => ApiError::validation(e.to_string()),
             e => ApiError::Internal(anyhow::Error::new(e)),
         }
+    }
+}
+
+impl From<crate::consent::ConsentError> for ApiError {
+    fn from(e: crate::consent::ConsentError) -> Self {
+        ApiError::validation(e.to_string())
     }
 }
 

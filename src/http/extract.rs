@@ -45,6 +45,46 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// A JSON request body that may be left out: `None` for an empty body, otherwise as [`Json`].
+#[derive(Debug, Clone, Default)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected no body or one with `Content-Type: application/json`".to_owned(),
+            ));
+        }
+        serde_json::from_slice(&body)
+            .map(|v| Self(Some(v)))
+            .map_err(|e| {
+                use serde_json::error::Category;
+                match e.classify() {
+                    Category::Data => ApiError::validation(e.to_string()),
+                    _ => ApiError::InvalidJson(e.to_string()),
+                }
+            })
+    }
+}
+
 /// Path parameters (e.g. `{sessionId}`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Path<T>(pub T);

@@ -3,9 +3,10 @@
 //! token; uploads return 202 at once and the work's progress arrives as events.
 
 use super::auth::{Authorized, bearer, parse_session_id};
-use super::extract::{Json, Path};
+use super::extract::{Json, OptionalJson, Path};
 use super::openapi::TokenRefusals;
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
+use crate::consent::{Consent, ConsentRequest, ConsentVia};
 use crate::flow::{ComparisonReport, IdCaptureStatus};
 use actors::session::{Intake, Job, Message, SessionId, SessionState, Stage, Step};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -66,19 +67,41 @@ pub struct CreatedSession {
     pub expires_in_secs: u64,
 }
 
+/// The body of `POST /api/v1/sessions` (optional).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateSession {
+    /// What the person agreed to, when the caller collected it; without it the person's page
+    /// records it later (`POST /api/v1/sessions/{id}/consent`), and no upload is taken before.
+    pub consent: Option<ConsentRequest>,
+}
+
 /// `POST /api/v1/sessions`
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
+    request_body(content = Option<CreateSession>, description = "Optional: the consent the caller collected"),
     responses(
         (status = 201, description = "The session, its token (shown once) and its WebSocket", body = Envelope<CreatedSession>),
+        (status = 422, description = "VALIDATION_FAILED: the consent is incomplete or names an unknown purpose", body = ErrorEnvelope),
         (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorEnvelope),
     ))]
 pub async fn create_session(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
+    OptionalJson(body): OptionalJson<CreateSession>,
 ) -> ApiResult<CreatedSession> {
     app.limit_ip(&ip)?;
+    let consent = body.and_then(|b| b.consent);
+    // A bad consent is refused before a session exists for it.
+    if let Some(c) = &consent {
+        c.clone().accept(ConsentVia::Creation, 0)?;
+    }
     let (record, token) = app.sessions.create().await?;
+    if let Some(c) = consent {
+        app.sessions
+            .record_consent(record.id, c, ConsentVia::Creation)
+            .await?;
+    }
     let path = format!("/ws/kyc/{}?token={token}", record.id);
     let ws_url = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) => format!("ws://{host}{path}"),
@@ -104,6 +127,8 @@ pub struct SessionStatus {
     pub seq: u64,
     /// The upload or comparison being worked on.
     pub pending: Option<uuid::Uuid>,
+    /// What the person agreed to (`null`: nothing yet; uploads wait for it).
+    pub consent: Option<Consent>,
     pub created_ms: u64,
     pub updated_ms: u64,
 }
@@ -123,6 +148,7 @@ pub async fn session_status(Authorized(session): Authorized) -> ApiResult<Sessio
         decision: r.decision,
         seq: r.seq,
         pending: r.pending.as_ref().map(Job::id),
+        consent: session.consent().cloned(),
         created_ms: r.created_ms,
         updated_ms: r.updated_ms,
     }))
@@ -260,4 +286,27 @@ pub async fn comparison(
         }
         None => Err(not_found()),
     }
+}
+
+/// `POST /api/v1/sessions/{id}/consent`: the person's page records what they agreed to.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/consent", tag = "sessions", security(("session" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    request_body = ConsentRequest,
+    responses(
+        (status = 201, description = "The consent as recorded", body = Envelope<Consent>),
+        (status = 409, description = "CONFLICT: consent is already recorded, or the session has ended", body = ErrorEnvelope),
+        (status = 422, description = "VALIDATION_FAILED: the consent is incomplete or names an unknown purpose", body = ErrorEnvelope),
+        TokenRefusals,
+    ))]
+pub async fn record_consent(
+    State(app): State<AppState>,
+    Authorized(session): Authorized,
+    Json(consent): Json<ConsentRequest>,
+) -> ApiResult<Consent> {
+    let recorded = app
+        .sessions
+        .record_consent(session.id(), consent, ConsentVia::Person)
+        .await?;
+    tracing::info!(session = %session.id(), "consent recorded");
+    Ok(ApiResponse::created(recorded))
 }

@@ -76,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/api/v1/sessions", post(kyc::create_session))
         .route("/api/v1/sessions/{id}", get(kyc::session_status))
+        .route("/api/v1/sessions/{id}/consent", post(kyc::record_consent))
         .route(
             "/api/v1/id-capture/{session_id}",
             get(kyc::id_capture_status),

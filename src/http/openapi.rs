@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         kyc::create_session,
         kyc::session_status,
+        kyc::record_consent,
         intake::id_capture,
         kyc::id_capture_status,
         intake::face_video,

@@ -20,10 +20,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+mod database;
 pub mod home;
 pub mod security;
 mod sessions;
 mod video;
+pub use database::DatabaseSettings;
 pub use home::Home;
 pub use security::{MASTER_KEY_VAR, SecuritySettings};
 pub use sessions::SessionSettings;
@@ -275,14 +277,6 @@ pub struct AdminSettings {
     pub token: Option<SecretString>,
 }
 
-/// `[database]`
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    /// MariaDB url; without it records go to the embedded store.
-    pub url: Option<SecretString>,
-}
-
 /// `[redis]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -436,6 +430,7 @@ impl Settings {
             _ => {}
         }
         self.security.validate(self.environment)?;
+        self.database.validate()?;
         for (key, url) in [
             ("database.url", &self.database.url),
             ("redis.url", &self.redis.url),

@@ -140,6 +140,7 @@ async fn drive(
     let (id, token) = loop {
         let res = client
             .post(format!("http://{}/api/v1/sessions", base(&addr)))
+            .json(&super::helpers::consent())
             .send()
             .await;
         if let Ok(res) = res

@@ -128,14 +128,29 @@ pub struct Client<'a> {
     pub ws_url: String,
 }
 
+/// The body of `POST /api/v1/sessions` with a complete consent.
+pub fn consent() -> Value {
+    serde_json::json!({
+        "consent": {
+            "version": "test-1",
+            "purposes": ["identity_verification", "biometric_processing"],
+        }
+    })
+}
+
 impl<'a> Client<'a> {
+    /// A session whose consent the caller sent at creation.
     pub async fn create(server: &'a Server) -> Client<'a> {
-        let res = server
-            .client
-            .post(server.url("/api/v1/sessions"))
-            .send()
-            .await
-            .expect("send");
+        Self::create_with(server, Some(consent())).await
+    }
+
+    /// A session created with `body` (`None`: no body at all).
+    pub async fn create_with(server: &'a Server, body: Option<Value>) -> Client<'a> {
+        let mut req = server.client.post(server.url("/api/v1/sessions"));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("send");
         let (status, body) = answer(res).await;
         assert_eq!(status, 201, "{body}");
         let d = &body["data"];

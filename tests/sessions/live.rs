@@ -11,6 +11,9 @@ const SESSIONS: usize = 20;
 const FRAMES_EACH: usize = 10;
 const LANE: usize = 2;
 
+/// The consent sent at creation is each session's first journaled event.
+const CONSENTED: u64 = 1;
+
 /// Sends one live frame; the status, the body and the Retry-After header.
 async fn live_frame(c: &Client<'_>, frame: Vec<u8>) -> (u16, Value, Option<String>) {
     let form = reqwest::multipart::Form::new()
@@ -64,7 +67,7 @@ async fn a_burst_of_live_frames_is_bounded_answered_and_not_journaled() {
     }
     let mut watchers = Vec::new();
     for c in &clients {
-        watchers.push(c.watch(0).await);
+        watchers.push(c.watch(CONSENTED).await);
     }
 
     // All 200 frames at once.
@@ -82,7 +85,7 @@ async fn a_burst_of_live_frames_is_bounded_answered_and_not_journaled() {
         match status {
             202 => {
                 assert_eq!(body["data"]["status"], "checked", "{body}");
-                assert_eq!(body["data"]["seq"], 0, "nothing journaled: {body}");
+                assert_eq!(body["data"]["seq"], CONSENTED, "nothing journaled: {body}");
                 let id = body["data"]["captureId"].as_str().expect("captureId");
                 checked[*i].push(id.to_owned());
             }
@@ -131,7 +134,7 @@ async fn a_burst_of_live_frames_is_bounded_answered_and_not_journaled() {
         }
         assert_eq!(w.events.len(), ids.len(), "{:#?}", w.events);
         for e in &w.events {
-            assert_eq!(e["seq"], 0, "{e}");
+            assert_eq!(e["seq"], CONSENTED, "{e}");
             assert_eq!(e["result"]["live"], true, "{e}");
         }
         assert!(
@@ -143,22 +146,23 @@ async fn a_burst_of_live_frames_is_bounded_answered_and_not_journaled() {
         );
     }
 
-    // The journal grew by no per-frame event: every session is still new, with no events.
+    // The journal grew by no per-frame event: every session is still new, with its consent
+    // only.
     for c in &clients {
         let (status, body) = c.get(&format!("/api/v1/sessions/{}", c.id)).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["data"]["seq"], 0, "{body}");
+        assert_eq!(body["data"]["seq"], CONSENTED, "{body}");
         assert_eq!(body["data"]["state"], "created", "{body}");
     }
-    // A socket opened from the start replays nothing of them: its first event is the first
+    // A socket opened after the consent replays nothing of them: its first event is the next
     // journaled one, the ID photo sent now.
-    let mut again = clients[0].watch(0).await;
+    let mut again = clients[0].watch(CONSENTED).await;
     let (status, body) = clients[0]
         .upload("/api/v1/id-capture", frame.clone(), "card.png")
         .await;
     assert_eq!(status, 202, "{body}");
     let first = again.until(Duration::from_secs(30), |_| true).await;
-    assert_eq!(first["seq"], 1, "{first}");
+    assert_eq!(first["seq"], CONSENTED + 1, "{first}");
     assert!(first.get("transient").is_none(), "{first}");
     server.stop().await;
 }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod bad_input;
+mod consent;
 mod crash;
 mod encryption;
 mod flow;

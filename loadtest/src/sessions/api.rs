@@ -86,6 +86,12 @@ pub async fn create_session(cfg: &SessionsConfig) -> Result<Created, Fault> {
     let response = cfg
         .client()
         .post(cfg.endpoint("/api/v1/sessions"))
+        .json(&serde_json::json!({
+            "consent": {
+                "version": "loadtest",
+                "purposes": ["identity_verification", "biometric_processing"],
+            }
+        }))
         .send()
         .await
         .map_err(|e| Fault::http(STEP, &e))?;

@@ -161,6 +161,24 @@ fn read_near<T: Clone + PartialEq>(
     Ok(fallback)
 }
 
+/// A field of digits (`whitelist`) read as [`read_near`] reads, in every preparation.
+fn read_digits<T: Clone + PartialEq>(
+    card: &Mat,
+    zone: &FieldZone,
+    engine: &mut Ocr,
+    whitelist: &'static str,
+    parse: impl Fn(&str) -> Option<(T, bool)>,
+) -> Result<Option<(T, OcrText, FieldZone)>> {
+    read_near(
+        card,
+        zone,
+        engine,
+        FieldRead::digits(whitelist),
+        LOOKS,
+        parse,
+    )
+}
+
 /// The places [`read_near`] looks at: at most [`PLACES`], none twice (a line found where the
 /// zone is laid out is the zone).
 fn places(card: &Mat, zone: &FieldZone) -> Result<Vec<FieldZone>> {
@@ -238,14 +256,9 @@ pub(super) fn read_fields(
                 }
             }
             Field::Rrn => {
-                let read = read_near(
-                    card,
-                    z,
-                    &mut ocr.latin,
-                    FieldRead::digits(DIGITS_DASH),
-                    LOOKS,
-                    |t| find_rrn(t).map(|r| (r, true)),
-                )?;
+                let read = read_digits(card, z, &mut ocr.latin, DIGITS_DASH, |t| {
+                    find_rrn(t).map(|r| (r, true))
+                })?;
                 let what = "the resident registration number";
                 if let Some((rrn, t, at)) = or_warn(read, &mut out.warnings, what) {
                     let key = if doc == DocumentType::DriverLicence {
@@ -265,36 +278,23 @@ pub(super) fn read_fields(
                 }
             }
             Field::IssueDate => {
-                let read = read_near(
-                    card,
-                    z,
-                    &mut ocr.latin,
-                    FieldRead::digits(DIGITS_DATE),
-                    LOOKS,
-                    |t| {
-                        single_date(t).map(|d| {
-                            // A date in the future or before the birth date is a misread (2011
-                            // read as 2071): look again.
-                            let born = out.rrn.as_ref().map(|r| r.birth_date.to_string());
-                            let plausible =
-                                d.as_str() <= today.as_str() && born.is_none_or(|b| d >= b);
-                            (d, plausible)
-                        })
-                    },
-                )?;
+                let read = read_digits(card, z, &mut ocr.latin, DIGITS_DATE, |t| {
+                    single_date(t).map(|d| {
+                        // A date in the future or before the birth date is a misread (2011
+                        // read as 2071): look again.
+                        let born = out.rrn.as_ref().map(|r| r.birth_date.to_string());
+                        let plausible = d.as_str() <= today.as_str() && born.is_none_or(|b| d >= b);
+                        (d, plausible)
+                    })
+                })?;
                 if let Some((d, t, at)) = or_warn(read, &mut out.warnings, "the issue date") {
                     put_at(f, "issue_date", d, &t, &at);
                 }
             }
             Field::LicenceNumber => {
-                let read = read_near(
-                    card,
-                    z,
-                    &mut ocr.latin,
-                    FieldRead::digits(DIGITS_DASH),
-                    LOOKS,
-                    |t| normalise_licence_number(t).map(|n| (n, true)),
-                )?;
+                let read = read_digits(card, z, &mut ocr.latin, DIGITS_DASH, |t| {
+                    normalise_licence_number(t).map(|n| (n, true))
+                })?;
                 if let Some((n, t, at)) = or_warn(read, &mut out.warnings, "the licence number") {
                     put_at(f, "document_number", n, &t, &at);
                 }
