@@ -3,7 +3,7 @@
 //! questions (status, ID capture, comparison report, events since a number), hands over
 //! uploads and live frames, and never reads sled itself.
 
-use crate::consent::{Consent, ConsentError, ConsentRequest, ConsentVia};
+use crate::consent::Consent;
 use crate::engines::Engines;
 use crate::flow::live::{LiveError, LiveLane, LiveStats};
 use crate::flow::{ComparisonReport, IdCaptureStatus, JobQueue, KycPipeline, QueueStats};
@@ -60,8 +60,6 @@ pub enum SessionsError {
     ConsentGiven,
     #[error("the session has ended (state {}): it takes nothing more", .0.as_str())]
     Ended(SessionState),
-    #[error(transparent)]
-    Consent(#[from] ConsentError),
 }
 
 /// The journal artifact holding a session's [`Consent`].
@@ -208,17 +206,16 @@ impl Sessions {
         Ok(AuthorizedSession { record, consent })
     }
 
-    /// Records what the person agreed to (once per session) and tells the session's sockets.
+    /// Records what the person agreed to (once per session; checked by
+    /// [`ConsentRequest::accept`]) and tells the session's sockets.
     pub async fn record_consent(
         &self,
         id: SessionId,
-        request: ConsentRequest,
-        via: ConsentVia,
-    ) -> Result<Consent, SessionsError> {
+        consent: &Consent,
+    ) -> Result<(), SessionsError> {
         if self.journal.artifact::<Consent>(&id, CONSENT)?.is_some() {
             return Err(SessionsError::ConsentGiven);
         }
-        let consent = request.accept(via, actors::session::event::now_ms())?;
         let record = self
             .journal
             .record(&id)?
@@ -226,7 +223,7 @@ impl Sessions {
         if record.state.is_terminal() {
             return Err(SessionsError::Ended(record.state));
         }
-        self.journal.put_artifact(&id, CONSENT, &consent)?;
+        self.journal.put_artifact(&id, CONSENT, consent)?;
         let mut step = Step::progress(
             record.state,
             Stage::Session,
@@ -237,7 +234,7 @@ impl Sessions {
             "consent": { "version": consent.version, "purposes": consent.purposes },
         }));
         self.record(id, step).await?;
-        Ok(consent)
+        Ok(())
     }
 
     /// The session `id` as the journal has it (for the admin API; no token checked).

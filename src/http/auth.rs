@@ -115,7 +115,6 @@ impl From<SessionsError> for ApiError {
             e @ (SessionsError::ConsentGiven | SessionsError::Ended(_)) => {
                 ApiError::Conflict(e.to_string())
             }
-            SessionsError::Consent(e) => ApiError::validation(e.to_string()),
             e => ApiError::Internal(anyhow::Error::new(e)),
         }
     }

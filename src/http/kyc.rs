@@ -8,6 +8,7 @@ use super::openapi::TokenRefusals;
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use crate::consent::{Consent, ConsentRequest, ConsentVia};
 use crate::flow::{ComparisonReport, IdCaptureStatus};
+use actors::session::event::now_ms;
 use actors::session::{Intake, Job, Message, SessionId, SessionState, Stage, Step};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::{HeaderMap, header, request::Parts};
@@ -91,16 +92,14 @@ pub async fn create_session(
     OptionalJson(body): OptionalJson<CreateSession>,
 ) -> ApiResult<CreatedSession> {
     app.limit_ip(&ip)?;
-    let consent = body.and_then(|b| b.consent);
     // A bad consent is refused before a session exists for it.
-    if let Some(c) = &consent {
-        c.clone().accept(ConsentVia::Creation, 0)?;
-    }
+    let consent = body
+        .and_then(|b| b.consent)
+        .map(|c| c.accept(ConsentVia::Creation, now_ms()))
+        .transpose()?;
     let (record, token) = app.sessions.create().await?;
-    if let Some(c) = consent {
-        app.sessions
-            .record_consent(record.id, c, ConsentVia::Creation)
-            .await?;
+    if let Some(c) = &consent {
+        app.sessions.record_consent(record.id, c).await?;
     }
     let path = format!("/ws/kyc/{}?token={token}", record.id);
     let ws_url = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
@@ -303,10 +302,8 @@ pub async fn record_consent(
     Authorized(session): Authorized,
     Json(consent): Json<ConsentRequest>,
 ) -> ApiResult<Consent> {
-    let recorded = app
-        .sessions
-        .record_consent(session.id(), consent, ConsentVia::Person)
-        .await?;
+    let recorded = consent.accept(ConsentVia::Person, now_ms())?;
+    app.sessions.record_consent(session.id(), &recorded).await?;
     tracing::info!(session = %session.id(), "consent recorded");
     Ok(ApiResponse::created(recorded))
 }

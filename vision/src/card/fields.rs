@@ -195,10 +195,12 @@ fn places(card: &Mat, zone: &FieldZone) -> Result<Vec<FieldZone>> {
     Ok(out)
 }
 
-/// The nearest line to `zone` (the zone itself when none is found): where the fields that do
-/// not identify the holder are read, once.
-fn nearest(card: &Mat, zone: &FieldZone) -> Result<FieldZone> {
-    Ok(candidates(card, zone)?.first().copied().unwrap_or(*zone))
+/// One reading, as ink, of the line nearest `zone` (the zone itself when none is found): how
+/// the fields that do not identify the holder are read. Returns the reading and its place.
+fn read_nearest(card: &Mat, zone: &FieldZone, engine: &mut Ocr) -> Result<(OcrText, FieldZone)> {
+    let at = candidates(card, zone)?.first().copied().unwrap_or(*zone);
+    let t = read_ink(engine, &zone_crop(card, &at)?, LineMode::SingleLine)?;
+    Ok((t, at))
 }
 
 /// A date as printed on its own (the issue date): one date, not the two of a period.
@@ -308,12 +310,7 @@ pub(super) fn read_fields(
             // The seal printed over the issuer's last syllable reads as stray marks: keep the
             // Hangul words.
             Field::Issuer => {
-                let at = nearest(card, z)?;
-                let t = read_ink(
-                    &mut ocr.hangul,
-                    &zone_crop(card, &at)?,
-                    LineMode::SingleLine,
-                )?;
+                let (t, at) = read_nearest(card, z, &mut ocr.hangul)?;
                 let issuer = t
                     .text
                     .split_whitespace()
@@ -324,12 +321,7 @@ pub(super) fn read_fields(
                 put_at(f, "issuer", issuer, &t, &at);
             }
             Field::LicenceType => {
-                let at = nearest(card, z)?;
-                let t = read_ink(
-                    &mut ocr.hangul,
-                    &zone_crop(card, &at)?,
-                    LineMode::SingleLine,
-                )?;
+                let (t, at) = read_nearest(card, z, &mut ocr.hangul)?;
                 put_at(
                     f,
                     "licence_type",
@@ -339,12 +331,7 @@ pub(super) fn read_fields(
                 );
             }
             Field::RenewalPeriod => {
-                let at = nearest(card, z)?;
-                let t = read_ink(
-                    &mut ocr.hangul,
-                    &zone_crop(card, &at)?,
-                    LineMode::SingleLine,
-                )?;
+                let (t, at) = read_nearest(card, z, &mut ocr.hangul)?;
                 let dates: Vec<String> = t
                     .text
                     .split(['~', '∼', '-'])
