@@ -11,7 +11,7 @@ use super::DocumentType;
 use super::ink::{Prep, prepare};
 use super::layout::{Field, FieldZone, layout};
 use super::lines::candidates;
-use super::names::has_korean_surname;
+use super::names::{has_korean_surname, is_likely_name, syllable_vote};
 use super::read::{CardReader, CardReading, TITLES, put_at, title_match, zone_crop};
 use super::rrn::{Sex, find_rrn};
 use crate::error::Result;
@@ -29,10 +29,6 @@ pub(super) struct FieldRead {
 }
 
 impl FieldRead {
-    const LINE: Self = Self {
-        mode: LineMode::SingleLine,
-        whitelist: None,
-    };
     pub(super) const fn digits(whitelist: &'static str) -> Self {
         Self {
             mode: LineMode::SingleLine,
@@ -83,11 +79,13 @@ pub(super) fn consensus<T: Clone + PartialEq>(
 const LOOKS: &[Prep] = &Prep::RETRIES;
 /// The order a name is looked at in: a binarised Hangul syllable loses the short stroke that
 /// tells 희 from 회 or 이 from 여, and the two binarised looks agree on the same loss, so the
-/// second and third looks are unthresholded. On 400 varied cards of the tuning seeds, names
-/// exact 385 → 389.
+/// second and third looks are unthresholded (the third sharpened: a little motion blur). On 400
+/// varied cards of the tuning seeds (0–399), names exact 385 → 389 (first session), then with
+/// the syllable vote, the Sino-Korean prior and the lines followed left of their zone 386 → 389.
 const NAME_LOOKS: &[Prep] = &[
     Prep::Ink,
     Prep::Gray,
+    Prep::BrightestSharpened,
     Prep::Brightest,
     Prep::InkUpscaled,
     Prep::InkSharpened,
@@ -216,7 +214,9 @@ fn single_date(text: &str) -> Option<String> {
 }
 
 /// A Korean name as read: the Hangul before any parenthesis, and the Hanja in it if they were
-/// really read (no `chi_tra` data is installed, so usually they are not).
+/// really read (no `chi_tra` data is installed, so usually they are not). The name ends at the
+/// first mark that is neither Hangul nor a space, or at a wide gap: what follows is the
+/// guilloche or a seal read as text ("안서석    | 시").
 fn split_name(text: &str) -> (String, String) {
     let (name, hanja) = match text.split_once(['(', '（']) {
         Some((n, h)) => (n, h),
@@ -226,7 +226,80 @@ fn split_name(text: &str) -> (String, String) {
         .chars()
         .filter(|c| ('\u{4E00}'..='\u{9FFF}').contains(c))
         .collect();
-    (hangul_only(name), hanja)
+    let name = name.trim_start_matches(|c: char| !('\u{AC00}'..='\u{D7A3}').contains(&c));
+    let mut end = name.len();
+    for (i, c) in name.char_indices() {
+        let wide_gap = name[i..].starts_with("   ");
+        if wide_gap || !(c.is_whitespace() || ('\u{AC00}'..='\u{D7A3}').contains(&c)) {
+            end = i;
+            break;
+        }
+    }
+    (hangul_only(&name[..end]), hanja)
+}
+
+/// The holder's name, read from the lines near `zone` as [`read_near`] reads a field, with
+/// [`name_consensus`] for each place.
+fn read_name(
+    card: &Mat,
+    zone: &FieldZone,
+    engine: &mut Ocr,
+) -> Result<Option<(String, OcrText, FieldZone)>> {
+    let mut fallback = None;
+    for place in places(card, zone)? {
+        let crop = zone_crop(card, &place)?;
+        match name_consensus(&crop, engine)? {
+            Some((name, true, t)) => return Ok(Some((name, t, place))),
+            Some((name, false, t)) if fallback.is_none() => fallback = Some((name, t, place)),
+            _ => {}
+        }
+    }
+    Ok(fallback)
+}
+
+/// How much a reading looks like a name: 2 a surname and a Sino-Korean given name, 1 a surname
+/// and any given name, 0 anything else (a title, a stray mark).
+fn name_class(name: &str) -> u8 {
+    match (is_name(name), is_likely_name(name)) {
+        (true, true) => 2,
+        (true, false) => 1,
+        _ => 0,
+    }
+}
+
+/// One name from `zone` read in [`NAME_LOOKS`] until two readings agree on a likely name;
+/// otherwise the syllable-by-syllable vote of all readings when it is a likely name; otherwise
+/// the reading most like a name, the most frequent such, the earliest on a tie. Returns the
+/// name, whether it is a name at all (a surname and a given name), and a reading it came from.
+fn name_consensus(zone: &Mat, engine: &mut Ocr) -> Result<Option<(String, bool, OcrText)>> {
+    let mut readings: Vec<(String, OcrText)> = Vec::with_capacity(NAME_LOOKS.len());
+    for &prep in NAME_LOOKS {
+        let t = engine.read(&prepare(zone, prep)?, LineMode::SingleLine, None)?;
+        let name = split_name(&t.text).0;
+        if name.is_empty() {
+            continue;
+        }
+        if name_class(&name) == 2 && readings.iter().any(|(n, _)| *n == name) {
+            return Ok(Some((name, true, t)));
+        }
+        readings.push((name, t));
+    }
+    let names: Vec<String> = readings.iter().map(|(n, _)| n.clone()).collect();
+    if let Some(voted) = syllable_vote(&names).filter(|v| name_class(v) == 2) {
+        let len = voted.chars().count();
+        if let Some((_, t)) = readings.iter().find(|(n, _)| n.chars().count() == len) {
+            return Ok(Some((voted, true, t.clone())));
+        }
+    }
+    let votes = |name: &str| names.iter().filter(|n| *n == name).count();
+    let mut best: Option<&(String, OcrText)> = None;
+    for r in &readings {
+        let key = (name_class(&r.0), votes(&r.0));
+        if best.is_none_or(|b| key > (name_class(&b.0), votes(&b.0))) {
+            best = Some(r);
+        }
+    }
+    Ok(best.map(|(n, t)| (n.clone(), name_class(n) >= 1, t.clone())))
 }
 
 /// Whether `name` reads as a holder's name: a Korean surname and given name, not a document
@@ -247,12 +320,7 @@ pub(super) fn read_fields(
         match z.field {
             Field::Title | Field::Photo => {}
             Field::Name => {
-                let read = read_near(card, z, &mut ocr.hangul, FieldRead::LINE, NAME_LOOKS, |t| {
-                    let name = split_name(t).0;
-                    let good = is_name(&name);
-                    (!name.is_empty()).then_some((name, good))
-                })?;
-                if let Some((name, t, at)) = read {
+                if let Some((name, t, at)) = read_name(card, z, &mut ocr.hangul)? {
                     put_at(f, "name", name, &t, &at);
                     put_at(f, "name_hanja", split_name(&t.text).1, &t, &at);
                 }

@@ -23,6 +23,8 @@ pub enum Prep {
     InkSharpened,
     /// Brightest channel, no threshold.
     Brightest,
+    /// Brightest channel, unsharp-masked, no threshold.
+    BrightestSharpened,
 }
 
 impl Prep {
@@ -45,7 +47,7 @@ pub fn prepare(zone: &Mat, prep: Prep) -> Result<Mat> {
         Prep::Gray => to_gray(zone)?,
         _ => brightest_channel(zone)?,
     };
-    if prep == Prep::InkSharpened {
+    if matches!(prep, Prep::InkSharpened | Prep::BrightestSharpened) {
         let mut blurred = Mat::default();
         imgproc::gaussian_blur(
             &out,

@@ -85,10 +85,71 @@ pub fn text_lines(card: &Mat, x0: i32, y0: i32, x1: i32, y1: i32) -> Result<Vec<
     Ok(lines)
 }
 
+/// How far left of its zone a line's ink is followed (fraction of the card's width): a line
+/// printed a little left of the zone would lose its first character to the crop.
+const LEFT_REACH: f32 = 0.04;
+/// A gap in the ink this wide (fraction of the card's width) ends the line: wider than the
+/// space between two words, narrower than the margin between the text and the photo.
+const LEFT_GAP: f32 = 0.012;
+/// Pixels of blank kept before a line's first ink.
+const LEFT_PAD: i32 = 8;
+
+/// Where the ink of the line `line` begins when it starts left of `x0`, following it leftwards
+/// through gaps narrower than [`LEFT_GAP`] for at most [`LEFT_REACH`] (a few pixels of margin
+/// kept); `x0` when the line starts at or after it.
+fn line_start(card: &Mat, line: &TextLine, x0: i32, x1: i32) -> Result<i32> {
+    let w = card.cols() as f32;
+    let reach = (LEFT_REACH * w).round() as i32;
+    let gap = (LEFT_GAP * w).round() as i32;
+    let left = (x0 - reach).max(0);
+    // Thresholded over the whole line, so that the text sets the threshold.
+    let band = Rect::new(left, line.top, (x1 - left).max(1), line.height().max(1))
+        & Rect::new(0, 0, card.cols(), card.rows());
+    let r = band & Rect::new(left, line.top, (x0 + 1 - left).max(1), line.height().max(1));
+    if r.width < 2 || r.height < 2 {
+        return Ok(x0);
+    }
+    let ink = prepare(&Mat::roi(card, band)?.try_clone()?, Prep::Ink)?;
+    let inked = |x: i32| -> Result<bool> {
+        let mut n = 0;
+        for y in 0..r.height {
+            n += usize::from(*ink.at_2d::<u8>(y, x)? < 128);
+        }
+        Ok(n >= 2)
+    };
+    let mut start = r.width - 1;
+    if !inked(start)? {
+        return Ok(x0);
+    }
+    for x in (0..r.width - 1).rev() {
+        if inked(x)? {
+            start = x;
+        } else if start - x > gap {
+            break;
+        }
+    }
+    if start == r.width - 1 {
+        return Ok(x0);
+    }
+    // Half the blank before the line, at most a few pixels: the margin Tesseract reads best
+    // with, never reaching the ink before it.
+    let mut blank = 0;
+    while blank < 2 * LEFT_PAD && start - blank > 0 && !inked(start - blank - 1)? {
+        blank += 1;
+    }
+    let pad = if start - blank - 1 < 0 {
+        LEFT_PAD
+    } else {
+        (blank / 2).min(LEFT_PAD)
+    };
+    Ok((r.x + start - pad).max(0).min(x0))
+}
+
 /// Where to read a one-line field whose layout zone is `zone`: the zone moved onto each text
 /// line found near it, the nearest first (by the distance of the line's centre from the
-/// zone's), as `(x, y, w, h)` fractions of the card; the zone itself last, as laid out. A line
-/// much taller than the zone (two lines run together) is not a candidate.
+/// zone's), and widened to the left when the line's ink begins left of the zone, as
+/// `(x, y, w, h)` fractions of the card; the zone itself last, as laid out. A line much taller
+/// than the zone (two lines run together) is not a candidate.
 pub fn candidates(card: &Mat, zone: &FieldZone) -> Result<Vec<FieldZone>> {
     let (w, h) = (card.cols() as f32, card.rows() as f32);
     let x0 = (zone.x * w) as i32;
@@ -103,19 +164,20 @@ pub fn candidates(card: &Mat, zone: &FieldZone) -> Result<Vec<FieldZone>> {
             .abs()
             .total_cmp(&(b.centre() - centre).abs())
     });
-    let mut out: Vec<FieldZone> = lines
-        .iter()
-        .map(|l| {
-            // The zone's height, centred on the line: the crop keeps the margins the reader
-            // was measured with.
-            let zh = zone.h.max(l.height() as f32 / h * 1.25);
-            FieldZone {
-                y: (l.centre() / h - zh / 2.0).max(0.0),
-                h: zh,
-                ..*zone
-            }
-        })
-        .collect();
+    let mut out: Vec<FieldZone> = Vec::with_capacity(lines.len() + 1);
+    for l in &lines {
+        // The zone's height, centred on the line: the crop keeps the margins the reader was
+        // measured with.
+        let zh = zone.h.max(l.height() as f32 / h * 1.25);
+        let x = line_start(card, l, x0, x1)? as f32 / w;
+        out.push(FieldZone {
+            x,
+            w: zone.x + zone.w - x,
+            y: (l.centre() / h - zh / 2.0).max(0.0),
+            h: zh,
+            ..*zone
+        });
+    }
     out.push(*zone);
     Ok(out)
 }
@@ -192,5 +254,42 @@ mod tests {
         let centre = (found[0].y + found[0].h / 2.0) * 540.0;
         assert!((centre - 408.0).abs() < 2.0, "{found:?}");
         assert_eq!(found.last(), Some(&zone));
+    }
+
+    #[test]
+    fn a_line_begun_left_of_its_zone_is_followed_to_its_first_ink_and_no_further() {
+        // The text blocks start at x = 50; the zone starts at 68, inside the first one.
+        let zone = FieldZone {
+            field: Field::Name,
+            x: 68.0 / 856.0,
+            y: 0.18,
+            w: 0.5,
+            h: 0.08,
+        };
+        let mut card = card_with_lines(&[(100, 130)]);
+        let found = candidates(&card, &zone).expect("candidates");
+        // Followed to 50, with the margin kept (the card's edge is far).
+        assert!((found[0].x * 856.0 - 42.0).abs() < 0.5, "{found:?}");
+        assert!(((found[0].x + found[0].w) - (zone.x + zone.w)).abs() < 1e-4);
+        // A photo 12 px before the text: the margin is half the gap, the photo stays out.
+        imgproc::rectangle_points(
+            &mut card,
+            Point::new(0, 60),
+            Point::new(37, 300),
+            Scalar::all(20.0),
+            -1,
+            imgproc::LINE_8,
+            0,
+        )
+        .expect("draw");
+        let found = candidates(&card, &zone).expect("candidates");
+        assert!((found[0].x * 856.0 - 44.0).abs() < 0.5, "{found:?}");
+        // A zone that begins in the blank before its line keeps its own left edge.
+        let clear = FieldZone {
+            x: 72.0 / 856.0,
+            ..zone
+        };
+        let found = candidates(&card, &clear).expect("candidates");
+        assert!((found[0].x - clear.x).abs() < 1e-6, "{found:?}");
     }
 }
