@@ -4,6 +4,7 @@
 
 use crate::engines::{self, Engines};
 use crate::http::{self, AppState};
+use crate::records::RecordsService;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
 use anyhow::Context;
@@ -54,10 +55,20 @@ impl Application {
                 return Err(e.context("cannot start the sessions"));
             }
         };
+        // The records store and its drainer: what the sessions' steps left in the outbox
+        // (also before a restart) goes to MariaDB or the embedded store from now on.
+        let records = match RecordsService::start(&settings, sessions.outbox().clone()) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                sessions.stop().await;
+                engines.shutdown().await;
+                return Err(anyhow::Error::new(e).context("cannot open the records store"));
+            }
+        };
         Ok(Self {
             listener,
             address,
-            state: AppState::new(settings, engines, sessions),
+            state: AppState::new(settings, engines, sessions, records),
         })
     }
 
@@ -82,9 +93,15 @@ impl Application {
         &self.state.engines
     }
 
+    /// The records store and its drainer.
+    pub fn records(&self) -> &Arc<RecordsService> {
+        &self.state.records
+    }
+
     /// Serves until `shutdown` completes, lets open requests finish for up to
-    /// `server.shutdown_grace_secs`, then stops the sessions (the journal keeps them) and the
-    /// engine pools.
+    /// `server.shutdown_grace_secs`, then stops the sessions (the journal keeps them), lets the
+    /// drainer deliver the outbox for up to the same grace (what is left waits for the next
+    /// start), and stops the engine pools.
     pub async fn run_until_stopped<F>(self, shutdown: F) -> anyhow::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -96,6 +113,7 @@ impl Application {
             .await
             .context("HTTP server failed");
         self.state.sessions.stop().await;
+        self.state.records.stop(grace).await;
         self.state.engines.shutdown().await;
         served
     }

@@ -9,6 +9,7 @@ use crate::flow::live::{LiveError, LiveLane, LiveStats};
 use crate::flow::{ComparisonReport, IdCaptureStatus, JobQueue, KycPipeline, QueueStats};
 use crate::media::MediaStore;
 use crate::metrics::Metrics;
+use crate::records::{Outbox, OutboxRecords, Record};
 use crate::settings::Settings;
 use actors::session::supervisor::SupervisorArgs;
 use actors::session::{
@@ -30,6 +31,8 @@ pub struct Sessions {
     queue: Arc<JobQueue>,
     metrics: Arc<Metrics>,
     live: LiveLane,
+    /// The records the sessions' steps leave, waiting in the journal's database.
+    outbox: Outbox,
 }
 
 /// What can go wrong between the HTTP layer and the sessions.
@@ -132,12 +135,11 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 }
 
 impl Sessions {
-    /// Opens the journal in `{data_dir}/journal`, starts the supervisor (which brings back
+    /// Opens the journal in `{data_dir}/journal` (artifacts sealed with each session's data
+    /// key, the records' outbox beside the events), starts the supervisor (which brings back
     /// every live session and reruns its pending job) with the KYC pipeline over `engines`.
     pub async fn start(settings: Arc<Settings>, engines: Arc<Engines>) -> anyhow::Result<Self> {
         let data = settings.server.data_dir.clone();
-        let journal = Journal::open(&data.join("journal"))
-            .with_context(|| format!("cannot open the session journal in {}", data.display()))?;
         let s = &settings.sessions;
         let running = match s.max_running_jobs {
             0 => 2 * engines.face.status().workers,
@@ -150,12 +152,17 @@ impl Sessions {
         // removed, the master key read (or, in development, the data folder's own).
         let master = crate::media::master::resolve(&settings)?;
         let media = Arc::new(MediaStore::open(&data, master)?);
+        let journal = Journal::open(&data.join("journal"))
+            .with_context(|| format!("cannot open the session journal in {}", data.display()))?
+            .sealed_with(Arc::new(crate::media::SessionSeal::new(Arc::clone(&media))));
+        let outbox = Outbox::open(journal.db()).context("cannot open the records outbox")?;
         let pipeline = KycPipeline::new(
             Arc::clone(&settings),
             engines,
             Arc::clone(&queue),
             Arc::clone(&metrics),
             Arc::clone(&media),
+            outbox.clone(),
         );
         let args = SupervisorArgs {
             journal: journal.clone(),
@@ -172,14 +179,25 @@ impl Sessions {
             queue,
             metrics,
             live,
+            outbox,
         })
     }
 
-    /// A new session and its token (shown once; only its hash is kept).
+    /// The outbox of the sessions' records (drained into the records store).
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// A new session and its token (shown once; only its hash is kept), recorded as created.
     pub async fn create(&self) -> Result<(SessionRecord, String), SessionsError> {
         let token = new_token();
-        let record =
-            actors::session::supervisor::create(&self.supervisor, token_hash(&token)).await?;
+        let created = OutboxRecords::step(&self.outbox, vec![Record::SessionCreated]);
+        let record = actors::session::supervisor::create_with(
+            &self.supervisor,
+            token_hash(&token),
+            Some(created),
+        )
+        .await?;
         Ok((record, token))
     }
 
@@ -233,6 +251,11 @@ impl Sessions {
         step.result = Some(serde_json::json!({
             "consent": { "version": consent.version, "purposes": consent.purposes },
         }));
+        let recorded = Record::Consent(crate::records::Consent {
+            version: consent.version.clone(),
+            purposes: consent.purposes.clone(),
+        });
+        let step = step.with_records(OutboxRecords::step(&self.outbox, vec![recorded]));
         self.record(id, step).await?;
         Ok(())
     }
@@ -266,16 +289,13 @@ impl Sessions {
         Ok(self.journal.linked(id)?)
     }
 
-    /// The session's comparison report, when it is the one named `comparison_id`.
-    pub fn comparison(
+    /// The session's latest comparison report as its job left it in the journal (what the
+    /// readers show while its records are on their way to the records store).
+    pub fn comparison_report(
         &self,
-        session: &AuthorizedSession,
-        comparison_id: &uuid::Uuid,
+        id: &SessionId,
     ) -> Result<Option<ComparisonReport>, SessionsError> {
-        let report: Option<ComparisonReport> = self
-            .journal
-            .artifact(&session.id(), crate::flow::COMPARISON)?;
-        Ok(report.filter(|r| r.comparison_id == *comparison_id))
+        Ok(self.journal.artifact(id, crate::flow::COMPARISON)?)
     }
 
     /// Runs the capture quality gate on a live camera frame in its own bounded lane and tells

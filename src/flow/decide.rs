@@ -1,7 +1,9 @@
 //! The comparison job: the accepted ID face against every usable frame of the accepted video
 //! (the ID × frame table), the frames against each other, the decision. The table is kept for
-//! `GET /api/v1/face-similarity/{comparisonId}`; the last event carries the decision.
+//! `GET /api/v1/face-similarity/{comparisonId}` until its records are in the store; the last
+//! event carries the decision and writes the comparison (every pair) and decision records.
 
+use super::records::comparison_records;
 use super::video::VideoArtifact;
 use super::{COMPARISON, ID_FACE, IdFaceArtifact, Inner};
 use crate::verify::{FrameRow, IdFace, VerifyOptions, compare_frames};
@@ -12,12 +14,12 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use vision::decision::{Outcome, Verdict};
 
-/// A finished comparison.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+/// A finished comparison, as the job keeps it in the journal (sealed): what its records are
+/// built from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ComparisonReport {
     pub comparison_id: uuid::Uuid,
-    #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
     /// The decision, its score and its reasons.
     #[serde(flatten)]
@@ -61,6 +63,11 @@ pub(super) async fn run(
         decided_at_ms: actors::session::event::now_ms(),
     };
     artifacts.put(COMPARISON, &report)?;
+    let (compared, decided) = comparison_records(&report);
+    let records = inner.records(vec![
+        crate::records::Record::Comparison(compared),
+        crate::records::Record::Decision(decided),
+    ]);
     // The event carries the verdict (the table stays behind the comparison id).
     let mut result = serde_json::to_value(&report.verdict)?;
     result["comparisonId"] = serde_json::json!(comparison_id);
@@ -104,6 +111,7 @@ pub(super) async fn run(
     let step = Step::reached(to, Stage::Comparing, message)
         .with_decision(decision)
         .with_result(result)
+        .with_records(records)
         .ending_job();
     steps.step(step).await?;
     Ok(())

@@ -1,9 +1,13 @@
 //! The ID photo job: the capture quality gate, the card found and rectified, the fields read
 //! (kept only masked), the holder's photo cut out and embedded. A photo that fails a check
 //! leaves the session in `id_capture` with what to fix; a good one moves it to `id_accepted`.
+//! The job's last step records the stored photo, the fields read (sealed) and, when accepted,
+//! the card's face (its embedding sealed).
 
 use super::mask::mask_field;
+use super::records::{document_read, id_face_samples};
 use super::{ID_CAPTURE, ID_FACE, IdFaceArtifact, Inner, progress};
+use crate::records::Record;
 use crate::verify::{FaceSample, IdFace};
 use actors::session::{Artifacts, Message, SessionState, Stage, Step, StepSink};
 use anyhow::Context;
@@ -158,8 +162,12 @@ struct IdJob<'a> {
     inner: &'a Inner,
     session: actors::session::SessionId,
     capture_id: uuid::Uuid,
+    /// The stored photo.
+    file: PathBuf,
     steps: &'a StepSink,
     artifacts: &'a Artifacts,
+    /// Records for the job's last step, gathered as the job learns them (the fields read).
+    found: std::sync::Mutex<Vec<Record>>,
 }
 
 /// What the next step of the job works on, or that the photo must be taken again.
@@ -180,8 +188,10 @@ pub(super) async fn run(
         inner,
         session,
         capture_id,
+        file: file.clone(),
         steps,
         artifacts,
+        found: std::sync::Mutex::default(),
     };
     artifacts.put(ID_CAPTURE, &IdCaptureStatus::processing(capture_id))?;
     let (card, checks) = match job.check_quality(&file).await? {
@@ -196,6 +206,27 @@ pub(super) async fn run(
 }
 
 impl IdJob<'_> {
+    /// Keeps `record` for the job's last step.
+    fn keep(&self, record: Record) {
+        if let Ok(mut f) = self.found.lock() {
+            f.push(record);
+        }
+    }
+
+    /// The last step's records: the stored photo, then what the job found.
+    async fn records(&self, last: Option<Record>) -> anyhow::Result<actors::session::StepRecords> {
+        let mut all = vec![
+            self.inner
+                .media_record(self.capture_id, "id_image", &self.file)
+                .await?,
+        ];
+        if let Ok(mut f) = self.found.lock() {
+            all.append(&mut f);
+        }
+        all.extend(last);
+        Ok(self.inner.records(all))
+    }
+
     async fn progress(
         &self,
         percent: u8,
@@ -295,6 +326,19 @@ impl IdJob<'_> {
         })
         .await
         .context("the card reader stopped")??;
+        // The fields in full leave this job only sealed with the session's key.
+        let doc_kind = serde_json::to_value(reading.document_type)?
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned();
+        let read = document_read(
+            &self.inner.data_key(&self.session)?,
+            &self.session,
+            self.capture_id,
+            &doc_kind,
+            &reading.fields,
+        )?;
+        self.keep(read);
         let fields: BTreeMap<String, MaskedField> = reading
             .fields
             .iter()
@@ -375,11 +419,19 @@ impl IdJob<'_> {
     ) -> anyhow::Result<()> {
         let info = IdFace::of(&face);
         status.face = Some(info.clone());
+        let sample = FaceSample::of(&face);
+        let samples = id_face_samples(
+            &self.inner.data_key(&self.session)?,
+            &self.session,
+            self.capture_id,
+            &sample,
+            info.detection_score,
+        )?;
         self.artifacts.put(
             ID_FACE,
             &IdFaceArtifact {
                 capture_id: self.capture_id,
-                face: FaceSample::of(&face),
+                face: sample,
                 info,
             },
         )?;
@@ -393,6 +445,7 @@ impl IdJob<'_> {
             ),
         )
         .with_result(serde_json::to_value(&status)?)
+        .with_records(self.records(Some(samples)).await?)
         .ending_job();
         self.steps.step(step).await?;
         Ok(())
@@ -406,6 +459,7 @@ impl IdJob<'_> {
         self.artifacts.put(ID_CAPTURE, &status)?;
         let step = Step::reached(SessionState::IdCapture, Stage::IdCapture, message)
             .with_result(serde_json::to_value(&status)?)
+            .with_records(self.records(None).await?)
             .ending_job();
         self.steps.step(step).await?;
         Ok(())

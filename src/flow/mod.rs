@@ -8,6 +8,7 @@ mod id_capture;
 pub mod live;
 pub mod mask;
 pub mod queue;
+pub mod records;
 mod video;
 
 pub use decide::ComparisonReport;
@@ -17,9 +18,13 @@ pub use queue::{JobQueue, QueueStats};
 use crate::engines::Engines;
 use crate::media::MediaStore;
 use crate::metrics::Metrics;
+use crate::records::{Outbox, OutboxRecords, Record};
 use crate::settings::Settings;
 use crate::verify::{FaceSample, IdFace};
-use actors::session::{Job, JobContext, Message, Pipeline, SessionState, Stage, Step, StepSink};
+use actors::session::{
+    Job, JobContext, Message, Pipeline, SessionId, SessionState, Stage, Step, StepRecords, StepSink,
+};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
@@ -53,6 +58,35 @@ struct Inner {
     readers: Arc<id_capture::Readers>,
     /// The uploads are stored encrypted: jobs read them through here.
     media: Arc<MediaStore>,
+    /// Where a stage's records wait (written with the stage's step).
+    outbox: Outbox,
+}
+
+impl Inner {
+    /// `records` as a step's records.
+    fn records(&self, records: Vec<Record>) -> StepRecords {
+        OutboxRecords::step(&self.outbox, records)
+    }
+
+    /// The record of the stored upload `media_id` at `path` (hashed on the blocking pool).
+    async fn media_record(
+        &self,
+        media_id: uuid::Uuid,
+        kind: &'static str,
+        path: &std::path::Path,
+    ) -> anyhow::Result<Record> {
+        let (data, path) = (self.settings.server.data_dir.clone(), path.to_path_buf());
+        tokio::task::spawn_blocking(move || records::media_stored(&data, media_id, kind, &path))
+            .await
+            .context("the media hasher stopped")?
+    }
+
+    /// Session `session`'s data key (made if it has none), for sealing its records.
+    fn data_key(&self, session: &SessionId) -> anyhow::Result<crate::crypto::DataKey> {
+        self.media
+            .data_key_or_create(session)
+            .context("the session's data key")
+    }
 }
 
 impl KycPipeline {
@@ -62,6 +96,7 @@ impl KycPipeline {
         queue: Arc<JobQueue>,
         metrics: Arc<Metrics>,
         media: Arc<MediaStore>,
+        outbox: Outbox,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -73,6 +108,7 @@ impl KycPipeline {
                 queue,
                 metrics,
                 media,
+                outbox,
             }),
         }
     }

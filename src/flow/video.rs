@@ -1,8 +1,10 @@
 //! The selfie video job: probe, sample, a face analysis and quality score per frame, with a
 //! progress event per analysed frame. Enough usable frames move the session to
 //! `video_accepted` (the frames are kept for the comparison); too few leave it in `video`
-//! with the main reason ("too dark (12 of 12 frames)").
+//! with the main reason ("too dark (12 of 12 frames)"). The job's last step records the stored
+//! video and, when accepted, the faces of its frames (embeddings sealed).
 
+use super::records::video_face_samples;
 use super::{Inner, VIDEO, progress};
 use crate::verify::{AssessedFrame, Progress, VerifyOptions, analyse_video};
 use actors::session::{Artifacts, Message, SessionState, Stage, Step, StepSink};
@@ -31,6 +33,7 @@ pub(super) async fn run(
 ) -> anyhow::Result<()> {
     let (state, stage) = (SessionState::Video, Stage::Video);
     let opts = VerifyOptions::from_settings(&inner.settings);
+    let stored = inner.media_record(video_id, "video", &file).await?;
     // FFmpeg reads a path: the video decrypted into an unnamed file that lives as long as this
     // job (dropped at the end of this function, or freed by the kernel if the process dies).
     let media = std::sync::Arc::clone(&inner.media);
@@ -88,6 +91,7 @@ pub(super) async fn run(
             .with_result(
                 serde_json::json!({ "videoId": video_id, "accepted": false, "code": e.code() }),
             )
+            .with_records(inner.records(vec![stored]))
             .ending_job();
             steps.step(step).await?;
             return Ok(());
@@ -118,10 +122,17 @@ pub(super) async fn run(
             ),
         )
         .with_result(result)
+        .with_records(inner.records(vec![stored]))
         .ending_job();
         steps.step(step).await?;
         return Ok(());
     }
+    let samples = video_face_samples(
+        &inner.data_key(&session)?,
+        &session,
+        video_id,
+        &analysed.frames,
+    )?;
     artifacts.put(
         VIDEO,
         &VideoArtifact {
@@ -139,6 +150,7 @@ pub(super) async fn run(
         Message::new("Video accepted", "영상이 확인되었습니다"),
     )
     .with_result(result)
+    .with_records(inner.records(vec![stored, samples]))
     .ending_job();
     steps.step(step).await?;
     Ok(())

@@ -1,19 +1,21 @@
 //! The admin API under `/admin` (bearer `admin.token`): the actor tree — the session
 //! supervisor and its sessions by state, the engine pools with their workers, device and
 //! queues, the job line — one session's state and events (no personal data: results are
-//! masked before they are journaled), and force-expiring a session.
+//! masked before they are journaled) with its comparisons and decisions from the records
+//! store, decisions by time from the records store, and force-expiring a session.
 
 use super::auth::parse_session_id;
+use super::comparisons::ComparisonView;
 use super::extract::Path;
-use super::{ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
+use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use actors::PoolStatus;
 use actors::session::{
     Message, SessionEvent, SessionId, SessionMsg, SessionSnapshot, SessionState, Stage, Step,
     SupervisorStats,
 };
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Serialize)]
@@ -90,6 +92,9 @@ pub struct SessionView {
     /// The actor, when the session is in memory.
     pub actor: Option<ActorView>,
     pub events: Vec<SessionEvent>,
+    /// Its comparisons with their decisions and pairs, from the records store (each says
+    /// `source: journal` while its records are still on their way there).
+    pub comparisons: Vec<ComparisonView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,7 +108,7 @@ pub struct ActorView {
 #[utoipa::path(get, path = "/admin/sessions/{id}", tag = "admin", security(("admin" = [])),
     params(("id" = String, Path, description = "Session id")),
     responses(
-        (status = 200, description = "State, pending job, actor, every event (masked)", body = Envelope<serde_json::Value>),
+        (status = 200, description = "State, pending job, actor, every event (masked), comparisons and decisions from the records store", body = Envelope<serde_json::Value>),
         (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
         (status = 404, description = "NOT_FOUND", body = ErrorEnvelope),
     ))]
@@ -126,6 +131,7 @@ pub async fn session(
         None => None,
     };
     let events = sessions.events_since(&id, 0)?;
+    let comparisons = app.comparison_views(id).await?;
     Ok(ApiResponse::ok(SessionView {
         session_id: r.id,
         state: r.state,
@@ -139,6 +145,66 @@ pub async fn session(
         updated_ms: r.updated_ms,
         actor,
         events,
+        comparisons,
+    }))
+}
+
+/// The query of `GET /admin/decisions`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DecisionsQuery {
+    /// From this time on, ms since the Unix epoch (default: 24 hours ago).
+    pub from_ms: Option<i64>,
+    /// Before this time (default: now).
+    pub to_ms: Option<i64>,
+    /// At most this many, 1–1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionsView {
+    /// `mariadb` or `embedded`.
+    pub records_backend: &'static str,
+    /// Records not yet delivered to the store (decisions among them are not listed yet).
+    pub outbox_backlog: u64,
+    pub decisions: Vec<crate::records::DecisionRow>,
+}
+
+/// `GET /admin/decisions?fromMs=&toMs=&limit=`
+#[utoipa::path(get, path = "/admin/decisions", tag = "admin", security(("admin" = [])),
+    params(DecisionsQuery),
+    responses(
+        (status = 200, description = "Decisions in the time range, oldest first, from the records store", body = Envelope<serde_json::Value>),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
+        (status = 422, description = "VALIDATION_FAILED: a bad range or limit", body = ErrorEnvelope),
+        (status = 503, description = "UNAVAILABLE: the records store cannot be read now", body = ErrorEnvelope),
+    ))]
+pub async fn decisions(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<DecisionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<DecisionsView> {
+    app.admin(&headers)?;
+    let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+    let to = q.to_ms.unwrap_or_else(crate::records::now_ms);
+    let from = q.from_ms.unwrap_or(to.saturating_sub(24 * 3600 * 1000));
+    let limit = q.limit.unwrap_or(100);
+    if from > to || !(1..=1000).contains(&limit) {
+        return Err(ApiError::validation(
+            "fromMs must not be after toMs, and limit must be 1 to 1000",
+        ));
+    }
+    let decisions = app
+        .records
+        .decisions_between(from, to, limit)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the records store: {}", e.label())))?;
+    Ok(ApiResponse::ok(DecisionsView {
+        records_backend: app.records.backend(),
+        outbox_backlog: app.records.health().outbox.count,
+        decisions,
     }))
 }
 

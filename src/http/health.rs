@@ -1,8 +1,11 @@
 //! Probes: `/healthz` says the process serves (liveness), `/readyz` says the engine pools can
 //! take work (readiness), so an orchestrator restarts the first and routes traffic by the second.
+//! A records backend that is away does not make the node unready (the outbox keeps the
+//! records); `/readyz` reports the outbox so a monitor sees it grow.
 
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use crate::engines::Readiness;
+use crate::records::RecordsHealth;
 use axum::extract::State;
 use serde::Serialize;
 
@@ -22,6 +25,9 @@ pub struct Health {
 pub struct Ready {
     /// Always `"ready"`.
     pub status: &'static str,
+    /// The records backend and the outbox waiting for it.
+    #[serde(flatten)]
+    pub records: Option<RecordsHealth>,
 }
 
 /// 200 whenever the process serves requests.
@@ -34,17 +40,21 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResponse<Health> {
     })
 }
 
-/// 200 when the engine pools are ready; else 503 `NOT_READY` with the reason in
-/// `error.details.reason`.
-#[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, description = "Ready for work", body = Envelope<Ready>), (status = 503, description = "NOT_READY: the engine pools are still loading", body = ErrorEnvelope)))]
+/// 200 when the engine pools are ready, with the records backend and its outbox (`lagging`
+/// while deliveries fail: the node still serves, the records wait); else 503 `NOT_READY` with
+/// the reason in `error.details.reason`.
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, description = "Ready for work; `recordsBackend`, `outbox {count, oldestAgeMs, dead}` and `lagging` say how far the records store is behind", body = Envelope<Ready>), (status = 503, description = "NOT_READY: the engine pools are still loading", body = ErrorEnvelope)))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Ready> {
-    ready(state.engines.as_ref())
+    ready(state.engines.as_ref(), Some(state.records.health()))
 }
 
 /// `/readyz`'s answer for `readiness`.
-fn ready(readiness: &dyn Readiness) -> ApiResult<Ready> {
+fn ready(readiness: &dyn Readiness, records: Option<RecordsHealth>) -> ApiResult<Ready> {
     match readiness.ready() {
-        Ok(()) => Ok(ApiResponse::ok(Ready { status: "ready" })),
+        Ok(()) => Ok(ApiResponse::ok(Ready {
+            status: "ready",
+            records,
+        })),
         Err(reason) => Err(ApiError::NotReady(reason)),
     }
 }
@@ -69,7 +79,7 @@ mod tests {
     }
 
     async fn answer(r: &dyn Readiness) -> (u16, serde_json::Value) {
-        let res = match ready(r) {
+        let res = match ready(r, None) {
             Ok(ok) => ok.into_response(),
             Err(e) => e.into_response(),
         };

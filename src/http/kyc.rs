@@ -3,11 +3,12 @@
 //! token; uploads return 202 at once and the work's progress arrives as events.
 
 use super::auth::{Authorized, bearer, parse_session_id};
+use super::comparisons::ComparisonView;
 use super::extract::{Json, OptionalJson, Path};
 use super::openapi::TokenRefusals;
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use crate::consent::{Consent, ConsentRequest, ConsentVia};
-use crate::flow::{ComparisonReport, IdCaptureStatus};
+use crate::flow::IdCaptureStatus;
 use actors::session::event::now_ms;
 use actors::session::{Intake, Job, Message, SessionId, SessionState, Stage, Step};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -250,7 +251,7 @@ pub async fn face_similarity(
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum ComparisonAnswer {
-    Done(Box<ComparisonReport>),
+    Done(Box<ComparisonView>),
     Processing {
         #[serde(rename = "comparisonId")]
         comparison_id: uuid::Uuid,
@@ -262,7 +263,7 @@ pub enum ComparisonAnswer {
 #[utoipa::path(get, path = "/api/v1/face-similarity/{comparisonId}", tag = "sessions", security(("session" = [])),
     params(("comparisonId" = String, Path, description = "Comparison id")),
     responses(
-        (status = 200, description = "The ID × frame table, aggregate and decision (or `{comparisonId, status: \"processing\"}` while it runs)", body = Envelope<ComparisonReport>),
+        (status = 200, description = "The decision, its reasons and the ID × frame pairs, from the records store (`source: records`) or, while its records are on their way there, from the session's journal (`source: journal`); `{comparisonId, status: \"processing\"}` while it runs", body = Envelope<ComparisonView>),
         TokenRefusals,
     ))]
 pub async fn comparison(
@@ -275,7 +276,7 @@ pub async fn comparison(
     let not_found = || ApiError::NotFound(format!("comparison {cid}"));
     let id = app.sessions.owner_of(&cid)?.ok_or_else(not_found)?;
     let session = app.authorize(&id, bearer(&headers))?;
-    match app.sessions.comparison(&session, &cid)? {
+    match app.comparison_view(session.id(), cid).await? {
         Some(r) => Ok(ApiResponse::ok(ComparisonAnswer::Done(Box::new(r)))),
         None if session.record().pending.as_ref().map(Job::id) == Some(cid) => {
             Ok(ApiResponse::ok(ComparisonAnswer::Processing {

@@ -1,6 +1,7 @@
 //! `GET /metrics`: the node in Prometheus' text format — sessions by state, session actors in
 //! memory and their restarts, the job line, stage latencies, the live-frame lane, engine pools
-//! (workers, in flight, errors). Open like `/healthz`: it carries counts, never personal data.
+//! (workers, in flight, errors), the records outbox and its drainer. Open like `/healthz`: it
+//! carries counts, never personal data.
 
 use super::AppState;
 use crate::flow::live::LiveStats;
@@ -32,6 +33,7 @@ pub async fn render(app: &AppState) -> String {
     stages(&mut out, app.sessions.metrics());
     live_frames(&mut out, app.sessions.live_stats());
     engines(&mut out, &app.engines.status());
+    out.push_str(&app.records.prometheus());
     out
 }
 

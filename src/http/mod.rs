@@ -7,6 +7,7 @@
 
 mod admin;
 mod auth;
+pub mod comparisons;
 mod envelope;
 mod error;
 pub mod extract;
@@ -28,6 +29,7 @@ pub use health::{Health, Ready};
 pub use request_id::{REQUEST_ID_HEADER, RequestId, current_request_id};
 
 use crate::engines::Engines;
+use crate::records::RecordsService;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
 use axum::Router;
@@ -49,16 +51,24 @@ pub struct AppState {
     pub engines: Arc<Engines>,
     /// The KYC sessions.
     pub sessions: Arc<Sessions>,
+    /// The records store and the drainer that fills it from the sessions' outbox.
+    pub records: Arc<RecordsService>,
     pub limiter: Arc<limits::RateLimiter>,
 }
 
 impl AppState {
-    pub fn new(settings: Arc<Settings>, engines: Arc<Engines>, sessions: Arc<Sessions>) -> Self {
+    pub fn new(
+        settings: Arc<Settings>,
+        engines: Arc<Engines>,
+        sessions: Arc<Sessions>,
+        records: Arc<RecordsService>,
+    ) -> Self {
         Self {
             settings,
             started_at: Instant::now(),
             engines,
             sessions,
+            records,
             limiter: Arc::default(),
         }
     }
@@ -92,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/docs", get(openapi::page))
         .route("/admin/tree", get(admin::tree))
         .route("/admin/sessions/{id}", get(admin::session))
+        .route("/admin/decisions", get(admin::decisions))
         .route("/admin/sessions/{id}/expire", post(admin::expire))
         .merge(uploads);
     finish(routes).with_state(state)

@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         metrics::metrics,
         admin::tree,
         admin::session,
+        admin::decisions,
         admin::expire,
     ),
     modifiers(&Security),

@@ -19,8 +19,10 @@
 
 pub mod master;
 mod scratch;
+mod seal;
 
 pub use scratch::PlainFile;
+pub use seal::{SessionSeal, artifact_aad};
 
 use crate::crypto::stream::{DEFAULT_CHUNK, DecryptingReader, EncryptingWriter, Encryptor};
 use crate::crypto::{CryptoError, DataKey, MasterKey, WrappedKey};

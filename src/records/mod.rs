@@ -10,12 +10,16 @@ mod embedded;
 mod mariadb;
 mod mariadb_read;
 mod outbox;
+mod service;
+mod step;
 mod types;
 
 pub use drainer::{Delivered, Drainer, DrainerHandle, DrainerStats, DrainerTuning};
 pub use embedded::Embedded;
 pub use mariadb::{MIGRATOR, MariaDb, MigrationReport};
 pub use outbox::{Backlog, Outbox, OutboxError};
+pub use service::{LAG_AFTER, RecordsHealth, RecordsService};
+pub use step::{OutboxRecords, PER_STEP, record_seq};
 pub use types::*;
 
 use crate::settings::Settings;

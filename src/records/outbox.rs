@@ -20,7 +20,7 @@ pub enum OutboxError {
 }
 
 /// How far the outbox is behind: what `/readyz` and `/metrics` report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Backlog {
     /// Entries not yet committed to the records backend.
@@ -46,6 +46,11 @@ impl Staged {
         outbox.insert(&self.key[..], self.value.as_slice())?;
         Ok(())
     }
+
+    /// The key and value, for a writer that inserts them itself (the session journal).
+    pub fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
+        (self.key.to_vec(), self.value)
+    }
 }
 
 /// The outbox tree inside a sled database (normally the journal's, so a step and its records
@@ -63,7 +68,7 @@ impl Outbox {
     /// The outbox in `db` (trees `outbox` and `outbox_dead`).
     pub fn open(db: &sled::Db) -> Result<Self, OutboxError> {
         Ok(Self {
-            tree: db.open_tree("outbox")?,
+            tree: db.open_tree(actors::session::journal::OUTBOX_TREE)?,
             dead: db.open_tree("outbox_dead")?,
             db: db.clone(),
             notify: Arc::new(Notify::new()),

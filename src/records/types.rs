@@ -149,7 +149,7 @@ pub struct Comparison {
 }
 
 /// One cell of the ID image × video frame table.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ComparisonPair {
     pub id_sample_id: Uuid,
@@ -162,7 +162,7 @@ pub struct ComparisonPair {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionRecord {
-    /// `verified`, `rejected` or `review`.
+    /// `verified`, `rejected`, `review`, or `failed` (nothing could be decided).
     pub outcome: String,
     /// Reason codes (no personal data).
     pub reasons: Vec<String>,

@@ -49,6 +49,7 @@ async fn the_document_covers_every_route_and_every_reference_resolves() {
         ("get", "/metrics"),
         ("get", "/admin/tree"),
         ("get", "/admin/sessions/{id}"),
+        ("get", "/admin/decisions"),
         ("post", "/admin/sessions/{id}/expire"),
     ] {
         let op = &doc["paths"][path][method];
@@ -72,8 +73,11 @@ async fn the_document_covers_every_route_and_every_reference_resolves() {
         "CreatedSession",
         "Accepted",
         "IdCaptureStatus",
-        "ComparisonReport",
-        "FrameRow",
+        "ComparisonView",
+        "ComparisonPair",
+        "Ready",
+        "RecordsHealth",
+        "Backlog",
         "ErrorEnvelope",
         "UploadForm",
     ] {

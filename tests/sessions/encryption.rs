@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(120);
-const RUN: usize = 64;
+pub(super) const RUN: usize = 64;
 
 /// 64-byte runs of `data` at many offsets, keyed by their first 8 bytes.
-fn runs(data: &[u8], every: usize) -> HashMap<[u8; 8], Vec<[u8; RUN]>> {
+pub(super) fn runs(data: &[u8], every: usize) -> HashMap<[u8; 8], Vec<[u8; RUN]>> {
     let mut out: HashMap<[u8; 8], Vec<[u8; RUN]>> = HashMap::new();
     let mut at = 0;
     while at + RUN <= data.len() {
@@ -40,7 +40,10 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Every file under `dir` holding one of `runs`, with the offset.
-fn found_in(dir: &Path, runs: &HashMap<[u8; 8], Vec<[u8; RUN]>>) -> Vec<(PathBuf, usize)> {
+pub(super) fn found_in(
+    dir: &Path,
+    runs: &HashMap<[u8; 8], Vec<[u8; RUN]>>,
+) -> Vec<(PathBuf, usize)> {
     let mut all = Vec::new();
     files(dir, &mut all);
     let mut hits = Vec::new();

@@ -10,7 +10,12 @@ const STEP: Duration = Duration::from_secs(120);
 
 /// Runs one session to its decision; returns the events seen from `since=0` and the
 /// comparison.
-async fn run(client: &Client<'_>, card: Vec<u8>, clip: Vec<u8>, w: &mut Watcher) -> Value {
+pub(super) async fn run(
+    client: &Client<'_>,
+    card: Vec<u8>,
+    clip: Vec<u8>,
+    w: &mut Watcher,
+) -> Value {
     let (status, body) = client.upload("/api/v1/id-capture", card, "card.png").await;
     assert_eq!(status, 202, "{body}");
     assert!(body["data"]["captureId"].is_string(), "{body}");

@@ -46,6 +46,11 @@ impl Server {
 
     /// Stops the server (sessions and engines) and waits for it.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Stops the server and waits for it, keeping its data folder to look at.
+    pub async fn halt(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -290,6 +295,11 @@ impl Watcher {
 /// A generated Korean resident registration card with `photo` (from the shared faces) on it,
 /// as a camera frame, PNG: any seed gives a clean card the capture gate accepts.
 pub fn card_image(photo: &str, seed: u64) -> Vec<u8> {
+    card(photo, seed).0
+}
+
+/// [`card_image`] and what is printed on the card.
+pub fn card(photo: &str, seed: u64) -> (Vec<u8>, cardgen::CardTruth) {
     let bytes = std::fs::read(faces_dir().join(photo)).expect("photo");
     let face = vision::decode_image(&bytes, vision::ImageLimits::default()).expect("decodes");
     let s = generate(
@@ -301,7 +311,7 @@ pub fn card_image(photo: &str, seed: u64) -> Vec<u8> {
     .expect("card");
     let mut out = Vector::<u8>::new();
     imgcodecs::imencode(".png", &s.frame, &mut out, &Vector::new()).expect("encode");
-    out.to_vec()
+    (out.to_vec(), s.truth)
 }
 
 /// A short selfie-like clip of `photo`, made once per test in `dir`.

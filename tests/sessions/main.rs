@@ -1,6 +1,6 @@
 //! KYC sessions over the real API: the server with its real engines and sessions on port 0,
 //! driven over REST and WebSocket with real media (a generated ID card carrying a real photo,
-//! selfie videos made from real photos).
+//! selfie videos made from real photos), and the durable records they leave.
 
 mod admin;
 mod bad_input;
@@ -12,3 +12,8 @@ mod heartbeat;
 mod helpers;
 mod isolation;
 mod live;
+mod records;
+/// A fresh MariaDB database per test (the records tests' own helper).
+#[allow(dead_code)]
+#[path = "../records/db.rs"]
+mod records_db;

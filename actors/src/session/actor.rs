@@ -3,6 +3,7 @@
 //! it before replying or broadcasting, replays what a reconnecting watcher missed, and expires
 //! when left idle. Nothing of a session is shared with another.
 
+use super::beside::StepRecords;
 use super::event::{Message, Progress, SessionEvent, Stage, now_ms};
 use super::journal::{Journal, JournalError, SessionRecord};
 use super::state::{Decision, SessionState, TransitionError};
@@ -26,6 +27,8 @@ pub enum SessionError {
     Busy,
     #[error("this node runs no pipeline for session work")]
     NoPipeline,
+    #[error("the step's records cannot be encoded: {0}")]
+    Records(String),
 }
 
 /// One step of a session, as a stage reports it.
@@ -41,6 +44,8 @@ pub struct Step {
     pub decision: Option<Decision>,
     /// This step finishes the session's pending job.
     pub ends_job: bool,
+    /// Records to write in the same transaction as the step's event.
+    pub records: Option<StepRecords>,
 }
 
 impl Step {
@@ -54,6 +59,7 @@ impl Step {
             result: None,
             decision: None,
             ends_job: false,
+            records: None,
         }
     }
 
@@ -67,6 +73,7 @@ impl Step {
             result: None,
             decision: None,
             ends_job: false,
+            records: None,
         }
     }
 
@@ -79,6 +86,12 @@ impl Step {
     /// The same step, finishing the pending job.
     pub fn ending_job(mut self) -> Self {
         self.ends_job = true;
+        self
+    }
+
+    /// The same step, writing `records` with its event.
+    pub fn with_records(mut self, records: StepRecords) -> Self {
+        self.records = Some(records);
         self
     }
 
@@ -178,6 +191,7 @@ impl SessionActorState {
             from.check(step.to, step.decision)?;
         }
         let at_ms = now_ms();
+        let records = step.records.clone();
         let event = SessionEvent {
             session_id: self.record.id,
             seq: self.record.seq + 1,
@@ -201,8 +215,17 @@ impl SessionActorState {
         if job.is_some() {
             next.pending = job;
         }
-        self.journal.append(&event, &next)?;
+        let writes = match &records {
+            Some(r) => r
+                .encode(self.record.id, event.seq, at_ms)
+                .map_err(SessionError::Records)?,
+            None => Vec::new(),
+        };
+        self.journal.append_with(&event, &next, &writes)?;
         self.journal.flush().await?;
+        if let Some(r) = records {
+            r.durable();
+        }
         self.record = next;
         self.watchers.retain(|w| w.try_send(event.clone()).is_ok());
         Ok(event)

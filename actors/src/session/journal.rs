@@ -1,9 +1,12 @@
 //! The session journal in sled: every event, keyed by session and sequence number, and one
 //! record per session (its state and last sequence number). An event and its record change in
 //! one transaction, and the caller flushes before telling anyone, so what was acknowledged
-//! survives a crash, and a sequence number can never be written twice or skipped.
+//! survives a crash, and a sequence number can never be written twice or skipped. A step's
+//! records (outbox entries) commit in that same transaction; artifacts are sealed on the way
+//! in and opened on the way out.
 
 use super::SessionId;
+use super::beside::{ArtifactSeal, OutboxWrite, Unsealed};
 use super::event::SessionEvent;
 use super::state::{Decision, SessionState};
 use super::work::Job;
@@ -27,6 +30,15 @@ pub enum JournalError {
     Exists(SessionId),
     #[error("event {got} of session {id} does not follow {last}")]
     OutOfSequence { id: SessionId, last: u64, got: u64 },
+    /// An artifact could not be sealed or opened (no key, another key, or written unsealed by
+    /// an older version).
+    #[error("artifact {name} of session {id} cannot be {what}: {reason}")]
+    Seal {
+        id: SessionId,
+        name: String,
+        what: &'static str,
+        reason: String,
+    },
 }
 
 /// What the journal keeps about a session beside its events.
@@ -69,12 +81,20 @@ impl SessionRecord {
 /// The journal. Cloning shares the same database.
 #[derive(Clone)]
 pub struct Journal {
+    db: sled::Db,
     events: Tree,
     sessions: Tree,
     artifacts: Tree,
     links: Tree,
+    /// The records waiting for delivery (written by [`Journal::append_with`]; read and drained
+    /// by the crate that owns the records).
+    outbox: Tree,
+    seal: std::sync::Arc<dyn ArtifactSeal>,
     flusher: std::sync::Arc<Flusher>,
 }
+
+/// The name of the tree the outbox entries go to.
+pub const OUTBOX_TREE: &str = "outbox";
 
 type FlushReply = tokio::sync::oneshot::Sender<Result<(), String>>;
 
@@ -137,6 +157,19 @@ fn event_key(id: &SessionId, seq: u64) -> [u8; 24] {
     k
 }
 
+fn seal_error<'a>(
+    id: &'a SessionId,
+    name: &'a str,
+    what: &'static str,
+) -> impl FnOnce(String) -> JournalError + 'a {
+    move |reason| JournalError::Seal {
+        id: *id,
+        name: name.to_owned(),
+        what,
+        reason,
+    }
+}
+
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, JournalError> {
     serde_json::from_slice(bytes).map_err(|e| JournalError::Corrupt(e.to_string()))
 }
@@ -165,29 +198,74 @@ impl Journal {
             sessions: db.open_tree("sessions")?,
             artifacts: db.open_tree("artifacts")?,
             links: db.open_tree("links")?,
+            outbox: db.open_tree(OUTBOX_TREE)?,
+            seal: std::sync::Arc::new(Unsealed),
+            db,
         })
+    }
+
+    /// The same journal, its artifacts sealed by `seal` from now on.
+    pub fn sealed_with(mut self, seal: std::sync::Arc<dyn ArtifactSeal>) -> Self {
+        self.seal = seal;
+        self
+    }
+
+    /// The sled database (for the owner of the outbox tree, which lives in it).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     /// Records a new session (no events yet).
     pub fn create(&self, record: &SessionRecord) -> Result<(), JournalError> {
+        self.create_with(record, &[])
+    }
+
+    /// Records a new session and its first records in one transaction.
+    pub fn create_with(
+        &self,
+        record: &SessionRecord,
+        writes: &[OutboxWrite],
+    ) -> Result<(), JournalError> {
         let value = encode(record)?;
-        match self.sessions.compare_and_swap(
-            record.id.as_bytes(),
-            None as Option<&[u8]>,
-            Some(value),
-        )? {
+        let id = record.id;
+        let r = (&self.sessions, &self.outbox).transaction(|(sessions, outbox)| {
+            if sessions.get(id.as_bytes())?.is_some() {
+                return Err(ConflictableTransactionError::Abort(JournalError::Exists(
+                    id,
+                )));
+            }
+            sessions.insert(id.as_bytes(), value.as_slice())?;
+            for w in writes {
+                outbox.insert(w.key.as_slice(), w.value.as_slice())?;
+            }
+            Ok(())
+        });
+        match r {
             Ok(()) => Ok(()),
-            Err(_) => Err(JournalError::Exists(record.id)),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
         }
     }
 
     /// Appends `event` and stores `record` (the session after it) in one transaction. The
     /// event must carry the next sequence number. Not durable until [`Journal::flush`].
     pub fn append(&self, event: &SessionEvent, record: &SessionRecord) -> Result<(), JournalError> {
+        self.append_with(event, record, &[])
+    }
+
+    /// [`Journal::append`], with the step's outbox entries in the same transaction: the step
+    /// and its records are both stored or neither.
+    pub fn append_with(
+        &self,
+        event: &SessionEvent,
+        record: &SessionRecord,
+        writes: &[OutboxWrite],
+    ) -> Result<(), JournalError> {
         let id = event.session_id;
         let (ev, rec) = (encode(event)?, encode(record)?);
         let key = event_key(&id, event.seq);
-        let r = (&self.events, &self.sessions).transaction(|(events, sessions)| {
+        let trees = (&self.events, &self.sessions, &self.outbox);
+        let r = trees.transaction(|(events, sessions, outbox)| {
             let last = match sessions.get(id.as_bytes())? {
                 Some(bytes) => {
                     decode::<SessionRecord>(&bytes)
@@ -211,6 +289,9 @@ impl Journal {
             }
             events.insert(&key[..], ev.as_slice())?;
             sessions.insert(id.as_bytes(), rec.as_slice())?;
+            for w in writes {
+                outbox.insert(w.key.as_slice(), w.value.as_slice())?;
+            }
             Ok(())
         });
         match r {
@@ -255,16 +336,20 @@ impl Journal {
     }
 
     /// Stores what a stage produced for session `id` under `name` (the ID face, the video's
-    /// frames, a comparison), replacing an earlier one. Durable after the next flush, which
-    /// the stage's final step does before anyone is told.
+    /// frames, a comparison), sealed, replacing an earlier one. Durable after the next flush,
+    /// which the stage's final step does before anyone is told.
     pub fn put_artifact<T: Serialize>(
         &self,
         id: &SessionId,
         name: &str,
         value: &T,
     ) -> Result<(), JournalError> {
-        self.artifacts
-            .insert(artifact_key(id, name), encode(value)?)?;
+        let plain = encode(value)?;
+        let sealed = self
+            .seal
+            .seal(id, name, &plain)
+            .map_err(seal_error(id, name, "sealed"))?;
+        self.artifacts.insert(artifact_key(id, name), sealed)?;
         Ok(())
     }
 
@@ -274,10 +359,14 @@ impl Journal {
         id: &SessionId,
         name: &str,
     ) -> Result<Option<T>, JournalError> {
-        self.artifacts
-            .get(artifact_key(id, name))?
-            .map(|b| decode(&b))
-            .transpose()
+        let Some(sealed) = self.artifacts.get(artifact_key(id, name))? else {
+            return Ok(None);
+        };
+        let plain = self
+            .seal
+            .open(id, name, &sealed)
+            .map_err(seal_error(id, name, "opened"))?;
+        decode(&plain).map(Some)
     }
 
     /// Remembers that the id `key` (a comparison's, a capture's) belongs to session `id`.
@@ -388,5 +477,86 @@ mod tests {
         assert!(j.events(&b, 0).expect("events").is_empty());
         assert_eq!(j.record(&a).expect("record").map(|r| r.seq), Some(3));
         assert_eq!(j.live().expect("live").len(), 2);
+    }
+
+    /// Reverses the bytes and refuses what it did not seal: a stand-in for real encryption.
+    struct Mirror;
+
+    impl ArtifactSeal for Mirror {
+        fn seal(&self, _: &SessionId, _: &str, plain: &[u8]) -> Result<Vec<u8>, String> {
+            let mut v = plain.to_vec();
+            v.reverse();
+            v.push(0xAA);
+            Ok(v)
+        }
+
+        fn open(&self, _: &SessionId, _: &str, sealed: &[u8]) -> Result<Vec<u8>, String> {
+            match sealed.split_last() {
+                Some((0xAA, rest)) => Ok(rest.iter().rev().copied().collect()),
+                _ => Err("not sealed here".into()),
+            }
+        }
+    }
+
+    fn write(n: u8) -> OutboxWrite {
+        OutboxWrite {
+            key: vec![n],
+            value: vec![n; 3],
+        }
+    }
+
+    #[test]
+    fn a_step_and_its_records_commit_together_or_not_at_all() {
+        let j = Journal::temporary().expect("journal");
+        let outbox = j.db().open_tree(OUTBOX_TREE).expect("tree");
+        let id = SessionId::new_v4();
+        j.create_with(&record(id), &[write(0)]).expect("create");
+        assert!(matches!(
+            j.create_with(&record(id), &[write(9)]),
+            Err(JournalError::Exists(_))
+        ));
+        let mut rec = record(id);
+        rec.seq = 1;
+        j.append_with(
+            &event(id, 1, SessionState::IdCapture),
+            &rec,
+            &[write(1), write(2)],
+        )
+        .expect("append");
+        // A refused step (out of sequence) leaves its records out too.
+        let r = j.append_with(&event(id, 5, SessionState::IdCapture), &rec, &[write(5)]);
+        assert!(matches!(r, Err(JournalError::OutOfSequence { .. })));
+        let keys: Vec<Vec<u8>> = outbox.iter().map(|kv| kv.expect("kv").0.to_vec()).collect();
+        assert_eq!(keys, vec![vec![0], vec![1], vec![2]]);
+    }
+
+    #[test]
+    fn artifacts_are_stored_sealed_and_an_unsealed_one_is_a_clear_error() {
+        let plain = Journal::temporary().expect("journal");
+        let sealed = plain.clone().sealed_with(std::sync::Arc::new(Mirror));
+        let id = SessionId::new_v4();
+        sealed.put_artifact(&id, "face", &"secret").expect("put");
+        let raw = sealed
+            .artifacts
+            .get(artifact_key(&id, "face"))
+            .expect("get")
+            .expect("stored");
+        assert!(!raw.windows(6).any(|w| w == b"secret"), "stored sealed");
+        let back: Option<String> = sealed.artifact(&id, "face").expect("open");
+        assert_eq!(back.as_deref(), Some("secret"));
+        // One written without sealing (an older journal) is refused with what and why.
+        plain.put_artifact(&id, "old", &"x").expect("put");
+        match sealed.artifact::<String>(&id, "old") {
+            Err(JournalError::Seal { name, what, .. }) => {
+                assert_eq!((name.as_str(), what), ("old", "opened"));
+            }
+            other => panic!("expected a seal error, got {other:?}"),
+        }
+        assert!(
+            sealed
+                .artifact::<String>(&id, "none")
+                .expect("read")
+                .is_none()
+        );
     }
 }

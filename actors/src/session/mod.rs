@@ -3,6 +3,7 @@
 //! the supervisor that restarts it from its journal.
 
 pub mod actor;
+pub mod beside;
 pub mod event;
 pub mod journal;
 pub mod state;
@@ -10,6 +11,7 @@ pub mod supervisor;
 pub mod work;
 
 pub use actor::{SessionActor, SessionError, SessionMsg, SessionSnapshot, Step};
+pub use beside::{ArtifactSeal, OutboxWrite, RecordSource, StepRecords, Unsealed};
 pub use event::{Message, Progress, SessionEvent, Stage};
 pub use journal::{Journal, JournalError, SessionRecord};
 pub use state::{Decision, Intake, SessionState, TransitionError};

@@ -4,6 +4,7 @@
 
 use super::SessionId;
 use super::actor::{SessionActor, SessionArgs, SessionError, SessionMsg};
+use super::beside::StepRecords;
 use super::journal::{Journal, JournalError, SessionRecord};
 use super::work::Pipeline;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -18,6 +19,8 @@ pub enum SupervisorMsg {
     /// (journaled and flushed before the reply).
     Create {
         token_sha256: String,
+        /// The session's first records (written with it).
+        records: Option<StepRecords>,
         reply: RpcReplyPort<Result<SessionRecord, SessionError>>,
     },
     /// The actor of session `id`, started again from the journal when it was passivated.
@@ -50,8 +53,18 @@ pub async fn create(
     supervisor: &ActorRef<SupervisorMsg>,
     token_sha256: String,
 ) -> Result<SessionRecord, SessionError> {
+    create_with(supervisor, token_sha256, None).await
+}
+
+/// [`create`], journaling `records` (encoded with sequence number 0) in the same transaction.
+pub async fn create_with(
+    supervisor: &ActorRef<SupervisorMsg>,
+    token_sha256: String,
+    records: Option<StepRecords>,
+) -> Result<SessionRecord, SessionError> {
     ractor::call!(supervisor, |reply| SupervisorMsg::Create {
         token_sha256,
+        records,
         reply
     })
     .map_err(|_| SessionError::Gone)?
@@ -159,13 +172,26 @@ impl Actor for SessionSupervisor {
         match msg {
             SupervisorMsg::Create {
                 token_sha256,
+                records,
                 reply,
             } => {
                 let record = SessionRecord::new(SessionId::new_v4(), token_sha256);
-                let created = match state.journal.create(&record) {
-                    Ok(()) => state.journal.flush().await.map_err(SessionError::from),
-                    Err(e) => Err(e.into()),
+                let writes = match &records {
+                    Some(r) => r
+                        .encode(record.id, 0, record.created_ms)
+                        .map_err(SessionError::Records),
+                    None => Ok(Vec::new()),
                 };
+                let created = match writes {
+                    Ok(w) => match state.journal.create_with(&record, &w) {
+                        Ok(()) => state.journal.flush().await.map_err(SessionError::from),
+                        Err(e) => Err(e.into()),
+                    },
+                    Err(e) => Err(e),
+                };
+                if let (Ok(()), Some(r)) = (&created, &records) {
+                    r.durable();
+                }
                 let result = match created {
                     Ok(()) => state
                         .spawn(&myself, record.clone())

@@ -1,0 +1,279 @@
+//! A whole session (generated card, selfie video, decision) leaves its records in the records
+//! store — the embedded one and a fresh MariaDB database — each exactly once, through the
+//! outbox written in the journal's transactions; `GET /api/v1/face-similarity/{id}` is then
+//! served from the store; and the data folder (journal, outbox, embedded store, media) holds
+//! neither the person's name, nor the resident number, nor a 64-byte run of the embedding.
+
+use super::encryption::{found_in, runs};
+use super::flow::run;
+use super::helpers::{Client, Server, answer, card, spawn, video};
+use super::records_db::TestDb;
+use kyc::records::{Embedded, Record, RecordEntry, Records, SampleSource};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const ADMIN: &str = "admin-token-for-records-tests-0123";
+
+/// What the session was: its id, its comparison, the card's name and resident number.
+struct Done {
+    session: uuid::Uuid,
+    comparison: String,
+    name: String,
+    rrn: String,
+}
+
+/// A session from creation (with consent) to its decision; its comparison then served from
+/// the store.
+async fn full_session(server: &Server) -> Done {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (card, truth) = card("img1.jpg", 23);
+    let clip = std::fs::read(video(tmp.path(), "img2.jpg", 4)).expect("clip");
+    let client = Client::create(server).await;
+    let mut w = client.watch(0).await;
+    // Asked at once, the comparison is there (from the store, or the journal until then).
+    let first = run(&client, card, clip, &mut w).await;
+    assert_eq!(first["decision"], "verified", "{first}");
+    let comparison = first["comparisonId"]
+        .as_str()
+        .expect("comparisonId")
+        .to_owned();
+    wait_drained(server).await;
+    let (s, body) = client
+        .get(&format!("/api/v1/face-similarity/{comparison}"))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let d = &body["data"];
+    assert_eq!(d["source"], "records", "served from the store: {d}");
+    for k in [
+        "decision",
+        "pairs",
+        "threshold",
+        "bestSimilarity",
+        "reasons",
+    ] {
+        assert_eq!(d[k], first[k], "{k}: the store and the journal agree");
+    }
+    // The admin views read the same store.
+    let admin = |path: String| {
+        server
+            .client
+            .get(server.url(&path))
+            .bearer_auth(ADMIN)
+            .send()
+    };
+    let (s, body) = answer(
+        admin(format!("/admin/sessions/{}", client.id))
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let cmp = &body["data"]["comparisons"];
+    assert_eq!(cmp.as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(cmp[0]["source"], "records", "{body}");
+    assert_eq!(cmp[0]["pairs"], d["pairs"]);
+    let (s, body) = answer(admin("/admin/decisions".into()).await.expect("send")).await;
+    assert_eq!(s, 200, "{body}");
+    let listed = body["data"]["decisions"].as_array().expect("decisions");
+    assert!(
+        listed
+            .iter()
+            .any(|r| r["sessionId"] == client.id.as_str() && r["decision"]["outcome"] == "verified"),
+        "{body}"
+    );
+    Done {
+        session: client.id.parse().expect("uuid"),
+        comparison,
+        name: truth.name,
+        rrn: truth.rrn,
+    }
+}
+
+/// Until `/readyz` says the outbox is empty.
+async fn wait_drained(server: &Server) {
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    loop {
+        let body: serde_json::Value = server
+            .client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        let d = &body["data"];
+        assert!(d["recordsBackend"].is_string(), "{body}");
+        assert_eq!(d["lagging"], false, "{body}");
+        if d["outbox"]["count"] == 0 {
+            assert_eq!(d["outbox"]["dead"], 0, "{body}");
+            eprintln!(
+                "{}: outbox empty {} ms after the comparison was read",
+                d["recordsBackend"],
+                started.elapsed().as_millis()
+            );
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox did not drain: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every record kind of the session exactly once (media and face samples once per upload),
+/// the pairs naming the samples recorded, and the sealed parts opening with the session's key.
+/// Returns the ID face's embedding (float32 bytes).
+fn check_records(server: &Server, done: &Done, entries: &[RecordEntry]) -> Vec<u8> {
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in entries {
+        *kinds.entry(e.record.kind()).or_default() += 1;
+    }
+    let expected: BTreeMap<&str, usize> = [
+        ("session_created", 1),
+        ("consent", 1),
+        ("document_read", 1),
+        ("media_stored", 2),
+        ("face_samples", 2),
+        ("comparison", 1),
+        ("decision", 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(kinds, expected, "{entries:#?}");
+    let mut seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+    seqs.dedup();
+    assert_eq!(seqs.len(), entries.len(), "unique sequence numbers");
+
+    let settings = &server.settings;
+    let master = kyc::media::master::resolve(settings).expect("master key");
+    let media = kyc::media::MediaStore::open(&settings.server.data_dir, master).expect("media");
+    let key = media
+        .data_key(&done.session)
+        .expect("key")
+        .expect("the session has a key");
+    let aad =
+        |kind: &str, item: &uuid::Uuid| kyc::flow::records::record_aad(&done.session, kind, item);
+    let (mut id_sample, mut frames, mut id_embedding) = (None, Vec::new(), Vec::new());
+    let mut media_kinds = Vec::new();
+    for e in entries {
+        match &e.record {
+            Record::Consent(c) => assert_eq!(c.version, "test-1"),
+            Record::DocumentRead(d) => {
+                let plain = key
+                    .open(&aad("document_read", &d.document_id), &d.fields_enc)
+                    .expect("the fields open with the session's key");
+                let fields: serde_json::Value = serde_json::from_slice(&plain).expect("json");
+                assert!(fields.get("name").is_some(), "{fields}");
+                assert_eq!(d.doc_kind, "resident_registration_card");
+            }
+            Record::MediaStored(m) => {
+                media_kinds.push(m.media_kind.clone());
+                let stored = settings.server.data_dir.join(&m.storage_key);
+                let bytes = std::fs::read(&stored).expect("the stored file");
+                assert_eq!(bytes.len() as u64, m.size_bytes);
+                let sha: [u8; 32] = Sha256::digest(&bytes).into();
+                assert_eq!(sha, m.sha256, "{}", m.storage_key);
+            }
+            Record::FaceSamples(f) => {
+                for s in &f.samples {
+                    let plain = key
+                        .open(&aad("face_samples", &s.sample_id), &s.embedding_enc)
+                        .expect("the embedding opens with the session's key");
+                    assert_eq!(plain.len() % 4, 0);
+                    match s.source {
+                        SampleSource::IdImage => {
+                            id_sample = Some(s.sample_id);
+                            id_embedding = plain.to_vec();
+                        }
+                        SampleSource::VideoFrame => frames.push(s.sample_id),
+                    }
+                }
+            }
+            Record::Comparison(c) => {
+                assert_eq!(c.comparison_id.to_string(), done.comparison);
+                assert!(!c.pairs.is_empty());
+                for p in &c.pairs {
+                    assert_eq!(Some(p.id_sample_id), id_sample, "pairs after samples");
+                    assert!(frames.contains(&p.frame_sample_id), "{p:?}");
+                }
+            }
+            Record::Decision(d) => {
+                assert_eq!(d.outcome, "verified");
+                assert_eq!(
+                    d.comparison_id.map(|c| c.to_string()),
+                    Some(done.comparison.clone())
+                );
+            }
+            _ => {}
+        }
+    }
+    media_kinds.sort();
+    assert_eq!(media_kinds, ["id_image", "video"]);
+    assert!(frames.len() >= 6, "{frames:?}");
+    assert!(id_embedding.len() >= 4 * 128, "the ID face's embedding");
+    id_embedding
+}
+
+/// Neither the name nor the resident number in UTF-8, nor a 64-byte run of the embedding, is
+/// anywhere in the data folder.
+fn check_no_plaintext(server: &Server, done: &Done, embedding: &[u8]) {
+    let data = server.data_dir.path();
+    for (what, text) in [("name", &done.name), ("resident number", &done.rrn)] {
+        let mut hits = Vec::new();
+        search(data, text.as_bytes(), &mut hits);
+        assert!(hits.is_empty(), "the card's {what} is in clear in {hits:?}");
+    }
+    let hits = found_in(data, &runs(embedding, 4));
+    assert!(hits.is_empty(), "the embedding is in clear in {hits:?}");
+}
+
+fn search(dir: &std::path::Path, needle: &[u8], hits: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("ls").flatten() {
+        let p = e.path();
+        if e.file_type().expect("type").is_dir() {
+            search(&p, needle, hits);
+        } else if let Ok(bytes) = std::fs::read(&p)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            hits.push(p);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_leaves_every_record_once_in_the_embedded_store_and_nothing_in_clear() {
+    let mut server = spawn(&[("KYC__ADMIN__TOKEN", ADMIN)]).await;
+    let done = full_session(&server).await;
+    // The embedded store is the server's own sled database: read it once the server stopped.
+    server.halt().await;
+    let store = Embedded::open(&server.data_dir.path().join("records")).expect("the store");
+    let entries = store.session_records(done.session).await.expect("records");
+    drop(store);
+    let embedding = check_records(&server, &done, &entries);
+    check_no_plaintext(&server, &done, &embedding);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_leaves_every_record_once_in_mariadb() {
+    let db = TestDb::create().await;
+    let url = db.url_via(None);
+    let vars = [
+        ("KYC__DATABASE__URL", url.as_str()),
+        ("KYC__ADMIN__TOKEN", ADMIN),
+    ];
+    let mut server = spawn(&vars).await;
+    let done = full_session(&server).await;
+    let entries = db
+        .backend()
+        .await
+        .session_records(done.session)
+        .await
+        .expect("records");
+    server.halt().await;
+    let embedding = check_records(&server, &done, &entries);
+    check_no_plaintext(&server, &done, &embedding);
+}
