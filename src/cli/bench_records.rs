@@ -5,7 +5,8 @@
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
 use crate::records::{
     Comparison, ComparisonPair, DecisionRecord, Drainer, DrainerTuning, Embedded, FaceSample,
-    FaceSamples, MariaDb, Outbox, Record, RecordEntry, Records, SampleSource, Store, now_ms,
+    FaceSamples, MariaDb, Outbox, Record, RecordEntry, Records, SampleSource, Store,
+    VerdictFigures, now_ms,
 };
 use clap::Args;
 use std::collections::HashMap;
@@ -73,6 +74,12 @@ fn decided(session_id: Uuid, frames: u32) -> Vec<RecordEntry> {
             threshold: 0.35,
             best_similarity: 0.6,
             pairs,
+            verdict: VerdictFigures {
+                score: Some(0.58),
+                consistency: Some(0.5),
+                frames_sampled: Some(30),
+                frames_kept: Some(12),
+            },
         }),
         Record::Decision(DecisionRecord {
             outcome: "verified".into(),

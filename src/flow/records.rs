@@ -7,7 +7,7 @@ use super::decide::ComparisonReport;
 use crate::crypto::DataKey;
 use crate::records::{
     Comparison, ComparisonPair, DecisionRecord, DocumentRead, FaceSample as SampleRecord,
-    FaceSamples, MediaStored, Record, SampleSource,
+    FaceSamples, MediaStored, Record, SampleSource, VerdictFigures,
 };
 use crate::verify::{AssessedFrame, FaceSample};
 use actors::session::SessionId;
@@ -233,6 +233,12 @@ pub fn comparison_records(report: &ComparisonReport) -> (Comparison, DecisionRec
         threshold: report.verdict.threshold,
         best_similarity: best.unwrap_or(0.0),
         pairs,
+        verdict: VerdictFigures {
+            score: report.verdict.score,
+            consistency: report.verdict.consistency,
+            frames_sampled: u32::try_from(report.verdict.frames_sampled).ok(),
+            frames_kept: u32::try_from(report.verdict.frames_kept).ok(),
+        },
     };
     let decision = DecisionRecord {
         outcome: outcome_name(report.verdict.decision).to_owned(),

@@ -5,7 +5,9 @@
 
 use super::{ApiError, AppState};
 use crate::flow::records::comparison_records;
-use crate::records::{ComparisonPair, ComparisonReport as StoredComparison, DecisionRecord};
+use crate::records::{
+    ComparisonPair, ComparisonReport as StoredComparison, DecisionRecord, VerdictFigures,
+};
 use actors::session::SessionId;
 use serde::Serialize;
 use uuid::Uuid;
@@ -38,6 +40,9 @@ pub struct ComparisonView {
     pub threshold: f32,
     /// The highest similarity of any pair.
     pub best_similarity: f32,
+    /// Score, consistency and frame counts the decision rests on.
+    #[serde(flatten)]
+    pub verdict: VerdictFigures,
     /// The ID image × video frame table: one pair per frame with a face.
     pub pairs: Vec<ComparisonPair>,
     /// When it was decided, ms since the Unix epoch.
@@ -62,6 +67,7 @@ impl ComparisonView {
             model: c.model.clone(),
             threshold: c.threshold,
             best_similarity: c.best_similarity,
+            verdict: c.verdict,
             pairs: c.pairs.clone(),
             compared_at_ms,
             source,

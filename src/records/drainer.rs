@@ -271,6 +271,11 @@ impl<R: Records> Run<R> {
         if batch.is_empty() {
             return Ok(0);
         }
+        // An entry is visible here as soon as its step's transaction commits, before the
+        // journal's flush makes it durable: delivered then and lost in a crash, the rerun step
+        // would record it again under another number. Flushing first delivers only what a
+        // restart keeps (one sync per batch, shared with the journal's group commit).
+        self.outbox.flush().await.map_err(Failure::Outbox)?;
         let entries: Vec<RecordEntry> = batch.iter().map(|(_, e)| e.clone()).collect();
         match self.records.write_batch(&entries).await {
             Ok(new) => {

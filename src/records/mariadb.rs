@@ -241,7 +241,8 @@ async fn insert_entry(
             let cid = c.comparison_id.as_bytes().as_slice();
             sqlx::query(
                 "INSERT INTO comparisons (id, session_id, seq, tenant_id, engine, model, \
-                 threshold, best_similarity, compared_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 threshold, best_similarity, compared_ms, score, consistency, frames_sampled, \
+                 frames_kept) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(cid)
             .bind(sid)
@@ -252,6 +253,10 @@ async fn insert_entry(
             .bind(c.threshold)
             .bind(c.best_similarity)
             .bind(e.at_ms)
+            .bind(c.verdict.score)
+            .bind(c.verdict.consistency)
+            .bind(c.verdict.frames_sampled)
+            .bind(c.verdict.frames_kept)
             .execute(&mut **tx)
             .await?;
             insert_pairs(tx, cid, &c.pairs).await?;

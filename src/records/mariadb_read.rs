@@ -5,7 +5,7 @@ use super::mariadb::MariaDb;
 use super::{
     AuditEntry, Comparison, ComparisonPair, ComparisonReport, Consent, DecisionRecord, DecisionRow,
     DocumentRead, FaceSample, FaceSamples, MediaStored, Record, RecordEntry, Records, RecordsError,
-    SampleSource,
+    SampleSource, VerdictFigures,
 };
 use sqlx::Row;
 use sqlx::mysql::MySqlRow;
@@ -159,7 +159,8 @@ impl MariaDb {
         let cid = id.as_bytes().as_slice();
         let Some(row) = sqlx::query(
             "SELECT session_id, seq, tenant_id, engine, model, threshold, best_similarity, \
-             compared_ms FROM comparisons WHERE id = ?",
+             compared_ms, score, consistency, frames_sampled, frames_kept FROM comparisons \
+             WHERE id = ?",
         )
         .bind(cid)
         .fetch_optional(&self.pool)
@@ -196,6 +197,12 @@ impl MariaDb {
                 threshold: row.try_get("threshold")?,
                 best_similarity: row.try_get("best_similarity")?,
                 pairs,
+                verdict: VerdictFigures {
+                    score: row.try_get("score")?,
+                    consistency: row.try_get("consistency")?,
+                    frames_sampled: row.try_get("frames_sampled")?,
+                    frames_kept: row.try_get("frames_kept")?,
+                },
             },
         }))
     }

@@ -146,6 +146,23 @@ pub struct Comparison {
     pub threshold: f32,
     pub best_similarity: f32,
     pub pairs: Vec<ComparisonPair>,
+    /// The figures the decision rests on (empty in records written before they were kept).
+    #[serde(default)]
+    pub verdict: VerdictFigures,
+}
+
+/// A comparison's verdict in numbers: what `GET /api/v1/face-similarity/{id}` shows beside the
+/// pairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerdictFigures {
+    /// Median similarity of the best kept frames (None when the comparison failed).
+    pub score: Option<f32>,
+    /// Lowest per-frame consistency among the kept frames (None with fewer than two).
+    pub consistency: Option<f32>,
+    /// Frames sampled from the video, and those kept (a face good enough to compare).
+    pub frames_sampled: Option<u32>,
+    pub frames_kept: Option<u32>,
 }
 
 /// One cell of the ID image × video frame table.

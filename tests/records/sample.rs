@@ -49,6 +49,12 @@ pub fn comparison(ids: &[FaceSample], frames: &[FaceSample]) -> Comparison {
         threshold: 0.35,
         best_similarity: 0.71875,
         pairs,
+        verdict: VerdictFigures {
+            score: Some(0.625),
+            consistency: Some(0.5),
+            frames_sampled: Some(30),
+            frames_kept: Some(12),
+        },
     }
 }
 

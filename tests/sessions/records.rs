@@ -51,9 +51,15 @@ async fn full_session(server: &Server) -> Done {
         "threshold",
         "bestSimilarity",
         "reasons",
+        "score",
+        "consistency",
+        "framesSampled",
+        "framesKept",
     ] {
         assert_eq!(d[k], first[k], "{k}: the store and the journal agree");
     }
+    assert!(d["score"].as_f64().is_some_and(|s| s > 0.0), "{d}");
+    assert!(d["framesKept"].as_u64().is_some_and(|n| n > 0), "{d}");
     // The admin views read the same store.
     let admin = |path: String| {
         server
