@@ -73,20 +73,6 @@ pub fn document_read<F: Serialize>(
     }))
 }
 
-/// The content type of a stored upload, from the extension its content was sniffed as.
-fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "webp" => "image/webp",
-        "mp4" => "video/mp4",
-        "mov" => "video/quicktime",
-        "mkv" | "webm" => "video/x-matroska",
-        "avi" => "video/x-msvideo",
-        _ => "application/octet-stream",
-    }
-}
-
 /// A stored upload (already encrypted on disk): where under `data_dir`, its size and the
 /// SHA-256 of the stored bytes. Blocking: reads the file once.
 pub fn media_stored(
@@ -117,7 +103,13 @@ pub fn media_stored(
         media_id,
         media_kind: media_kind.to_owned(),
         storage_key,
-        content_type: content_type(path).to_owned(),
+        // The extension is the one its content was sniffed as.
+        content_type: path
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(crate::http::sniff::by_ext)
+            .map_or("application/octet-stream", |f| f.mime)
+            .to_owned(),
         size_bytes: size,
         sha256: h.finalize().into(),
     }))

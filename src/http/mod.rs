@@ -19,7 +19,7 @@ mod metrics;
 pub mod openapi;
 mod request_id;
 pub mod shutdown;
-mod sniff;
+pub(crate) mod sniff;
 mod upload;
 mod ws;
 

@@ -10,28 +10,34 @@ pub struct Sniffed {
     pub video: bool,
 }
 
+/// Every format kyc reads: the extension an upload is kept under, its MIME type, whether it is
+/// a video.
+const FORMATS: [(&str, &str, bool); 7] = [
+    ("jpg", "image/jpeg", false),
+    ("png", "image/png", false),
+    ("webp", "image/webp", false),
+    ("mov", "video/quicktime", true),
+    ("mp4", "video/mp4", true),
+    ("mkv", "video/x-matroska", true),
+    ("avi", "video/x-msvideo", true),
+];
+
+/// The format kept under the extension `ext`.
+pub(crate) fn by_ext(ext: &str) -> Option<Sniffed> {
+    FORMATS
+        .iter()
+        .find(|f| f.0 == ext)
+        .map(|&(ext, mime, video)| Sniffed { ext, mime, video })
+}
+
 /// Bytes needed to decide.
 pub const SNIFF_LEN: usize = 16;
 
 /// The format of a file starting with `head`, if it is one kyc reads.
 pub fn sniff(head: &[u8]) -> Option<Sniffed> {
-    let image = |ext, mime| {
-        Some(Sniffed {
-            ext,
-            mime,
-            video: false,
-        })
-    };
-    let video = |ext, mime| {
-        Some(Sniffed {
-            ext,
-            mime,
-            video: true,
-        })
-    };
     match head {
-        [0xFF, 0xD8, 0xFF, ..] => image("jpg", "image/jpeg"),
-        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => image("png", "image/png"),
+        [0xFF, 0xD8, 0xFF, ..] => by_ext("jpg"),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => by_ext("png"),
         [
             b'R',
             b'I',
@@ -46,10 +52,10 @@ pub fn sniff(head: &[u8]) -> Option<Sniffed> {
             b'B',
             b'P',
             ..,
-        ] => image("webp", "image/webp"),
-        [_, _, _, _, b'f', b't', b'y', b'p', b'q', b't', ..] => video("mov", "video/quicktime"),
-        [_, _, _, _, b'f', b't', b'y', b'p', ..] => video("mp4", "video/mp4"),
-        [0x1A, 0x45, 0xDF, 0xA3, ..] => video("mkv", "video/x-matroska"),
+        ] => by_ext("webp"),
+        [_, _, _, _, b'f', b't', b'y', b'p', b'q', b't', ..] => by_ext("mov"),
+        [_, _, _, _, b'f', b't', b'y', b'p', ..] => by_ext("mp4"),
+        [0x1A, 0x45, 0xDF, 0xA3, ..] => by_ext("mkv"),
         [
             b'R',
             b'I',
@@ -64,7 +70,7 @@ pub fn sniff(head: &[u8]) -> Option<Sniffed> {
             b'I',
             b' ',
             ..,
-        ] => video("avi", "video/x-msvideo"),
+        ] => by_ext("avi"),
         _ => None,
     }
 }
@@ -89,5 +95,7 @@ mod tests {
         assert_eq!(sniff(b"<html><body>"), None);
         assert_eq!(sniff(b"GIF89a"), None);
         assert_eq!(sniff(b""), None);
+        assert_eq!(by_ext("mp4").map(|f| f.mime), Some("video/mp4"));
+        assert_eq!(by_ext("gif"), None);
     }
 }

@@ -69,30 +69,30 @@ pub fn is_likely_name(name: &str) -> bool {
 /// readings.
 pub fn syllable_vote(readings: &[String]) -> Option<String> {
     let lengths: Vec<usize> = readings.iter().map(|r| r.chars().count()).collect();
-    let len = *lengths.iter().max_by_key(|&&l| {
-        let first = lengths.iter().position(|&x| x == l).unwrap_or(0);
-        (
-            lengths.iter().filter(|&&x| x == l).count(),
-            usize::MAX - first,
-        )
-    })?;
+    let len = most_common(&lengths)?;
     let same: Vec<Vec<char>> = readings
         .iter()
         .map(|r| r.chars().collect::<Vec<_>>())
         .filter(|r| r.len() == len)
         .collect();
     (0..len)
-        .map(|i| {
-            let column: Vec<char> = same.iter().map(|r| r[i]).collect();
-            column.iter().copied().max_by_key(|&c| {
-                let first = column.iter().position(|&x| x == c).unwrap_or(0);
-                (
-                    column.iter().filter(|&&x| x == c).count(),
-                    usize::MAX - first,
-                )
-            })
-        })
+        .map(|i| most_common(&same.iter().map(|r| r[i]).collect::<Vec<_>>()))
         .collect()
+}
+
+/// The value found most often in `items`, the earliest on a tie; None when empty.
+fn most_common<T: Copy + PartialEq>(items: &[T]) -> Option<T> {
+    let mut best: Option<(T, usize)> = None;
+    for (i, &x) in items.iter().enumerate() {
+        if items[..i].contains(&x) {
+            continue;
+        }
+        let n = items.iter().filter(|&&y| y == x).count();
+        if best.is_none_or(|(_, b)| n > b) {
+            best = Some((x, n));
+        }
+    }
+    best.map(|(x, _)| x)
 }
 
 #[cfg(test)]
