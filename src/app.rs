@@ -5,6 +5,7 @@
 use crate::engines::{self, Engines};
 use crate::http::{self, AppState};
 use crate::records::RecordsService;
+use crate::retention::RetentionJob;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
 use anyhow::Context;
@@ -18,6 +19,7 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     state: AppState,
+    retention: RetentionJob,
 }
 
 impl Application {
@@ -65,10 +67,12 @@ impl Application {
                 return Err(anyhow::Error::new(e).context("cannot open the records store"));
             }
         };
+        let retention = RetentionJob::spawn(Arc::clone(&sessions), &settings.retention);
         Ok(Self {
             listener,
             address,
             state: AppState::new(settings, engines, sessions, records),
+            retention,
         })
     }
 
@@ -112,6 +116,7 @@ impl Application {
         let served = http::serve(self.listener, router, grace, shutdown)
             .await
             .context("HTTP server failed");
+        self.retention.stop().await;
         self.state.sessions.stop().await;
         self.state.records.stop(grace).await;
         self.state.engines.shutdown().await;

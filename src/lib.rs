@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod models;
 pub mod photo_pair;
 pub mod records;
+pub mod retention;
 pub mod sessions;
 pub mod settings;
 pub mod verify;

@@ -9,7 +9,7 @@ use crate::flow::live::{LiveError, LiveLane, LiveStats};
 use crate::flow::{ComparisonReport, IdCaptureStatus, JobQueue, KycPipeline, QueueStats};
 use crate::media::MediaStore;
 use crate::metrics::Metrics;
-use crate::records::{Outbox, OutboxRecords, Record};
+use crate::records::{AuditLog, Outbox, OutboxRecords, Record};
 use crate::settings::Settings;
 use actors::session::supervisor::SupervisorArgs;
 use actors::session::{
@@ -22,6 +22,11 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod erase;
+mod export;
+pub use erase::{ErasureReport, Purged};
+pub use export::SessionExport;
+
 /// The sessions service.
 pub struct Sessions {
     journal: Journal,
@@ -33,6 +38,8 @@ pub struct Sessions {
     live: LiveLane,
     /// The records the sessions' steps leave, waiting in the journal's database.
     outbox: Outbox,
+    /// The audit chain (its head beside the outbox).
+    audit: AuditLog,
 }
 
 /// What can go wrong between the HTTP layer and the sessions.
@@ -63,6 +70,14 @@ pub enum SessionsError {
     ConsentGiven,
     #[error("the session has ended (state {}): it takes nothing more", .0.as_str())]
     Ended(SessionState),
+    #[error("session {0} was erased: its personal data is gone")]
+    Erased(SessionId),
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaError),
+    #[error(transparent)]
+    Outbox(#[from] crate::records::OutboxError),
+    #[error(transparent)]
+    Records(#[from] crate::records::RecordsError),
 }
 
 /// The journal artifact holding a session's [`Consent`].
@@ -94,6 +109,9 @@ impl AuthorizedSession {
     /// Whether the session takes `intake` now: consent recorded, no job pending and a state
     /// the machine allows it in.
     pub fn check(&self, intake: Intake) -> Result<(), SessionsError> {
+        if self.record.state == SessionState::Erased {
+            return Err(SessionsError::Erased(self.record.id));
+        }
         if self.consent.is_none() {
             return Err(SessionsError::ConsentRequired);
         }
@@ -156,6 +174,7 @@ impl Sessions {
             .with_context(|| format!("cannot open the session journal in {}", data.display()))?
             .sealed_with(Arc::new(crate::media::SessionSeal::new(Arc::clone(&media))));
         let outbox = Outbox::open(journal.db()).context("cannot open the records outbox")?;
+        let audit = AuditLog::open(&outbox).context("cannot open the audit chain")?;
         let pipeline = KycPipeline::new(
             Arc::clone(&settings),
             engines,
@@ -172,7 +191,7 @@ impl Sessions {
         let (supervisor, _) = Actor::spawn(None, SessionSupervisor, args)
             .await
             .context("cannot start the session supervisor")?;
-        Ok(Self {
+        let sessions = Self {
             journal,
             supervisor,
             media,
@@ -180,7 +199,12 @@ impl Sessions {
             metrics,
             live,
             outbox,
-        })
+            audit,
+        };
+        sessions
+            .finish_erasures()
+            .context("cannot finish the erasures a stopped process left")?;
+        Ok(sessions)
     }
 
     /// The outbox of the sessions' records (drained into the records store).
@@ -220,7 +244,11 @@ impl Sessions {
         {
             return Err(SessionsError::Token);
         }
-        let consent = self.journal.artifact(id, CONSENT)?;
+        // An erased session's consent is sealed with a key that no longer exists.
+        let consent = match record.state {
+            SessionState::Erased => None,
+            _ => self.journal.artifact(id, CONSENT)?,
+        };
         Ok(AuthorizedSession { record, consent })
     }
 

@@ -1,6 +1,7 @@
 //! The command line: one binary, `kyc`, with a subcommand per task. Each subcommand calls the
 //! same library code as the server.
 
+mod audit;
 pub mod bench;
 #[cfg(feature = "bench-cards")]
 pub mod bench_cards;
@@ -58,6 +59,8 @@ pub enum Command {
     Keys(keys::KeysArgs),
     /// Apply the MariaDB schema of the durable records to `database.url`.
     Migrate(migrate::MigrateArgs),
+    /// The audit chain: `kyc audit verify` checks every link and names the first broken one.
+    Audit(audit::AuditArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Keys(a) => keys::run(a),
         Command::Migrate(a) => migrate::run(a),
+        Command::Audit(a) => audit::run(a),
     }
 }
 

@@ -67,6 +67,15 @@ pub fn mask_field(doc: DocumentType, key: &str, value: &str) -> String {
     }
 }
 
+/// Field `key`'s `value` as a data-subject export shows it: in full, except what the law
+/// requires masked even there — the resident number (PIPA), shown as `YYMMDD-S******`.
+pub fn export_field(doc: DocumentType, key: &str, value: &str) -> String {
+    match meaning(doc, key) {
+        Meaning::ResidentNumber => mask_resident_number(value),
+        _ => value.to_owned(),
+    }
+}
+
 /// `YYMMDD-S******` from a resident number in any form (already masked or not, with or
 /// without its dash); a value that is no resident number is masked whole.
 fn mask_resident_number(value: &str) -> String {
@@ -168,6 +177,23 @@ mod tests {
         assert_eq!(birth, "1990-01-01");
         assert!(number.starts_with("900101"));
         assert_eq!(mask_field(RRC, "issue_date", "2019-03-05"), "2019-03-05");
+    }
+
+    #[test]
+    fn an_export_shows_everything_but_the_resident_numbers_serial() {
+        assert_eq!(export_field(RRC, "name", "홍길동"), "홍길동");
+        assert_eq!(
+            export_field(LICENCE, "document_number", "11-20-123456-01"),
+            "11-20-123456-01"
+        );
+        assert_eq!(
+            export_field(RRC, "document_number", "9001011234567"),
+            "900101-1******"
+        );
+        assert_eq!(
+            export_field(LICENCE, "resident_number", "900101-1234567"),
+            "900101-1******"
+        );
     }
 
     #[test]

@@ -121,6 +121,10 @@ pub async fn session(
     let id = parse_session_id(&id)?;
     let sessions = &app.sessions;
     let r = sessions.find(&id)?;
+    // The events carry masked fields and the comparisons the scores: a read of personal data.
+    sessions
+        .audit(id, "admin", "read", "GET /admin/sessions/{id}")
+        .await?;
     let actor = match sessions.running_actor(id).await {
         Some(a) => ractor::call!(a, SessionMsg::Snapshot)
             .ok()

@@ -115,6 +115,10 @@ impl From<SessionsError> for ApiError {
             e @ (SessionsError::ConsentGiven | SessionsError::Ended(_)) => {
                 ApiError::Conflict(e.to_string())
             }
+            e @ SessionsError::Erased(_) => ApiError::Gone(e.to_string()),
+            SessionsError::Records(e) if e.is_transient() => ApiError::Unavailable(
+                "the records store cannot be reached now; try again shortly".into(),
+            ),
             e => ApiError::Internal(anyhow::Error::new(e)),
         }
     }

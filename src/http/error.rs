@@ -40,6 +40,9 @@ pub enum ApiError {
     /// 409: the request conflicts with the current state (e.g. an upload to a decided session).
     #[error("{0}")]
     Conflict(String),
+    /// 410: the session was erased (its personal data is gone; its outline remains).
+    #[error("{0}")]
+    Gone(String),
     /// 409: an upload before the person's consent is recorded.
     #[error("{0}")]
     ConsentRequired(String),
@@ -88,6 +91,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::ConsentRequired(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -110,6 +114,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             Self::Conflict(_) => "CONFLICT",
             Self::ConsentRequired(_) => "CONSENT_REQUIRED",
+            Self::Gone(_) => "SESSION_ERASED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::TooManyRequests { .. } => "RATE_LIMITED",

@@ -212,8 +212,9 @@ async fn accept(
     let name = format!("{prefix}-{}.{}", upload_id.simple(), file.kind.ext);
     let bytes = file.bytes;
     let media = std::sync::Arc::clone(sessions.media());
+    let kept_name = name.clone();
     let (kept, file) = tokio::task::spawn_blocking(move || {
-        let kept = media.keep_upload(&id, &file.id, file.path(), &file.key, &name);
+        let kept = media.keep_upload(&id, &file.id, file.path(), &file.key, &kept_name);
         (kept, file)
     })
     .await
@@ -261,6 +262,16 @@ async fn accept(
         }
     };
     tracing::info!(session = %id, upload = %upload_id, bytes, "{what} accepted for processing");
+    // A retake supersedes the earlier uploads of its kind: they go now, not at retention.
+    let media = std::sync::Arc::clone(sessions.media());
+    match tokio::task::spawn_blocking(move || media.delete_superseded(&id, prefix, &name)).await {
+        Ok(Ok(d)) if d.files > 0 => {
+            tracing::info!(session = %id, files = d.files, "superseded uploads deleted");
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(session = %id, error = %e, "superseded uploads not deleted"),
+        Err(e) => tracing::warn!(session = %id, error = %e, "superseded uploads not deleted"),
+    }
     Ok(Accepted {
         session_id: id,
         capture_id: (kind == UploadKind::IdPhoto).then_some(upload_id),

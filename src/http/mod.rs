@@ -17,6 +17,7 @@ pub mod kyc;
 mod limits;
 mod metrics;
 pub mod openapi;
+mod privacy;
 mod request_id;
 pub mod shutdown;
 pub(crate) mod sniff;
@@ -85,7 +86,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/v1/sessions", post(kyc::create_session))
-        .route("/api/v1/sessions/{id}", get(kyc::session_status))
+        .route(
+            "/api/v1/sessions/{id}",
+            get(kyc::session_status).delete(privacy::erase),
+        )
+        .route("/api/v1/sessions/{id}/export", get(privacy::export))
         .route("/api/v1/sessions/{id}/consent", post(kyc::record_consent))
         .route(
             "/api/v1/id-capture/{session_id}",

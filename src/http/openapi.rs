@@ -2,7 +2,7 @@
 //! the types they exchange (utoipa), served at `/api/v1/openapi.json`, and a page at
 //! `/api/v1/docs` that renders it (self-contained: no script from elsewhere).
 
-use super::{ErrorEnvelope, admin, health, intake, kyc, metrics, ws};
+use super::{ErrorEnvelope, admin, health, intake, kyc, metrics, privacy, ws};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -20,6 +20,8 @@ use utoipa::{Modify, OpenApi};
     paths(
         kyc::create_session,
         kyc::session_status,
+        privacy::erase,
+        privacy::export,
         kyc::record_consent,
         intake::id_capture,
         kyc::id_capture_status,

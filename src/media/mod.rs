@@ -5,6 +5,7 @@
 //! Layout under the data folder (folders 0700, files 0600):
 //!
 //! ```text
+//! media/erased/{session}           an erased session's marker: it never gets a key again
 //! media/incoming/{upload}.part      an upload while it arrives (already encrypted); wiped at start
 //! media/{session}/data.key          the session's data key, wrapped (crypto::WrappedKey)
 //! media/{session}/{id|video}-{upload}.{ext}   the upload, in the crypto::stream format
@@ -17,10 +18,14 @@
 //! into another session's folder does not open. A stream's associated data names the session
 //! and the upload, so a file moved to another name or session does not decrypt either.
 
+mod erase;
 pub mod master;
+mod rotate;
 mod scratch;
 mod seal;
 
+pub use erase::Deleted;
+pub use rotate::{Rotation, rotate};
 pub use scratch::PlainFile;
 pub use seal::{SessionSeal, artifact_aad};
 
@@ -52,6 +57,8 @@ pub enum MediaError {
     },
     #[error("session {0} has no data key (its media were erased or never stored)")]
     NoKey(SessionId),
+    #[error("session {0} was erased: nothing more is stored for it")]
+    Erased(SessionId),
     #[error("{what}: {source}")]
     Crypto {
         what: &'static str,
@@ -164,6 +171,7 @@ type Reader = DecryptingReader<std::io::BufReader<std::fs::File>>;
 /// The media folders and the keys that protect them.
 pub struct MediaStore {
     master: MasterKey,
+    data_dir: PathBuf,
     media_dir: PathBuf,
     work_dir: PathBuf,
     /// Serialises the creation of data keys, so two uploads never make two keys.
@@ -190,6 +198,7 @@ impl MediaStore {
         }
         Ok(Self {
             master,
+            data_dir: data_dir.to_path_buf(),
             media_dir,
             work_dir,
             creating: Mutex::new(()),
@@ -198,6 +207,11 @@ impl MediaStore {
 
     pub fn master_key_id(&self) -> crate::crypto::KeyId {
         self.master.id()
+    }
+
+    /// The data folder (media records' storage keys are relative to it).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// Where uploads are written while they arrive.
@@ -265,6 +279,9 @@ impl MediaStore {
             .creating
             .lock()
             .map_err(|_| MediaError::Task("the key lock was poisoned".into()))?;
+        if self.is_erased(id) {
+            return Err(MediaError::Erased(*id));
+        }
         if self.data_key(id)?.is_some() {
             return Ok(false);
         }

@@ -212,3 +212,41 @@ fn a_new_session_key_is_stored_only_when_an_upload_is_kept() {
         assert_eq!(back.as_slice(), &data[..]);
     }
 }
+
+#[test]
+fn retakes_are_superseded_and_erasure_destroys_the_key_for_good() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = store(dir.path());
+    let session = SessionId::new_v4();
+    let data = plain(5_000);
+    let keep = |name: &str| {
+        let u = uuid::Uuid::new_v4();
+        let k = s.upload_key(&session).expect("key");
+        let f = incoming(&s, &k, &u, &data);
+        s.keep_upload(&session, &u, &f, &k, name).expect("kept")
+    };
+    let (_, id2, video) = (keep("id-1.png"), keep("id-2.png"), keep("video-3.webm"));
+    let gone = s
+        .delete_superseded(&session, "id", "id-2.png")
+        .expect("supersede");
+    assert_eq!(gone.files, 1);
+    assert!(id2.exists() && video.exists());
+    assert!(s.has_uploads(&session).expect("ls"));
+
+    // Retention: the uploads go, the key stays.
+    assert_eq!(s.delete_uploads(&session).expect("purge").files, 2);
+    assert!(!s.has_uploads(&session).expect("ls"));
+    assert!(s.data_key(&session).expect("key").is_some());
+
+    let erased = s.erase(&session).expect("erase");
+    assert!(erased.key && erased.files == 0);
+    assert!(s.is_erased(&session));
+    assert!(s.data_key(&session).expect("reads").is_none());
+    assert!(!s.session_dir(&session).exists());
+    // Nothing can make the session a key again (a job still running after the erasure).
+    assert!(matches!(
+        s.data_key_or_create(&session),
+        Err(MediaError::Erased(_))
+    ));
+    assert_eq!(s.erase(&session).expect("again"), Deleted::default());
+}

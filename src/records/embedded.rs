@@ -1,21 +1,26 @@
 //! The embedded records backend on sled, so `kyc serve` keeps durable records on a bare machine
 //! without MariaDB. Each record is stored whole under (session, seq), with indexes for
-//! comparisons by id and decisions by time.
+//! comparisons by id, decisions by time and the audit chain by sequence number. An erased
+//! record keeps its key with an empty value, so a redelivery of it stays a no-op.
 
-use super::{ComparisonReport, DecisionRow, Record, RecordEntry, Records, RecordsError};
+use super::{
+    ComparisonReport, DecisionRow, ErasureScope, Record, RecordEntry, Records, RecordsError,
+};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 use std::path::Path;
 use uuid::Uuid;
 
 /// sled trees: `records` (session ‖ seq → JSON entry), `comparisons` (comparison id →
-/// session ‖ seq), `decisions` (decided ms ‖ session ‖ seq → empty).
+/// session ‖ seq), `decisions` (decided ms ‖ session ‖ seq → empty), `audit` (seq → session
+/// ‖ seq).
 #[derive(Clone)]
 pub struct Embedded {
     db: sled::Db,
     records: Tree,
     comparisons: Tree,
     decisions: Tree,
+    audit: Tree,
 }
 
 fn entry_key(session_id: &Uuid, seq: u64) -> [u8; 24] {
@@ -57,13 +62,21 @@ impl Embedded {
             records: db.open_tree("records")?,
             comparisons: db.open_tree("comparisons")?,
             decisions: db.open_tree("decisions")?,
+            audit: db.open_tree("audit")?,
             db,
         })
     }
 
-    /// Stores one entry unless its key is there; true when it was new.
+    /// Stores one entry unless its key is there; true when it was new. An erasure is applied
+    /// before it is stored (both idempotent), so a crash between them applies it again.
     fn put(&self, entry: &RecordEntry) -> Result<bool, RecordsError> {
         let key = entry_key(&entry.session_id, entry.seq);
+        if let Record::Erasure(x) = &entry.record {
+            if self.records.get(key)?.is_some() {
+                return Ok(false);
+            }
+            self.erase(&entry.session_id, x.scope)?;
+        }
         let value = serde_json::to_vec(entry).map_err(|e| RecordsError::Corrupt(e.to_string()))?;
         let r = (&self.records, &self.comparisons, &self.decisions).transaction(
             |(records, comparisons, decisions)| {
@@ -84,6 +97,9 @@ impl Embedded {
                 Ok::<_, ConflictableTransactionError<RecordsError>>(true)
             },
         );
+        if matches!(entry.record, Record::Audit(_)) {
+            self.audit.insert(entry.seq.to_be_bytes(), &key[..])?;
+        }
         match r {
             Ok(new) => Ok(new),
             Err(TransactionError::Abort(e)) => Err(e),
@@ -91,15 +107,67 @@ impl Embedded {
         }
     }
 
+    /// Applies an erasure of `scope` to the stored records of `session_id`.
+    fn erase(&self, session_id: &Uuid, scope: ErasureScope) -> Result<(), RecordsError> {
+        let mut batch = sled::Batch::default();
+        for kv in self.records.scan_prefix(session_id.as_bytes()) {
+            let (k, v) = kv?;
+            if v.is_empty() {
+                continue;
+            }
+            let mut entry = decode(&v)?;
+            let changed = match (scope, &mut entry.record) {
+                (ErasureScope::Personal, Record::DocumentRead(d)) => {
+                    d.fields_enc.clear();
+                    true
+                }
+                (ErasureScope::Personal, Record::FaceSamples(f)) => {
+                    f.samples.iter_mut().for_each(|s| s.embedding_enc.clear());
+                    true
+                }
+                (ErasureScope::Session, Record::Audit(_) | Record::Erasure(_)) => false,
+                (ErasureScope::Session, record) => {
+                    match record {
+                        Record::Comparison(c) => {
+                            self.comparisons.remove(c.comparison_id.as_bytes())?;
+                        }
+                        Record::Decision(_) => {
+                            let dk = decision_key(entry.at_ms, session_id, entry.seq);
+                            self.decisions.remove(&dk[..])?;
+                        }
+                        _ => {}
+                    }
+                    batch.insert(k, &[][..]);
+                    continue;
+                }
+                _ => false,
+            };
+            if changed {
+                let value =
+                    serde_json::to_vec(&entry).map_err(|e| RecordsError::Corrupt(e.to_string()))?;
+                batch.insert(k, value);
+            }
+        }
+        self.records.apply_batch(batch)?;
+        Ok(())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<RecordEntry>, RecordsError> {
-        self.records.get(key)?.map(|v| decode(&v)).transpose()
+        match self.records.get(key)? {
+            Some(v) if !v.is_empty() => decode(&v).map(Some),
+            _ => Ok(None),
+        }
     }
 
     fn session_entries(&self, session_id: &Uuid) -> Result<Vec<RecordEntry>, RecordsError> {
-        self.records
-            .scan_prefix(session_id.as_bytes())
-            .map(|kv| decode(&kv?.1))
-            .collect()
+        let mut out = Vec::new();
+        for kv in self.records.scan_prefix(session_id.as_bytes()) {
+            let (_, v) = kv?;
+            if !v.is_empty() {
+                out.push(decode(&v)?);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -145,6 +213,26 @@ impl Records for Embedded {
             .iter()
             .filter_map(ComparisonReport::from_entry)
             .collect())
+    }
+
+    async fn audit_after(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordEntry>, RecordsError> {
+        let mut out = Vec::new();
+        for kv in self
+            .audit
+            .range(after_seq.saturating_add(1).to_be_bytes()..)
+        {
+            if out.len() >= limit {
+                break;
+            }
+            if let Some(e) = self.get(&kv?.1)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
     }
 
     async fn decisions_between(

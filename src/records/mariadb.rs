@@ -295,8 +295,52 @@ async fn insert_entry(
             .execute(&mut **tx)
             .await?;
         }
+        Record::Erasure(x) => {
+            erase(tx, sid, x.scope).await?;
+            sqlx::query(
+                "INSERT INTO erasures (session_id, seq, tenant_id, scope, erased_ms) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(sid)
+            .bind(e.seq)
+            .bind(tenant)
+            .bind(x.scope.as_str())
+            .bind(e.at_ms)
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(true)
+}
+
+/// Removes what an erasure of `scope` removes from session `sid`'s rows. `record_log` keeps
+/// every key, so a record delivered again after its rows are gone stays gone.
+async fn erase(
+    tx: &mut Transaction<'_, MySql>,
+    sid: &[u8],
+    scope: super::ErasureScope,
+) -> Result<(), RecordsError> {
+    use super::ErasureScope::*;
+    let statements: &[&str] = match scope {
+        Personal => &[
+            "UPDATE documents SET fields_enc = '' WHERE session_id = ?",
+            "UPDATE face_samples SET embedding_enc = '' WHERE session_id = ?",
+        ],
+        Media => &[],
+        Session => &[
+            "DELETE FROM documents WHERE session_id = ?",
+            "DELETE FROM face_samples WHERE session_id = ?",
+            "DELETE FROM media_objects WHERE session_id = ?",
+            "DELETE FROM comparisons WHERE session_id = ?",
+            "DELETE FROM decisions WHERE session_id = ?",
+            "DELETE FROM consents WHERE session_id = ?",
+            "DELETE FROM sessions WHERE id = ?",
+        ],
+    };
+    for sql in statements {
+        sqlx::query(*sql).bind(sid).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// The samples of one record, in multi-row statements of up to 100 rows.

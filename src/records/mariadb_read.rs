@@ -4,8 +4,8 @@
 use super::mariadb::MariaDb;
 use super::{
     AuditEntry, Comparison, ComparisonPair, ComparisonReport, Consent, DecisionRecord, DecisionRow,
-    DocumentRead, FaceSample, FaceSamples, MediaStored, Record, RecordEntry, Records, RecordsError,
-    SampleSource, VerdictFigures,
+    DocumentRead, Erasure, ErasureScope, FaceSample, FaceSamples, MediaStored, Record, RecordEntry,
+    Records, RecordsError, SampleSource, VerdictFigures,
 };
 use sqlx::Row;
 use sqlx::mysql::MySqlRow;
@@ -143,14 +143,16 @@ impl MariaDb {
         .fetch_all(&self.pool)
         .await?
         {
-            let a = AuditEntry {
-                actor: row.try_get("actor")?,
-                action: row.try_get("action")?,
-                target: row.try_get("target")?,
-                prev_hash: hash_at(&row, "prev_hash")?,
-                hash: hash_at(&row, "hash")?,
-            };
-            out.insert(row.try_get("seq")?, Record::Audit(a));
+            out.insert(row.try_get("seq")?, Record::Audit(audit(&row)?));
+        }
+        for row in sqlx::query("SELECT seq, scope FROM erasures WHERE session_id = ?")
+            .bind(sid)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let scope: String = row.try_get("scope")?;
+            let scope = ErasureScope::parse(&scope).ok_or_else(|| corrupt("scope"))?;
+            out.insert(row.try_get("seq")?, Record::Erasure(Erasure { scope }));
         }
         Ok(out)
     }
@@ -206,6 +208,16 @@ impl MariaDb {
             },
         }))
     }
+}
+
+fn audit(row: &MySqlRow) -> Result<AuditEntry, RecordsError> {
+    Ok(AuditEntry {
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        prev_hash: hash_at(row, "prev_hash")?,
+        hash: hash_at(row, "hash")?,
+    })
 }
 
 fn decision(row: &MySqlRow) -> Result<DecisionRecord, RecordsError> {
@@ -273,6 +285,33 @@ impl Records for MariaDb {
             }
         }
         Ok(out)
+    }
+
+    async fn audit_after(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordEntry>, RecordsError> {
+        self.ready().await?;
+        sqlx::query(
+            "SELECT session_id, seq, tenant_id, actor, action, target, at_ms, prev_hash, hash \
+             FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after_seq)
+        .bind(u64::try_from(limit).unwrap_or(u64::MAX))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(RecordEntry {
+                session_id: uuid_at(row, "session_id")?,
+                seq: row.try_get("seq")?,
+                at_ms: row.try_get("at_ms")?,
+                tenant_id: row.try_get("tenant_id")?,
+                record: Record::Audit(audit(row)?),
+            })
+        })
+        .collect()
     }
 
     async fn decisions_between(

@@ -5,6 +5,7 @@
 //! [`Drainer`], so a record acknowledged on the request path is never lost while the database
 //! is down.
 
+mod audit;
 mod drainer;
 mod embedded;
 mod mariadb;
@@ -14,6 +15,10 @@ mod service;
 mod step;
 mod types;
 
+pub use audit::{
+    AUDIT_SEQ_BASE, AuditEvent, AuditLog, Broken, MEDIA_PURGE_SEQ, SESSION_PURGE_SEQ, Verifier,
+    link_hash,
+};
 pub use drainer::{Delivered, Drainer, DrainerHandle, DrainerStats, DrainerTuning};
 pub use embedded::Embedded;
 pub use mariadb::{MIGRATOR, MariaDb, MigrationReport};
@@ -106,6 +111,14 @@ pub trait Records: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<DecisionRow>, RecordsError>> + Send;
 
+    /// Audit entries with a sequence number above `after_seq`, in sequence (= chain) order,
+    /// at most `limit` (`kyc audit verify` pages through the chain with it).
+    fn audit_after(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordEntry>, RecordsError>> + Send;
+
     /// One entry; see [`Records::write_batch`].
     fn write(
         &self,
@@ -172,6 +185,17 @@ impl Records for Store {
         match self {
             Self::MariaDb(r) => r.comparisons_of(session_id).await,
             Self::Embedded(r) => r.comparisons_of(session_id).await,
+        }
+    }
+
+    async fn audit_after(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordEntry>, RecordsError> {
+        match self {
+            Self::MariaDb(r) => r.audit_after(after_seq, limit).await,
+            Self::Embedded(r) => r.audit_after(after_seq, limit).await,
         }
     }
 

@@ -75,6 +75,11 @@ impl Outbox {
         })
     }
 
+    /// The database the outbox lives in (the audit chain's head lives there too).
+    pub(super) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// The tree to name in a caller's transaction.
     pub fn tree(&self) -> &Tree {
         &self.tree
@@ -146,6 +151,58 @@ impl Outbox {
             oldest_age_ms,
             dead: self.dead.len() as u64,
         }
+    }
+
+    /// The entries of `session` still waiting, in order (an export shows them beside what the
+    /// store holds). Walks the whole outbox.
+    pub fn pending_of(&self, session: &uuid::Uuid) -> Result<Vec<RecordEntry>, OutboxError> {
+        let mut out = Vec::new();
+        for kv in self.tree.iter() {
+            let (_, v) = kv?;
+            if let Some(Ok(entry)) = v.get(8..).map(serde_json::from_slice::<RecordEntry>)
+                && entry.session_id == *session
+            {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Empties the personal ciphertext (document fields, embeddings) of `session`'s entries
+    /// still waiting, so an erased session's data never reaches the store; entries delivered
+    /// meanwhile are left alone. Returns how many were changed. Walks the whole outbox.
+    pub fn scrub(&self, session: &uuid::Uuid) -> Result<usize, OutboxError> {
+        let mut changed = 0;
+        for kv in self.tree.iter() {
+            let (k, v) = kv?;
+            let Some(Ok(mut entry)) = v.get(8..).map(serde_json::from_slice::<RecordEntry>) else {
+                continue;
+            };
+            if entry.session_id != *session {
+                continue;
+            }
+            match &mut entry.record {
+                super::Record::DocumentRead(d) if !d.fields_enc.is_empty() => d.fields_enc.clear(),
+                super::Record::FaceSamples(f)
+                    if f.samples.iter().any(|s| !s.embedding_enc.is_empty()) =>
+                {
+                    f.samples.iter_mut().for_each(|s| s.embedding_enc.clear());
+                }
+                _ => continue,
+            }
+            let json =
+                serde_json::to_vec(&entry).map_err(|e| OutboxError::Encode(e.to_string()))?;
+            let mut value = v[..8].to_vec();
+            value.extend_from_slice(&json);
+            if self
+                .tree
+                .compare_and_swap(&k, Some(&v), Some(value))?
+                .is_ok()
+            {
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
 
     /// Up to `max` entries from the front, in order. An entry that does not decode is set

@@ -31,6 +31,7 @@ pub enum Record {
     Comparison(Comparison),
     Decision(DecisionRecord),
     Audit(AuditEntry),
+    Erasure(Erasure),
 }
 
 impl Record {
@@ -45,6 +46,7 @@ impl Record {
             Self::Comparison(_) => "comparison",
             Self::Decision(_) => "decision",
             Self::Audit(_) => "audit",
+            Self::Erasure(_) => "erasure",
         }
     }
 }
@@ -195,6 +197,45 @@ pub struct AuditEntry {
     pub target: String,
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
+}
+
+/// What an erasure removed from the records (applied by every backend when delivered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Erasure {
+    pub scope: ErasureScope,
+}
+
+/// How much of a session an [`Erasure`] removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureScope {
+    /// The person's data: document fields and embeddings (their ciphertext; the key is gone
+    /// anyway). The session, consent, media metadata, comparisons, decision and audit stay.
+    Personal,
+    /// Retention of raw media: the files are deleted; the records keep their metadata.
+    Media,
+    /// Retention of the whole session: every record but the audit entries and this one.
+    Session,
+}
+
+impl ErasureScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Personal => "personal",
+            Self::Media => "media",
+            Self::Session => "session",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "personal" => Some(Self::Personal),
+            "media" => Some(Self::Media),
+            "session" => Some(Self::Session),
+            _ => None,
+        }
+    }
 }
 
 /// A comparison as `GET /api/v1/face-similarity/{id}` and the admin views show it.

@@ -22,11 +22,13 @@ use std::str::FromStr;
 
 mod database;
 pub mod home;
+mod retention;
 pub mod security;
 mod sessions;
 mod video;
 pub use database::DatabaseSettings;
 pub use home::Home;
+pub use retention::RetentionSettings;
 pub use security::{MASTER_KEY_VAR, SecuritySettings};
 pub use sessions::SessionSettings;
 pub use video::VideoSettings;
@@ -144,6 +146,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[serde(default)]
     pub security: SecuritySettings,
+    #[serde(default)]
+    pub retention: RetentionSettings,
     /// The environment the settings were loaded for (from `KYC_ENV`, not from a file).
     #[serde(skip)]
     pub environment: Environment,
@@ -431,6 +435,7 @@ impl Settings {
         }
         self.security.validate(self.environment)?;
         self.database.validate()?;
+        self.retention.validate()?;
         for (key, url) in [
             ("database.url", &self.database.url),
             ("redis.url", &self.redis.url),

@@ -59,3 +59,76 @@ fn production_does_not_start_without_a_good_master_key() {
     // Nothing was written: no development key in production.
     assert!(!data.path().join("dev-master.key").exists());
 }
+
+#[test]
+fn keys_rotate_rewraps_every_data_key_and_can_run_again() {
+    use kyc::crypto::MasterKey;
+    use kyc::media::MediaStore;
+    let data = tempfile::tempdir().expect("dir");
+    let (old, new) = (
+        MasterKey::generate().expect("old"),
+        MasterKey::generate().expect("new"),
+    );
+    let (old_text, new_text) = (old.to_base64(), new.to_base64());
+    let sessions = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
+    let sealed: Vec<Vec<u8>> = {
+        let store = MediaStore::open(data.path(), old).expect("store");
+        sessions
+            .iter()
+            .map(|s| {
+                let key = store.data_key_or_create(s).expect("key");
+                key.seal(b"aad", b"sealed before the rotation")
+                    .expect("seal")
+            })
+            .collect()
+    };
+    let rotate = |new: Option<&str>| {
+        let mut cmd = kyc();
+        cmd.args(["keys", "rotate"])
+            .env("KYC__SECURITY__MASTER_KEY", old_text.as_str())
+            .env("KYC__SERVER__DATA_DIR", data.path());
+        match new {
+            Some(k) => cmd.env("KYC_NEW_MASTER_KEY", k),
+            None => cmd.env_remove("KYC_NEW_MASTER_KEY"),
+        };
+        let out = cmd.output().expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = rotate(None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("KYC_NEW_MASTER_KEY"), "{err}");
+    let (code, _, err) = rotate(Some("not-a-key"));
+    assert_eq!(code, Some(2), "{err}");
+
+    let (code, out, err) = rotate(Some(&new_text));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("2 data keys re-wrapped"), "{out}");
+    let (code, out, err) = rotate(Some(&new_text));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("0 data keys re-wrapped") && out.contains("2 already"),
+        "{out}"
+    );
+
+    // The new key opens every data key, and what they sealed before opens as it was.
+    let store = MediaStore::open(data.path(), MasterKey::from_base64(&new_text).expect("key"))
+        .expect("store");
+    for (s, blob) in sessions.iter().zip(&sealed) {
+        let key = store.data_key(s).expect("opens").expect("a key");
+        assert_eq!(
+            key.open(b"aad", blob).expect("opens").as_slice(),
+            b"sealed before the rotation"
+        );
+    }
+    drop(store);
+    let store = MediaStore::open(data.path(), MasterKey::from_base64(&old_text).expect("key"))
+        .expect("store");
+    assert!(
+        store.data_key(&sessions[0]).is_err(),
+        "the old key opens nothing now"
+    );
+}

@@ -42,6 +42,8 @@ both_backends!(
     a_comparison_report_has_every_pair,
     decisions_are_listed_by_time,
     the_outbox_drains_every_record_once_in_order,
+    erasures_remove_what_their_scope_says_and_redelivery_brings_nothing_back,
+    the_audit_chain_reads_back_in_chain_order_and_verifies,
 );
 
 /// After a MariaDB test: one `record_log` row per (session, seq), and no (session, seq) twice
@@ -54,14 +56,21 @@ async fn mariadb_rows_match(db: &TestDb, _r: &MariaDb) {
         )
         .await;
     assert_eq!(dup, 0);
-    let logged = db.count("SELECT COUNT(*) FROM record_log").await;
+    // A session purged whole keeps only its audit entries and erasures (and every key in
+    // record_log, so a redelivery stays a no-op).
+    let logged = db
+        .count(
+            "SELECT COUNT(*) FROM record_log WHERE kind IN ('audit', 'erasure') OR session_id \
+             NOT IN (SELECT session_id FROM erasures WHERE scope = 'session')",
+        )
+        .await;
     let rows = db
         .count(
             "SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM consents) \
              + (SELECT COUNT(*) FROM documents) + (SELECT COUNT(*) FROM media_objects) \
              + (SELECT COUNT(DISTINCT session_id, seq) FROM face_samples) \
              + (SELECT COUNT(*) FROM comparisons) + (SELECT COUNT(*) FROM decisions) \
-             + (SELECT COUNT(*) FROM audit_events)",
+             + (SELECT COUNT(*) FROM audit_events) + (SELECT COUNT(*) FROM erasures)",
         )
         .await;
     assert_eq!(
@@ -101,6 +110,100 @@ async fn the_same_record_twice_is_stored_once<R: Records>(r: &R) {
     let back = r.session_records(sid).await.expect("read");
     assert_eq!(back.len() as u64, RECORDS_PER_SESSION);
     assert_eq!(back, entries);
+}
+
+async fn erasures_remove_what_their_scope_says_and_redelivery_brings_nothing_back<R: Records>(
+    r: &R,
+) {
+    let (sid, t0) = (Uuid::new_v4(), 1_700_000_000_000);
+    let entries = sample::sample_session(sid, t0);
+    r.write_batch(&entries).await.expect("write");
+    let erasure = |seq: u64, scope| RecordEntry {
+        session_id: sid,
+        seq,
+        at_ms: t0 + 100,
+        tenant_id: Some("tenant-a".into()),
+        record: Record::Erasure(Erasure { scope }),
+    };
+    let personal = erasure(10, ErasureScope::Personal);
+    assert_eq!(r.write(&personal).await.expect("erase"), 1);
+    let check_personal = |back: &[RecordEntry]| {
+        assert_eq!(back.len(), entries.len() + 1);
+        for (got, was) in back.iter().zip(&entries) {
+            match (&got.record, &was.record) {
+                (Record::DocumentRead(g), Record::DocumentRead(w)) => {
+                    assert!(g.fields_enc.is_empty(), "the fields are gone");
+                    assert_eq!(g.document_id, w.document_id);
+                }
+                (Record::FaceSamples(g), Record::FaceSamples(w)) => {
+                    assert_eq!(g.samples.len(), w.samples.len());
+                    assert!(g.samples.iter().all(|s| s.embedding_enc.is_empty()));
+                }
+                _ => assert_eq!(got, was, "kept as written"),
+            }
+        }
+        assert_eq!(back.last(), Some(&personal));
+    };
+    check_personal(&r.session_records(sid).await.expect("read"));
+    // Delivered again (a lost acknowledgement): nothing comes back.
+    assert_eq!(r.write_batch(&entries).await.expect("again"), 0);
+    assert_eq!(r.write(&personal).await.expect("again"), 0);
+    check_personal(&r.session_records(sid).await.expect("read"));
+    let cmp_id = entries
+        .iter()
+        .find_map(|e| ComparisonReport::from_entry(e).map(|c| c.comparison.comparison_id))
+        .expect("a comparison");
+    assert!(r.comparison(cmp_id).await.expect("cmp").is_some());
+
+    // Retention's purge of the whole session: the audit entry and the erasures stay.
+    let whole = erasure(SESSION_PURGE_SEQ, ErasureScope::Session);
+    assert_eq!(r.write(&whole).await.expect("purge"), 1);
+    let check_whole = |back: Vec<RecordEntry>| {
+        let kinds: Vec<_> = back.iter().map(|e| e.record.kind()).collect();
+        assert_eq!(kinds, ["audit", "erasure", "erasure"], "{back:#?}");
+    };
+    check_whole(r.session_records(sid).await.expect("read"));
+    assert_eq!(r.write_batch(&entries).await.expect("again"), 0);
+    assert_eq!(r.write(&whole).await.expect("again"), 0);
+    check_whole(r.session_records(sid).await.expect("read"));
+    assert!(r.comparison(cmp_id).await.expect("cmp").is_none());
+    let decided = r.decisions_between(0, i64::MAX, 100).await.expect("list");
+    assert!(decided.iter().all(|d| d.session_id != sid), "{decided:?}");
+}
+
+async fn the_audit_chain_reads_back_in_chain_order_and_verifies<R: Records>(r: &R) {
+    let db = sled::Config::new().temporary(true).open().expect("sled");
+    let outbox = Outbox::open(&db).expect("outbox");
+    let log = AuditLog::open(&outbox).expect("log");
+    let sessions = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+    let chain: Vec<RecordEntry> = (0..7)
+        .map(|i| {
+            log.append(&AuditEvent {
+                session_id: sessions[i % 3],
+                tenant_id: None,
+                actor: "admin",
+                action: "read",
+                target: "GET /admin/sessions/{id}",
+            })
+            .expect("append")
+        })
+        .collect();
+    // Delivered out of order, read back in the chain's.
+    for e in chain.iter().rev() {
+        assert_eq!(r.write(e).await.expect("write"), 1);
+    }
+    let all = r.audit_after(AUDIT_SEQ_BASE, 100).await.expect("read");
+    assert_eq!(all, chain);
+    let first = r.audit_after(AUDIT_SEQ_BASE, 3).await.expect("page");
+    assert_eq!(first, chain[..3]);
+    let next = r.audit_after(first[2].seq, 3).await.expect("page");
+    assert_eq!(next, chain[3..6]);
+    let mut v = Verifier::default();
+    for e in &all {
+        v.check(e).expect("every link holds");
+    }
+    assert_eq!(v.verified(), 7);
+    assert_eq!(log.head().expect("head"), (7, v.last_hash()));
 }
 
 async fn records_read_back_in_sequence_order_whatever_the_delivery_order<R: Records>(r: &R) {

@@ -49,6 +49,15 @@ impl Server {
         self.halt().await;
     }
 
+    /// Starts the server again on the same data folder (after [`Server::halt`]), on a new port.
+    pub async fn restart(&mut self) {
+        self.halt().await;
+        let (port, stop, done) = start(Arc::clone(&self.settings)).await;
+        self.address = format!("http://127.0.0.1:{port}");
+        self.stop = Some(stop);
+        self.done = Some(done);
+    }
+
     /// Stops the server and waits for it, keeping its data folder to look at.
     pub async fn halt(&mut self) {
         if let Some(s) = self.stop.take() {

@@ -7,6 +7,7 @@ mod bad_input;
 mod consent;
 mod crash;
 mod encryption;
+mod erasure;
 mod flow;
 mod heartbeat;
 mod helpers;

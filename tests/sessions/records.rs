@@ -1,10 +1,13 @@
 //! A whole session (generated card, selfie video, decision) leaves its records in the records
 //! store — the embedded one and a fresh MariaDB database — each exactly once, through the
 //! outbox written in the journal's transactions; `GET /api/v1/face-similarity/{id}` is then
-//! served from the store; and the data folder (journal, outbox, embedded store, media) holds
-//! neither the person's name, nor the resident number, nor a 64-byte run of the embedding.
+//! served from the store; the data folder (journal, outbox, embedded store, media) and a
+//! `mysqldump` hold neither the person's name, nor the resident number, nor a 64-byte run of
+//! the uploads or the embedding. On MariaDB the session is then exported, erased (see
+//! `erasure`) and the audit chain verified and tampered with.
 
 use super::encryption::{found_in, runs};
+use super::erasure;
 use super::flow::run;
 use super::helpers::{Client, Server, answer, card, spawn, video};
 use super::records_db::TestDb;
@@ -18,9 +21,13 @@ const ADMIN: &str = "admin-token-for-records-tests-0123";
 /// What the session was: its id, its comparison, the card's name and resident number.
 struct Done {
     session: uuid::Uuid,
+    token: String,
     comparison: String,
     name: String,
     rrn: String,
+    /// The uploads as sent.
+    card: Vec<u8>,
+    clip: Vec<u8>,
 }
 
 /// A session from creation (with consent) to its decision; its comparison then served from
@@ -32,7 +39,7 @@ async fn full_session(server: &Server) -> Done {
     let client = Client::create(server).await;
     let mut w = client.watch(0).await;
     // Asked at once, the comparison is there (from the store, or the journal until then).
-    let first = run(&client, card, clip, &mut w).await;
+    let first = run(&client, card.clone(), clip.clone(), &mut w).await;
     assert_eq!(first["decision"], "verified", "{first}");
     let comparison = first["comparisonId"]
         .as_str()
@@ -90,9 +97,12 @@ async fn full_session(server: &Server) -> Done {
     );
     Done {
         session: client.id.parse().expect("uuid"),
+        token: client.token.clone(),
         comparison,
         name: truth.name,
         rrn: truth.rrn,
+        card,
+        clip,
     }
 }
 
@@ -146,6 +156,8 @@ fn check_records(server: &Server, done: &Done, entries: &[RecordEntry]) -> Vec<u
         ("face_samples", 2),
         ("comparison", 1),
         ("decision", 1),
+        // The admin view read the session: audited.
+        ("audit", 1),
     ]
     .into_iter()
     .collect();
@@ -279,7 +291,72 @@ async fn a_session_leaves_every_record_once_in_mariadb() {
         .session_records(done.session)
         .await
         .expect("records");
-    server.halt().await;
     let embedding = check_records(&server, &done, &entries);
     check_no_plaintext(&server, &done, &embedding);
+    // Nor in the database: the dump holds neither the name, nor the resident number, nor a
+    // 64-byte run of the uploads or of the embedding.
+    let dumped = erasure::dump(&db);
+    for (what, text) in [("name", &done.name), ("resident number", &done.rrn)] {
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        let needle = if what == "name" { text.clone() } else { digits };
+        assert!(
+            !dumped.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "the {what} is in the dump in clear"
+        );
+    }
+    for (what, bytes, every) in [
+        ("ID photo", &done.card, 64),
+        ("video", &done.clip, 64),
+        ("embedding", &embedding, 4),
+    ] {
+        assert!(
+            !erasure::has_run(&dumped, &runs(bytes, every)),
+            "a run of the {what} is in the dump"
+        );
+    }
+
+    let s = erasure::Finished {
+        id: &done.session.to_string(),
+        token: &done.token,
+        name: &done.name,
+        rrn: &done.rrn,
+    };
+    erasure::export_holds_everything(&server, &s).await;
+    erasure::erasure_destroys_the_key_and_keeps_the_outline(&server, &s).await;
+    wait_drained(&server).await;
+    // In MariaDB: the fields and embeddings gone, the decision, the erasure and the audit kept.
+    let sid = done.session.as_bytes().to_vec();
+    let count = |sql: &'static str| {
+        let sid = sid.clone();
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(sid)
+                .fetch_one(&pool)
+                .await
+                .expect(sql)
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM documents WHERE session_id = ? AND LENGTH(fields_enc) > 0")
+            .await,
+        0
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM face_samples WHERE session_id = ? AND LENGTH(embedding_enc) > 0"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM decisions WHERE session_id = ?").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM erasures WHERE session_id = ? AND scope = 'personal'").await,
+        1
+    );
+    server.halt().await;
+    erasure::audit_chain_verifies_and_names_a_tampered_row(&db).await;
 }

@@ -16,6 +16,9 @@ use sled::{Transactional, Tree};
 use std::path::Path;
 use thiserror::Error;
 
+mod erase;
+pub use erase::Removed;
+
 #[derive(Debug, Error)]
 pub enum JournalError {
     #[error("journal storage: {0}")]
