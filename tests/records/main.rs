@@ -4,5 +4,6 @@
 
 mod db;
 mod outage;
+mod proxy;
 mod sample;
 mod suite;

@@ -3,77 +3,12 @@
 //! must end up in MariaDB exactly once, and the backlog must rise during the cut and fall to 0.
 
 use crate::db::{TestDb, settings};
+use crate::proxy::{Proxy, upstream};
 use crate::sample::{self, FRAME_SAMPLES, ID_SAMPLES, RECORDS_PER_SESSION};
 use crate::suite::wait_until_empty;
 use kyc::records::*;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, Semaphore};
-use tokio::task::JoinSet;
-
-/// A TCP proxy to `upstream` on 127.0.0.1 that can be cut (every connection dropped, new ones
-/// refused) and restored. At most 32 connections at once.
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    pipes: Arc<Mutex<JoinSet<()>>>,
-    accept: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(upstream: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let port = listener.local_addr().expect("addr").port();
-        let up = Arc::new(AtomicBool::new(true));
-        let pipes = Arc::new(Mutex::new(JoinSet::new()));
-        let limit = Arc::new(Semaphore::new(32));
-        let (up2, pipes2) = (up.clone(), pipes.clone());
-        let accept = tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    continue;
-                };
-                if !up2.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let Ok(permit) = limit.clone().try_acquire_owned() else {
-                    continue;
-                };
-                pipes2.lock().await.spawn(async move {
-                    let _permit = permit;
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        });
-        Self {
-            port,
-            up,
-            pipes,
-            accept,
-        }
-    }
-
-    /// Drops every open connection and refuses new ones.
-    async fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.pipes.lock().await.abort_all();
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
-}
 
 const SESSIONS: usize = 60;
 
@@ -82,15 +17,7 @@ async fn mariadb_cut_mid_load_every_record_arrives_exactly_once() {
     let db = TestDb::create().await;
     // Migrated directly first, so the cut hits deliveries, not the schema.
     drop(db.backend().await);
-    let upstream: &'static str = Box::leak(
-        db.url_via(None)
-            .rsplit_once('@')
-            .and_then(|(_, hp)| hp.split_once('/'))
-            .map(|(hp, _)| hp.to_owned())
-            .expect("host:port in the url")
-            .into_boxed_str(),
-    );
-    let proxy = Proxy::start(upstream).await;
+    let proxy = Proxy::start(upstream(&db.url_via(None))).await;
     let backend = MariaDb::lazy(&settings(&db.url_via(Some(proxy.port)), 1)).expect("backend");
     let sled_db = sled::Config::new().temporary(true).open().expect("sled");
     let outbox = Outbox::open(&sled_db).expect("outbox");

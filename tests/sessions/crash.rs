@@ -5,7 +5,9 @@
 //! at least one running job is interrupted; the others come at random moments (the seed is
 //! printed). Afterwards every acknowledged session and upload is there, every event a socket
 //! received is still in the journal unchanged, no event is numbered twice or skipped, every
-//! interrupted session has run on to its decision, and the interrupted job ran again.
+//! interrupted session has run on to its decision, and the interrupted job ran again. The
+//! child writes its records to a fresh MariaDB database through the outbox: after the last
+//! restart every record of every session is there exactly once.
 
 use super::helpers::{card_image, settings, start, video};
 use futures::StreamExt;
@@ -18,6 +20,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const CHILD_DIR: &str = "KYC_CRASH_CHILD_DIR";
+const CHILD_DB: &str = "KYC_CRASH_CHILD_DB";
 const SESSIONS: usize = 50;
 const KILLS: usize = 5;
 
@@ -36,9 +39,13 @@ fn crash_child_server() {
         .expect("runtime");
     rt.block_on(async move {
         let dir = PathBuf::from(dir);
+        let db = std::env::var(CHILD_DB).expect("the parent names the records database");
         let s = settings(
             &dir,
-            &[("KYC__SESSIONS__RATE_PER_IP_PER_MINUTE", "1000000")],
+            &[
+                ("KYC__SESSIONS__RATE_PER_IP_PER_MINUTE", "1000000"),
+                ("KYC__DATABASE__URL", db.as_str()),
+            ],
         );
         let (port, _stop, _done) = start(Arc::new(s)).await;
         std::fs::write(dir.join("port.tmp"), port.to_string()).expect("port file");
@@ -54,7 +61,7 @@ struct Child {
 /// Starts the child server on `dir` and returns it with its address once it listens. The
 /// caller kills and waits for it.
 #[allow(clippy::zombie_processes)]
-fn launch(dir: &Path) -> (Child, String) {
+fn launch(dir: &Path, db: &str) -> (Child, String) {
     let _ = std::fs::remove_file(dir.join("port"));
     let mut process = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args([
@@ -65,6 +72,7 @@ fn launch(dir: &Path) -> (Child, String) {
             "--test-threads=1",
         ])
         .env(CHILD_DIR, dir)
+        .env(CHILD_DB, db)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -316,7 +324,9 @@ async fn sessions_survive_kill_9_of_the_server() {
     let video_starts = Arc::new(watch::Sender::new(0u64));
     let mut started = video_starts.subscribe();
 
-    let (mut child, address) = launch(dir.path());
+    let db = super::records_db::TestDb::create().await;
+    let db_url = db.url_via(None);
+    let (mut child, address) = launch(dir.path(), &db_url);
     let addr: Address = Arc::new(RwLock::new(address));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -348,7 +358,7 @@ async fn sessions_survive_kill_9_of_the_server() {
         } else {
             eprintln!("kill {} after {wait} ms", k + 1);
         }
-        let (c, address) = launch(dir.path());
+        let (c, address) = launch(dir.path(), &db_url);
         child = c;
         if let Ok(mut a) = addr.write() {
             *a = address;
@@ -400,6 +410,74 @@ async fn sessions_survive_kill_9_of_the_server() {
         "the first kill came as a video job started, yet no job ran again (seed {})",
         rng.seed()
     );
+    records_arrived_once(&client, &addr, &db).await;
     child.process.kill().expect("SIGKILL");
     let _ = child.process.wait();
+}
+
+/// Once the outbox has drained: every session's records in MariaDB, each exactly once.
+async fn records_arrived_once(
+    client: &reqwest::Client,
+    addr: &Address,
+    db: &super::records_db::TestDb,
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let body: Option<Value> = match client
+            .get(format!("http://{}/readyz", base(addr)))
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.ok(),
+            Err(_) => None,
+        };
+        if let Some(b) = &body
+            && b["data"]["outbox"]["count"] == 0
+        {
+            assert_eq!(b["data"]["outbox"]["dead"], 0, "{b}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outbox did not drain: {body:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let n = SESSIONS as i64;
+    for (sql, want) in [
+        ("SELECT COUNT(*) FROM sessions", n),
+        ("SELECT COUNT(*) FROM consents", n),
+        ("SELECT COUNT(*) FROM comparisons", n),
+        ("SELECT COUNT(*) FROM decisions", n),
+        (
+            "SELECT COUNT(*) FROM decisions d JOIN comparisons c ON c.id = d.comparison_id \
+             WHERE d.outcome = 'verified'",
+            n,
+        ),
+        // Every session has its card read and both uploads with their faces (more where a
+        // lost answer made the client upload again: each once).
+        (
+            "SELECT COUNT(*) FROM (SELECT session_id FROM record_log GROUP BY session_id \
+             HAVING SUM(kind = 'document_read') >= 1 AND SUM(kind = 'media_stored') >= 2 \
+             AND SUM(kind = 'face_samples') >= 2) s",
+            n,
+        ),
+    ] {
+        assert_eq!(db.count(sql).await, want, "{sql}");
+    }
+    // No record twice anywhere: one row set per logged record.
+    let logged = db.count("SELECT COUNT(*) FROM record_log").await;
+    let rows = db
+        .count(
+            "SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM consents) \
+             + (SELECT COUNT(*) FROM documents) + (SELECT COUNT(*) FROM media_objects) \
+             + (SELECT COUNT(DISTINCT session_id, seq) FROM face_samples) \
+             + (SELECT COUNT(*) FROM comparisons) + (SELECT COUNT(*) FROM decisions)",
+        )
+        .await;
+    assert_eq!(
+        logged, rows,
+        "every logged record has its rows, and only those"
+    );
+    eprintln!("{logged} records of {SESSIONS} sessions in MariaDB, each once");
 }

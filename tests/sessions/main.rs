@@ -13,8 +13,13 @@ mod heartbeat;
 mod helpers;
 mod isolation;
 mod live;
+mod outage;
 mod records;
 /// A fresh MariaDB database per test (the records tests' own helper).
 #[allow(dead_code)]
 #[path = "../records/db.rs"]
 mod records_db;
+/// The TCP proxy the records' outage test cuts.
+#[path = "../records/proxy.rs"]
+mod records_proxy;
+mod retention;
