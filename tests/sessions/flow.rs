@@ -16,6 +16,17 @@ pub(super) async fn run(
     clip: Vec<u8>,
     w: &mut Watcher,
 ) -> Value {
+    run_with(client, card, "resident_registration_card", clip, w).await
+}
+
+/// [`run`] with a card of type `doc` (`resident_registration_card`, `driver_licence`).
+pub(super) async fn run_with(
+    client: &Client<'_>,
+    card: Vec<u8>,
+    doc: &str,
+    clip: Vec<u8>,
+    w: &mut Watcher,
+) -> Value {
     let (status, body) = client.upload("/api/v1/id-capture", card, "card.png").await;
     assert_eq!(status, 202, "{body}");
     assert!(body["data"]["captureId"].is_string(), "{body}");
@@ -28,7 +39,7 @@ pub(super) async fn run(
     assert_eq!(status, 200, "{capture}");
     let c = &capture["data"];
     assert_eq!(c["status"], "accepted");
-    assert_eq!(c["documentType"], "resident_registration_card");
+    assert_eq!(c["documentType"], doc);
     let name = c["fields"]["name"]["value"].as_str().unwrap_or_default();
     assert!(name.contains('*'), "the name is masked: {name}");
     assert!(c["face"]["engine"].is_string(), "{c}");

@@ -309,15 +309,15 @@ pub fn card_image(photo: &str, seed: u64) -> Vec<u8> {
 
 /// [`card_image`] and what is printed on the card.
 pub fn card(photo: &str, seed: u64) -> (Vec<u8>, cardgen::CardTruth) {
+    document(DocumentType::ResidentRegistrationCard, photo, seed)
+}
+
+/// A generated clean card of type `doc` (a 주민등록증 or a 운전면허증) with `photo` on it, PNG,
+/// and what is printed on it.
+pub fn document(doc: DocumentType, photo: &str, seed: u64) -> (Vec<u8>, cardgen::CardTruth) {
     let bytes = std::fs::read(faces_dir().join(photo)).expect("photo");
     let face = vision::decode_image(&bytes, vision::ImageLimits::default()).expect("decodes");
-    let s = generate(
-        seed,
-        DocumentType::ResidentRegistrationCard,
-        Some(&face.mat),
-        Degradation::Clean,
-    )
-    .expect("card");
+    let s = generate(seed, doc, Some(&face.mat), Degradation::Clean).expect("card");
     let mut out = Vector::<u8>::new();
     imgcodecs::imencode(".png", &s.frame, &mut out, &Vector::new()).expect("encode");
     (out.to_vec(), s.truth)

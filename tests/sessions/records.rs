@@ -8,13 +8,14 @@
 
 use super::encryption::{found_in, runs};
 use super::erasure;
-use super::flow::run;
-use super::helpers::{Client, Server, answer, card, spawn, video};
+use super::flow::run_with;
+use super::helpers::{Client, Server, answer, document, spawn, video};
 use super::records_db::TestDb;
 use kyc::records::{Embedded, Record, RecordEntry, Records, SampleSource};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use vision::card::DocumentType;
 
 const ADMIN: &str = "admin-token-for-records-tests-0123";
 
@@ -25,6 +26,9 @@ struct Done {
     comparison: String,
     name: String,
     rrn: String,
+    /// `resident_registration_card` or `driver_licence`, and the licence's number.
+    doc_kind: &'static str,
+    licence: Option<String>,
     /// The uploads as sent.
     card: Vec<u8>,
     clip: Vec<u8>,
@@ -32,14 +36,18 @@ struct Done {
 
 /// A session from creation (with consent) to its decision; its comparison then served from
 /// the store.
-async fn full_session(server: &Server) -> Done {
+async fn full_session(server: &Server, doc: DocumentType) -> Done {
     let tmp = tempfile::tempdir().expect("tmp");
-    let (card, truth) = card("img1.jpg", 23);
+    let (card, truth) = document(doc, "img1.jpg", 23);
+    let doc_kind = match doc {
+        DocumentType::DriverLicence => "driver_licence",
+        _ => "resident_registration_card",
+    };
     let clip = std::fs::read(video(tmp.path(), "img2.jpg", 4)).expect("clip");
     let client = Client::create(server).await;
     let mut w = client.watch(0).await;
     // Asked at once, the comparison is there (from the store, or the journal until then).
-    let first = run(&client, card.clone(), clip.clone(), &mut w).await;
+    let first = run_with(&client, card.clone(), doc_kind, clip.clone(), &mut w).await;
     assert_eq!(first["decision"], "verified", "{first}");
     let comparison = first["comparisonId"]
         .as_str()
@@ -101,6 +109,8 @@ async fn full_session(server: &Server) -> Done {
         comparison,
         name: truth.name,
         rrn: truth.rrn,
+        doc_kind,
+        licence: truth.licence_number,
         card,
         clip,
     }
@@ -186,7 +196,7 @@ fn check_records(server: &Server, done: &Done, entries: &[RecordEntry]) -> Vec<u
                     .expect("the fields open with the session's key");
                 let fields: serde_json::Value = serde_json::from_slice(&plain).expect("json");
                 assert!(fields.get("name").is_some(), "{fields}");
-                assert_eq!(d.doc_kind, "resident_registration_card");
+                assert_eq!(d.doc_kind, done.doc_kind);
             }
             Record::MediaStored(m) => {
                 media_kinds.push(m.media_kind.clone());
@@ -240,13 +250,36 @@ fn check_records(server: &Server, done: &Done, entries: &[RecordEntry]) -> Vec<u
 /// anywhere in the data folder.
 fn check_no_plaintext(server: &Server, done: &Done, embedding: &[u8]) {
     let data = server.data_dir.path();
-    for (what, text) in [("name", &done.name), ("resident number", &done.rrn)] {
+    for (what, text) in needles(done) {
         let mut hits = Vec::new();
         search(data, text.as_bytes(), &mut hits);
         assert!(hits.is_empty(), "the card's {what} is in clear in {hits:?}");
     }
+    for (what, bytes) in [("ID photo", &done.card), ("video", &done.clip)] {
+        let hits = found_in(data, &runs(bytes, 64));
+        assert!(
+            hits.is_empty(),
+            "a run of the {what} is in clear in {hits:?}"
+        );
+    }
     let hits = found_in(data, &runs(embedding, 4));
     assert!(hits.is_empty(), "the embedding is in clear in {hits:?}");
+}
+
+/// What must never be found in clear: the name, the resident number (with and without its
+/// dash) and, on a licence, the licence number (with and without its dashes).
+fn needles(done: &Done) -> Vec<(&'static str, String)> {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let mut out = vec![
+        ("name", done.name.clone()),
+        ("resident number", done.rrn.clone()),
+        ("resident number digits", digits(&done.rrn)),
+    ];
+    if let Some(l) = &done.licence {
+        out.push(("licence number", l.clone()));
+        out.push(("licence number digits", digits(l)));
+    }
+    out
 }
 
 fn search(dir: &std::path::Path, needle: &[u8], hits: &mut Vec<std::path::PathBuf>) {
@@ -265,7 +298,9 @@ fn search(dir: &std::path::Path, needle: &[u8], hits: &mut Vec<std::path::PathBu
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_leaves_every_record_once_in_the_embedded_store_and_nothing_in_clear() {
     let mut server = spawn(&[("KYC__ADMIN__TOKEN", ADMIN)]).await;
-    let done = full_session(&server).await;
+    // A driver's licence here (its number must stay sealed too), a resident card on MariaDB.
+    let done = full_session(&server, DocumentType::DriverLicence).await;
+    assert!(done.licence.is_some());
     // The embedded store is the server's own sled database: read it once the server stopped.
     server.halt().await;
     let store = Embedded::open(&server.data_dir.path().join("records")).expect("the store");
@@ -284,7 +319,7 @@ async fn a_session_leaves_every_record_once_in_mariadb() {
         ("KYC__ADMIN__TOKEN", ADMIN),
     ];
     let mut server = spawn(&vars).await;
-    let done = full_session(&server).await;
+    let done = full_session(&server, DocumentType::ResidentRegistrationCard).await;
     let entries = db
         .backend()
         .await
@@ -296,9 +331,7 @@ async fn a_session_leaves_every_record_once_in_mariadb() {
     // Nor in the database: the dump holds neither the name, nor the resident number, nor a
     // 64-byte run of the uploads or of the embedding.
     let dumped = erasure::dump(&db);
-    for (what, text) in [("name", &done.name), ("resident number", &done.rrn)] {
-        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-        let needle = if what == "name" { text.clone() } else { digits };
+    for (what, needle) in needles(&done) {
         assert!(
             !dumped.windows(needle.len()).any(|w| w == needle.as_bytes()),
             "the {what} is in the dump in clear"
