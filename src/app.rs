@@ -71,7 +71,7 @@ impl Application {
         Ok(Self {
             listener,
             address,
-            state: AppState::new(settings, engines, sessions, records),
+            state: AppState::new(settings, engines, sessions, records, address),
             retention,
         })
     }

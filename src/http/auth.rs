@@ -50,11 +50,31 @@ impl AppState {
             return Err(ApiError::Forbidden);
         };
         let given = bearer(headers).ok_or(ApiError::Unauthorized)?;
-        if same_secret(expected.expose_secret(), given) {
-            Ok(())
-        } else {
-            Err(ApiError::Unauthorized)
+        same_digest(expected.expose_secret(), given)
+    }
+
+    /// `/metrics`: open without `admin.metrics_token`, else its bearer token.
+    pub(crate) fn metrics_access(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        match &self.settings.admin.metrics_token {
+            None => Ok(()),
+            Some(expected) => {
+                let given = bearer(headers).ok_or(ApiError::Unauthorized)?;
+                same_digest(expected.expose_secret(), given)
+            }
         }
+    }
+}
+
+/// Compares two secrets through their SHA-256 digests in constant time, so neither the time
+/// taken nor an early exit on a length mismatch tells anything about the expected one.
+fn same_digest(expected: &str, given: &str) -> Result<(), ApiError> {
+    if same_secret(
+        &crate::sessions::token_hash(expected),
+        &crate::sessions::token_hash(given),
+    ) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::flow::IdCaptureStatus;
 use actors::session::event::now_ms;
 use actors::session::{Intake, Job, Message, SessionId, SessionState, Stage, Step};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::{HeaderMap, header, request::Parts};
+use axum::http::{HeaderMap, request::Parts};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -89,7 +89,6 @@ pub struct CreateSession {
 pub async fn create_session(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
     OptionalJson(body): OptionalJson<CreateSession>,
 ) -> ApiResult<CreatedSession> {
     app.limit_ip(&ip)?;
@@ -102,11 +101,8 @@ pub async fn create_session(
     if let Some(c) = &consent {
         app.sessions.record_consent(record.id, c).await?;
     }
-    let path = format!("/ws/kyc/{}?token={token}", record.id);
-    let ws_url = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        Some(host) => format!("ws://{host}{path}"),
-        None => path,
-    };
+    // From the configured public URL, never from the request's Host header.
+    let ws_url = app.ws_url(&format!("/ws/kyc/{}?token={token}", record.id));
     tracing::info!(session = %record.id, "session created");
     Ok(ApiResponse::created(CreatedSession {
         session_id: record.id,

@@ -225,8 +225,14 @@ fn engines(out: &mut String, pools: &[PoolStatus]) {
 
 /// `GET /metrics`
 #[utoipa::path(get, path = "/metrics", tag = "probes",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub async fn metrics(State(app): State<AppState>) -> Response {
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "UNAUTHORIZED: `admin.metrics_token` is set and was not given", body = super::ErrorEnvelope),
+    ))]
+pub async fn metrics(State(app): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(e) = app.metrics_access(&headers) {
+        return e.into_response();
+    }
     let mut res = render(&app).await.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

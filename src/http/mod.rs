@@ -11,6 +11,7 @@ pub mod comparisons;
 mod envelope;
 mod error;
 pub mod extract;
+mod headers;
 mod health;
 mod intake;
 pub mod kyc;
@@ -55,6 +56,8 @@ pub struct AppState {
     /// The records store and the drainer that fills it from the sessions' outbox.
     pub records: Arc<RecordsService>,
     pub limiter: Arc<limits::RateLimiter>,
+    /// The base URL handed to clients (`server.public_url`, else the listening address).
+    pub public_url: Arc<str>,
 }
 
 impl AppState {
@@ -63,7 +66,14 @@ impl AppState {
         engines: Arc<Engines>,
         sessions: Arc<Sessions>,
         records: Arc<RecordsService>,
+        address: SocketAddr,
     ) -> Self {
+        let configured = settings.server.public_url.trim().trim_end_matches('/');
+        let public_url: Arc<str> = if configured.is_empty() {
+            format!("http://{address}").into()
+        } else {
+            configured.into()
+        };
         Self {
             settings,
             started_at: Instant::now(),
@@ -71,7 +81,16 @@ impl AppState {
             sessions,
             records,
             limiter: Arc::default(),
+            public_url,
         }
+    }
+
+    /// The WebSocket URL of `path` (`/ws/…`) for clients.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            crate::settings::public::ws_base(&self.public_url)
+        )
     }
 }
 
@@ -127,6 +146,7 @@ where
             panic_response,
         ))
         .layer(axum::middleware::from_fn(envelope::enveloped_errors))
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(axum::middleware::from_fn(request_id::middleware))
 }
 

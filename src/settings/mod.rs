@@ -22,6 +22,7 @@ use std::str::FromStr;
 
 mod database;
 pub mod home;
+pub mod public;
 mod retention;
 pub mod security;
 mod sessions;
@@ -172,6 +173,10 @@ pub struct ServerSettings {
     pub data_dir: PathBuf,
     /// Seconds in-flight requests get to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// The base URL browsers reach the server at (see [`public`]); empty outside production =
+    /// the address it listens on.
+    #[serde(default)]
+    pub public_url: String,
 }
 
 impl ServerSettings {
@@ -279,6 +284,9 @@ pub struct ImageSettings {
 pub struct AdminSettings {
     /// Bearer token of the admin API; required in production.
     pub token: Option<SecretString>,
+    /// Bearer token `/metrics` asks for; unset, `/metrics` is open (bind it where only the
+    /// scraper reaches, or set one).
+    pub metrics_token: Option<SecretString>,
 }
 
 /// `[redis]`
@@ -434,6 +442,7 @@ impl Settings {
             _ => {}
         }
         self.security.validate(self.environment)?;
+        public::validate(&self.server.public_url, self.environment)?;
         self.database.validate()?;
         self.retention.validate()?;
         for (key, url) in [

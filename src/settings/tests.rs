@@ -85,9 +85,11 @@ fn repository_config_folder_loads_for_every_environment() {
             "KYC__SECURITY__MASTER_KEY",
             "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=",
         ),
+        ("KYC__SERVER__PUBLIC_URL", "https://kyc.example.com/"),
     ])
     .build()
-    .expect("production with a token and a master key");
+    .expect("production with a token, a master key and a public URL");
+    assert_eq!(s.server.public_url, "https://kyc.example.com/");
     assert_eq!(s.server.host, "0.0.0.0");
     assert_eq!(s.log.format, LogFormat::Json);
     let test = load(&[("KYC_ENV", "test"), ("KYC_CONFIG_DIR", dir)]).expect("test env");
@@ -273,6 +275,7 @@ fn production_requires_a_good_master_key_and_names_its_variable() {
             .config_dir(dir.path())
             .var("KYC_ENV", "production")
             .var("KYC__ADMIN__TOKEN", "0123456789abcdef-long-enough")
+            .var("KYC__SERVER__PUBLIC_URL", "https://kyc.example.com")
     };
     let err = production().build().expect_err("no master key");
     let text = err.to_string();

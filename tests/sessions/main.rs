@@ -6,6 +6,7 @@ mod admin;
 mod bad_input;
 mod consent;
 mod crash;
+mod edge;
 mod encryption;
 mod erasure;
 mod flow;
