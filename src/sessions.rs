@@ -204,6 +204,13 @@ impl Sessions {
         sessions
             .finish_erasures()
             .context("cannot finish the erasures a stopped process left")?;
+        let indexed = sessions
+            .journal
+            .index_tokens()
+            .context("cannot index the session tokens")?;
+        if indexed > 0 {
+            tracing::info!(sessions = indexed, "indexed the tokens of earlier sessions");
+        }
         Ok(sessions)
     }
 
@@ -250,6 +257,18 @@ impl Sessions {
             _ => self.journal.artifact(id, CONSENT)?,
         };
         Ok(AuthorizedSession { record, consent })
+    }
+
+    /// The session `token` belongs to (the token names its session): what an upload is
+    /// authorized by before its body is read. `NoToken` without one, `Token` for a token of
+    /// no session.
+    pub fn authorize_token(&self, token: Option<&str>) -> Result<AuthorizedSession, SessionsError> {
+        let token = token.ok_or(SessionsError::NoToken)?;
+        let id = self
+            .journal
+            .session_of_token(&token_hash(token))?
+            .ok_or(SessionsError::Token)?;
+        self.authorize(&id, Some(token))
     }
 
     /// Records what the person agreed to (once per session; checked by

@@ -1,6 +1,7 @@
 //! The uploads of the KYC API: the ID card photo (or a live camera frame for the quality gate)
-//! and the selfie video, received as multipart, checked (token, session state, size, content)
-//! before anything is kept, encrypted as they arrive (with the session's data key), then handed
+//! and the selfie video, received as multipart, checked (size, token, session state and job
+//! line from the headers, before the body; content from its first bytes) before anything is
+//! kept, encrypted as they arrive (with the session's data key), then handed
 //! to the session as a job whose progress arrives as events.
 
 use super::auth::{bearer, parse_session_id};
@@ -18,9 +19,10 @@ use axum::http::{HeaderMap, header};
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // documents the form; the handler streams it field by field
 pub struct UploadForm {
-    /// The session the file belongs to.
+    /// The session the file belongs to. Optional: the token names its session; naming
+    /// another session is refused (403).
     #[schema(rename = "sessionId")]
-    session_id: String,
+    session_id: Option<String>,
     /// The file: checked by its content (magic bytes), never by its name.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
@@ -29,8 +31,11 @@ pub struct UploadForm {
     mode: Option<String>,
 }
 
-/// Receives an upload for a session and checks the token and the session's state before
-/// anything is kept.
+/// Receives an upload for a session. Everything that can refuse it is decided from the headers
+/// before a byte of the body is read: the size (`Content-Length`), the rate limits, the token
+/// (it names its session), the session's state and the job line. Only then is the body
+/// streamed, encrypted with the session's key as it arrives.
+#[allow(clippy::too_many_arguments)]
 async fn receive_for_session(
     app: &AppState,
     ip: &str,
@@ -38,6 +43,7 @@ async fn receive_for_session(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
     max_bytes: u64,
     what: &str,
+    intake: Intake,
     accept: impl Fn(&Sniffed) -> bool,
 ) -> Result<(AuthorizedSession, upload::Upload, IncomingFile), ApiError> {
     let sessions = &app.sessions;
@@ -51,35 +57,43 @@ async fn receive_for_session(
             "{what} is larger than the limit of {max_bytes} bytes"
         )));
     }
+    // The token names its session: no token, or one of no session, is refused here, before
+    // the body is looked at — so are a session that does not take this upload now, a full job
+    // line and the rate limits. Nothing of a refused body is written anywhere; at most
+    // `REFUSED_READ_BYTES` of it is read and dropped so a small one still gets the answer.
+    let admitted = (|| {
+        app.limit_ip(ip)?;
+        let session = sessions.authorize_token(bearer(headers))?;
+        session.check(intake)?;
+        if sessions.busy() {
+            return Err(ApiError::Busy {
+                what: "too many uploads are waiting",
+                retry_after_secs: 5,
+            });
+        }
+        app.limit_session(&session.id())?;
+        Ok(session)
+    })();
+    let session = match admitted {
+        Ok(s) => s,
+        Err(e) => {
+            upload::discard(
+                multipart.ok(),
+                upload::REFUSED_READ_BYTES,
+                upload::REFUSED_READ_TIME,
+            )
+            .await;
+            return Err(e);
+        }
+    };
     let multipart = multipart.map_err(|_| {
         ApiError::UnsupportedMediaType(
             "send multipart/form-data with the fields `sessionId` and `file`".into(),
         )
     })?;
-    let token = bearer(headers);
-    let refused = if let Err(e) = app.limit_ip(ip) {
-        Some(e)
-    } else if sessions.busy() {
-        Some(ApiError::Busy {
-            what: "too many uploads are waiting",
-            retry_after_secs: 5,
-        })
-    } else if token.is_none() {
-        Some(ApiError::Unauthorized)
-    } else {
-        None
-    };
-    if let Some(e) = refused {
-        // Read (and drop) the body first, so the client gets this answer rather than a
-        // connection closed under its upload.
-        upload::drain(multipart, max_bytes).await;
-        return Err(e);
-    }
-    // The session's own key when the form names it (with its token) before the file.
-    let authorize = |sid: &str| {
-        let id = parse_session_id(sid).ok()?;
-        sessions.authorize(&id, token).ok().map(|s| s.id())
-    };
+    // The session's own key when the form names it before the file (the usual order).
+    let id = session.id();
+    let authorize = |sid: &str| parse_session_id(sid).ok().filter(|s| *s == id);
     let keys = KeyChoice {
         media: sessions.media(),
         authorize: &authorize,
@@ -93,13 +107,12 @@ async fn receive_for_session(
         accept,
     )
     .await?;
-    let id = upload
-        .session_id
-        .as_deref()
-        .ok_or_else(|| ApiError::validation("the field `sessionId` is missing"))
-        .and_then(parse_session_id)?;
-    let session = app.authorize(&id, token)?;
-    app.limit_session(&id)?;
+    // `sessionId` may be left out (the token names the session); naming another is refused.
+    if let Some(named) = upload.session_id.as_deref()
+        && parse_session_id(named)? != id
+    {
+        return Err(ApiError::Forbidden);
+    }
     let file = upload
         .file
         .take()
@@ -122,11 +135,17 @@ pub async fn id_capture(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Accepted> {
     let max = app.settings.sessions.max_image_bytes;
-    let (session, upload, file) =
-        receive_for_session(&app, &ip, &headers, multipart, max, "the ID photo", |k| {
-            !k.video
-        })
-        .await?;
+    let (session, upload, file) = receive_for_session(
+        &app,
+        &ip,
+        &headers,
+        multipart,
+        max,
+        "the ID photo",
+        Intake::IdPhoto,
+        |k| !k.video,
+    )
+    .await?;
     let live = upload
         .fields
         .iter()
@@ -179,6 +198,7 @@ pub async fn face_video(
         multipart,
         max,
         "the selfie video",
+        Intake::Video,
         |k| k.video,
     )
     .await?;

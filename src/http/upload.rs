@@ -229,18 +229,29 @@ pub async fn receive(
     Ok(upload)
 }
 
-/// Reads a multipart body to its end without keeping it, up to `max_bytes` (beyond that the
-/// connection is left to close).
-pub async fn drain(mut multipart: Multipart, max_bytes: u64) {
-    let mut seen = 0u64;
-    while let Ok(Some(mut field)) = multipart.next_field().await {
-        while let Ok(Some(chunk)) = field.chunk().await {
-            seen += chunk.len() as u64;
-            if seen > max_bytes {
-                return;
+/// What a refused upload's body is read (and dropped, never written anywhere) before the
+/// answer, so a client still sending a small body gets the answer rather than a connection
+/// closed under it; a larger or stalled body is cut and the connection closes.
+pub const REFUSED_READ_BYTES: u64 = 1 << 20;
+pub const REFUSED_READ_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads a refused multipart body without keeping it, at most `max_bytes` and `max_time`.
+pub async fn discard(multipart: Option<Multipart>, max_bytes: u64, max_time: std::time::Duration) {
+    let Some(mut multipart) = multipart else {
+        return;
+    };
+    let read = async {
+        let mut seen = 0u64;
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            while let Ok(Some(chunk)) = field.chunk().await {
+                seen += chunk.len() as u64;
+                if seen > max_bytes {
+                    return;
+                }
             }
         }
-    }
+    };
+    let _ = tokio::time::timeout(max_time, read).await;
 }
 
 fn check_kind(

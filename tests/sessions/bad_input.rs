@@ -88,7 +88,7 @@ async fn tokens_unknown_sessions_json_and_content_are_checked() {
     let (status, body) = a.compare().await;
     assert_eq!((status, code(&body)), (409, "CONFLICT"), "{body}");
 
-    // Wrong content: text named .jpg, a photo sent as the video, a non-multipart body, no file.
+    // Wrong content: text named .jpg, a video sent as the photo, a non-multipart body, no file.
     let (status, body) = a
         .upload(
             "/api/v1/id-capture",
@@ -101,8 +101,11 @@ async fn tokens_unknown_sessions_json_and_content_are_checked() {
         (415, "UNSUPPORTED_MEDIA_TYPE"),
         "{body}"
     );
+    // A video sent as the ID photo (a photo sent as the video is refused from its headers in
+    // this state: see below).
+    let mp4 = [b"\0\0\0\x20ftypisom".as_slice(), &[0u8; 64]].concat();
     let (status, body) = a
-        .upload("/api/v1/face-video", card.clone(), "video.mp4")
+        .upload("/api/v1/id-capture", mp4.clone(), "card.jpg")
         .await;
     assert_eq!(status, 415, "{body}");
     let res = server
@@ -127,8 +130,7 @@ async fn tokens_unknown_sessions_json_and_content_are_checked() {
         .expect("send");
     let (status, body) = answer(res).await;
     assert_eq!((status, code(&body)), (422, "VALIDATION_FAILED"), "{body}");
-    // A video before the ID is accepted.
-    let mp4 = [b"\0\0\0\x20ftypisom".as_slice(), &[0u8; 64]].concat();
+    // A video before the ID is accepted: refused from the headers.
     let (status, body) = a.upload("/api/v1/face-video", mp4, "v.mp4").await;
     assert_eq!((status, code(&body)), (409, "CONFLICT"), "{body}");
 
@@ -153,20 +155,20 @@ async fn tokens_unknown_sessions_json_and_content_are_checked() {
 
 /// Sends a chunked multipart upload of up to `total` bytes over a raw socket, as fast as the
 /// server reads it, and returns the status line of the answer and the bytes that went out.
-async fn flood(address: &str, token: &str, session: &str, total: u64) -> (String, u64) {
+async fn flood(address: &str, path: &str, token: &str, session: &str, total: u64) -> (String, u64) {
     let mut s = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
         .await
         .expect("connect");
     let boundary = "XBOUNDARYX";
     let head = format!(
-        "POST /api/v1/face-video HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: multipart/form-data; boundary={boundary}\r\nTransfer-Encoding: chunked\r\n\r\n"
     );
     s.write_all(head.as_bytes()).await.expect("head");
     let preamble = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"sessionId\"\r\n\r\n{session}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\
-         Content-Type: video/mp4\r\n\r\n\0\0\0\x20ftypisom"
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.webp\"\r\n\
+         Content-Type: image/webp\r\n\r\nRIFF\0\0\0\0WEBPVP8 "
     );
     let chunk = |data: &[u8]| {
         [
@@ -204,9 +206,10 @@ async fn flood(address: &str, token: &str, session: &str, total: u64) -> (String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_2_gb_upload_is_cut_off_at_the_limit_and_floods_get_429() {
-    // A 4 MiB video limit, three sessions a minute per address.
+    // 4 MiB upload limits, six sessions a minute per address.
     let server = spawn(&[
         ("KYC__VIDEO__MAX_BYTES", "4194304"),
+        ("KYC__SESSIONS__MAX_IMAGE_BYTES", "4194304"),
         ("KYC__SESSIONS__RATE_PER_IP_PER_MINUTE", "6"),
     ])
     .await;
@@ -225,8 +228,54 @@ async fn a_2_gb_upload_is_cut_off_at_the_limit_and_floods_get_429() {
         let (status, body) = answer(res).await;
         assert_eq!((status, code(&body)), (413, "PAYLOAD_TOO_LARGE"), "{body}");
     }
+    // With a wrong token, or none, a 2 GB chunked upload is refused from its headers: at most
+    // a megabyte of it is read (and dropped), nothing reaches the disk.
+    let incoming = server.data_dir.path().join("media").join("incoming");
+    for (token, want) in [("not-a-token-of-any-session", "403"), ("", "401")] {
+        let started = std::time::Instant::now();
+        let (status, sent) = flood(
+            &server.address,
+            "/api/v1/id-capture",
+            token,
+            &a.id,
+            2u64 << 30,
+        )
+        .await;
+        assert!(status.contains(want), "{token:?}: {status}");
+        eprintln!(
+            "2 GB chunked upload, token {token:?}: `{status}` after {} KiB sent, {} ms",
+            sent >> 10,
+            started.elapsed().as_millis()
+        );
+        assert!(
+            sent < 64 << 20,
+            "refused before the body, not after {sent} bytes"
+        );
+        assert!(
+            walk(&incoming).is_empty(),
+            "nothing written: {:?}",
+            walk(&incoming)
+        );
+    }
+    // A session that takes no video yet refuses one the same way.
+    let (status, _) = flood(
+        &server.address,
+        "/api/v1/face-video",
+        &a.token,
+        &a.id,
+        2u64 << 30,
+    )
+    .await;
+    assert!(status.contains("409"), "{status}");
     // Chunked (no length given): read up to the limit, then 413 and the connection closes.
-    let (status, sent) = flood(&server.address, &a.token, &a.id, 2u64 << 30).await;
+    let (status, sent) = flood(
+        &server.address,
+        "/api/v1/id-capture",
+        &a.token,
+        &a.id,
+        2u64 << 30,
+    )
+    .await;
     assert!(status.contains("413"), "{status}");
     eprintln!(
         "2 GB chunked upload: answered `{status}` after {} MiB sent",

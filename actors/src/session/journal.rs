@@ -17,6 +17,7 @@ use std::path::Path;
 use thiserror::Error;
 
 mod erase;
+mod tokens;
 pub use erase::Removed;
 
 #[derive(Debug, Error)]
@@ -89,6 +90,8 @@ pub struct Journal {
     sessions: Tree,
     artifacts: Tree,
     links: Tree,
+    /// SHA-256 (hex) of a session's token → the session (its token names it).
+    tokens: Tree,
     /// The records waiting for delivery (written by [`Journal::append_with`]; read and drained
     /// by the crate that owns the records).
     outbox: Tree,
@@ -201,6 +204,7 @@ impl Journal {
             sessions: db.open_tree("sessions")?,
             artifacts: db.open_tree("artifacts")?,
             links: db.open_tree("links")?,
+            tokens: db.open_tree("tokens")?,
             outbox: db.open_tree(OUTBOX_TREE)?,
             seal: std::sync::Arc::new(Unsealed),
             db,
@@ -231,13 +235,18 @@ impl Journal {
     ) -> Result<(), JournalError> {
         let value = encode(record)?;
         let id = record.id;
-        let r = (&self.sessions, &self.outbox).transaction(|(sessions, outbox)| {
+        let token = record.token_sha256.as_bytes();
+        let trees = (&self.sessions, &self.outbox, &self.tokens);
+        let r = trees.transaction(|(sessions, outbox, tokens)| {
             if sessions.get(id.as_bytes())?.is_some() {
                 return Err(ConflictableTransactionError::Abort(JournalError::Exists(
                     id,
                 )));
             }
             sessions.insert(id.as_bytes(), value.as_slice())?;
+            if !token.is_empty() {
+                tokens.insert(token, id.as_bytes())?;
+            }
             for w in writes {
                 outbox.insert(w.key.as_slice(), w.value.as_slice())?;
             }

@@ -58,6 +58,11 @@ impl Journal {
             }
         }
         self.links.apply_batch(batch)?;
+        if let Some(r) = self.record(id)?
+            && !r.token_sha256.is_empty()
+        {
+            self.tokens.remove(r.token_sha256.as_bytes())?;
+        }
         self.sessions.remove(id.as_bytes())?;
         Ok(removed)
     }
