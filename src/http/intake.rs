@@ -12,7 +12,7 @@ use super::upload::{self, IncomingFile, KeyChoice};
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope};
 use crate::sessions::{AuthorizedSession, Sessions};
 use actors::session::{Intake, Job, Message, SessionState, Stage, Step};
-use axum::extract::{Multipart, State};
+use axum::extract::{FromRequest, Multipart, State};
 use axum::http::{HeaderMap, header};
 
 /// The multipart form of the uploads.
@@ -40,7 +40,7 @@ async fn receive_for_session(
     app: &AppState,
     ip: &str,
     headers: &HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    req: axum::extract::Request,
     max_bytes: u64,
     what: &str,
     intake: Intake,
@@ -74,11 +74,21 @@ async fn receive_for_session(
         app.limit_session(&session.id())?;
         Ok(session)
     })();
+    let multipart_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let admitted = admitted.and_then(|s| match multipart_body {
+        true => Ok(s),
+        false => Err(ApiError::UnsupportedMediaType(
+            "send multipart/form-data with the fields `sessionId` and `file`".into(),
+        )),
+    });
     let session = match admitted {
         Ok(s) => s,
         Err(e) => {
             upload::discard(
-                multipart.ok(),
+                req.into_body(),
                 upload::REFUSED_READ_BYTES,
                 upload::REFUSED_READ_TIME,
             )
@@ -86,9 +96,9 @@ async fn receive_for_session(
             return Err(e);
         }
     };
-    let multipart = multipart.map_err(|_| {
+    let multipart = Multipart::from_request(req, app).await.map_err(|_| {
         ApiError::UnsupportedMediaType(
-            "send multipart/form-data with the fields `sessionId` and `file`".into(),
+            "send multipart/form-data with a boundary and the fields `sessionId` and `file`".into(),
         )
     })?;
     // The session's own key when the form names it before the file (the usual order).
@@ -132,14 +142,14 @@ pub async fn id_capture(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    req: axum::extract::Request,
 ) -> ApiResult<Accepted> {
     let max = app.settings.sessions.max_image_bytes;
     let (session, upload, file) = receive_for_session(
         &app,
         &ip,
         &headers,
-        multipart,
+        req,
         max,
         "the ID photo",
         Intake::IdPhoto,
@@ -188,14 +198,14 @@ pub async fn face_video(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    req: axum::extract::Request,
 ) -> ApiResult<Accepted> {
     let max = app.settings.video.max_bytes;
     let (session, _, file) = receive_for_session(
         &app,
         &ip,
         &headers,
-        multipart,
+        req,
         max,
         "the selfie video",
         Intake::Video,

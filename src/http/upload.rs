@@ -235,19 +235,16 @@ pub async fn receive(
 pub const REFUSED_READ_BYTES: u64 = 1 << 20;
 pub const REFUSED_READ_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Reads a refused multipart body without keeping it, at most `max_bytes` and `max_time`.
-pub async fn discard(multipart: Option<Multipart>, max_bytes: u64, max_time: std::time::Duration) {
-    let Some(mut multipart) = multipart else {
-        return;
-    };
+/// Reads a refused body without keeping it, at most `max_bytes` and `max_time`.
+pub async fn discard(body: axum::body::Body, max_bytes: u64, max_time: std::time::Duration) {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
     let read = async {
         let mut seen = 0u64;
-        while let Ok(Some(mut field)) = multipart.next_field().await {
-            while let Ok(Some(chunk)) = field.chunk().await {
-                seen += chunk.len() as u64;
-                if seen > max_bytes {
-                    return;
-                }
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > max_bytes {
+                return;
             }
         }
     };
