@@ -139,7 +139,12 @@ impl Sessions {
     ) -> Result<Purged, SessionsError> {
         let mut purged = Purged::default();
         let age = |ended: u64| Duration::from_millis(now_ms.saturating_sub(ended));
-        for r in self.journal.all()? {
+        // Every record is read: on the blocking pool, not on the runtime's threads.
+        let journal = self.journal.clone();
+        let all = tokio::task::spawn_blocking(move || journal.all())
+            .await
+            .map_err(|_| SessionsError::Down)??;
+        for r in all {
             if !r.state.is_terminal() {
                 continue;
             }

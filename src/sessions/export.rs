@@ -6,7 +6,7 @@
 use super::{Sessions, SessionsError};
 use crate::flow::mask::export_field;
 use crate::flow::records::record_aad;
-use crate::records::{Record, RecordEntry, Records, SampleSource, Store};
+use crate::records::{Record, RecordEntry, Records, Store};
 use actors::session::{Decision, SessionEvent, SessionId, SessionState};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -190,11 +190,7 @@ impl Sessions {
                             });
                         out.face_samples.push(ExportSample {
                             sample_id: s.sample_id,
-                            source: match s.source {
-                                SampleSource::IdImage => "id_image",
-                                SampleSource::VideoFrame => "video_frame",
-                            }
-                            .to_owned(),
+                            source: s.source.as_str().to_owned(),
                             frame_index: s.frame_index,
                             frame_ms: s.frame_ms,
                             engine: s.engine,
