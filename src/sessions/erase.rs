@@ -3,11 +3,13 @@
 //! the same thing again (at start-up for erasures, by the next purge run for retention).
 
 use super::{Sessions, SessionsError};
+use crate::media::MediaStore;
+use crate::records::Outbox;
 use crate::records::{
     AuditEvent, Erasure, ErasureScope, MEDIA_PURGE_SEQ, OutboxRecords, Record, RecordEntry,
     SESSION_PURGE_SEQ,
 };
-use actors::session::{Message, SessionId, SessionState, Stage, Step};
+use actors::session::{Journal, Message, SessionId, SessionState, Stage, Step};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -81,7 +83,7 @@ impl Sessions {
         )
         .with_records(OutboxRecords::step(&self.outbox, vec![erasure]));
         self.record(id, step).await?;
-        let erased = self.finish_erasure(&id)?;
+        let erased = self.finish_erasure_blocking(id).await?;
         tracing::info!(
             session = %id,
             media_files = erased.media_files,
@@ -91,20 +93,23 @@ impl Sessions {
         Ok(erased)
     }
 
+    /// [`Sessions::finish_erasure`] on the blocking pool: it deletes files and walks the
+    /// outbox, which must not hold up the runtime's threads.
+    async fn finish_erasure_blocking(&self, id: SessionId) -> Result<ErasureReport, SessionsError> {
+        let (media, journal, outbox) = (
+            self.media.clone(),
+            self.journal.clone(),
+            self.outbox.clone(),
+        );
+        tokio::task::spawn_blocking(move || finish_erasure(&media, &journal, &outbox, &id))
+            .await
+            .map_err(|_| SessionsError::Down)?
+    }
+
     /// The deletions that follow an erasure's step (idempotent: also run at start-up for every
     /// erased session, in case the process stopped between the step and them).
     pub(super) fn finish_erasure(&self, id: &SessionId) -> Result<ErasureReport, SessionsError> {
-        let media = self.media.erase(id)?;
-        let journal = self.journal.scrub(id)?;
-        let outbox_scrubbed = self.outbox.scrub(id)?;
-        Ok(ErasureReport {
-            media_files: media.files,
-            media_bytes: media.bytes,
-            key_destroyed: media.key,
-            artifacts: journal.artifacts,
-            events_scrubbed: journal.events,
-            outbox_scrubbed,
-        })
+        finish_erasure(&self.media, &self.journal, &self.outbox, id)
     }
 
     /// Finishes the erasure of every erased session that still has something to remove.
@@ -207,4 +212,24 @@ impl Sessions {
         self.outbox.flush().await?;
         Ok(())
     }
+}
+
+/// The deletions of [`Sessions::finish_erasure`], on parts that can move to the blocking pool.
+fn finish_erasure(
+    media: &MediaStore,
+    journal: &Journal,
+    outbox: &Outbox,
+    id: &SessionId,
+) -> Result<ErasureReport, SessionsError> {
+    let media = media.erase(id)?;
+    let journal = journal.scrub(id)?;
+    let outbox_scrubbed = outbox.scrub(id)?;
+    Ok(ErasureReport {
+        media_files: media.files,
+        media_bytes: media.bytes,
+        key_destroyed: media.key,
+        artifacts: journal.artifacts,
+        events_scrubbed: journal.events,
+        outbox_scrubbed,
+    })
 }

@@ -118,14 +118,28 @@ impl Sessions {
             .into_iter()
             .map(|e| (e.seq, e))
             .collect();
+        // The outbox walk, the key and the events are local reads: on the blocking pool.
+        let (outbox, media, journal) = (
+            self.outbox.clone(),
+            self.media.clone(),
+            self.journal.clone(),
+        );
+        let (pending, key, events) = tokio::task::spawn_blocking(move || {
+            Ok::<_, SessionsError>((
+                outbox.pending_of(&id)?,
+                media.data_key(&id)?,
+                journal.events(&id, 0)?,
+            ))
+        })
+        .await
+        .map_err(|_| SessionsError::Down)??;
         let mut pending_records = 0;
-        for e in self.outbox.pending_of(&id)? {
+        for e in pending {
             if let std::collections::btree_map::Entry::Vacant(v) = entries.entry(e.seq) {
                 pending_records += 1;
                 v.insert(e);
             }
         }
-        let key = self.media.data_key(&id)?;
         let mut out = SessionExport {
             session_id: id,
             state: record.state,
@@ -134,7 +148,7 @@ impl Sessions {
             updated_ms: record.updated_ms,
             erased: record.state == SessionState::Erased,
             consents: Vec::new(),
-            events: self.journal.events(&id, 0)?,
+            events,
             documents: Vec::new(),
             media: Vec::new(),
             face_samples: Vec::new(),
