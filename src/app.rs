@@ -8,6 +8,8 @@ use crate::records::RecordsService;
 use crate::retention::RetentionJob;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
+use crate::tenants::Tenants;
+use crate::webhooks::Dispatcher;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +22,10 @@ pub struct Application {
     address: SocketAddr,
     state: AppState,
     retention: RetentionJob,
+    /// Reads the tenants again now and then (changes made on other nodes).
+    reloader: tokio::task::JoinHandle<()>,
+    /// Delivers the tenants' webhook notifications.
+    webhooks: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -68,11 +74,27 @@ impl Application {
             }
         };
         let retention = RetentionJob::spawn(Arc::clone(&sessions), &settings.retention);
+        // Boxed: the build's future is deep enough already (its layout hits the compiler's
+        // recursion limit in the crates that await it).
+        let tenants = Arc::new(Box::pin(Tenants::open(records.shared_store())).await);
+        let reloader = Arc::clone(&tenants).spawn_reloader();
+        let queue = sessions
+            .webhook_queue()
+            .context("cannot open the webhook queue")?;
+        let webhooks = Dispatcher::new(queue, Arc::clone(&tenants), settings.webhooks.clone())
+            .context("cannot make the webhook client")?
+            .spawn();
+        let state = AppState::new(settings, engines, sessions, records, tenants, address);
+        if state.settings.tenants.development_tenant {
+            Box::pin(development_tenant(&state)).await;
+        }
         Ok(Self {
             listener,
             address,
-            state: AppState::new(settings, engines, sessions, records, address),
+            state,
             retention,
+            reloader,
+            webhooks,
         })
     }
 
@@ -102,6 +124,11 @@ impl Application {
         &self.state.records
     }
 
+    /// The tenants and their API keys.
+    pub fn tenants(&self) -> &Arc<Tenants> {
+        &self.state.tenants
+    }
+
     /// Serves until `shutdown` completes, lets open requests finish for up to
     /// `server.shutdown_grace_secs`, then stops the sessions (the journal keeps them), lets the
     /// drainer deliver the outbox for up to the same grace (what is left waits for the next
@@ -117,9 +144,49 @@ impl Application {
             .await
             .context("HTTP server failed");
         self.retention.stop().await;
+        // Stopped and waited for: they hold the journal's and the records store's databases,
+        // which a next start on the same folder must be able to lock.
+        for task in [self.reloader, self.webhooks] {
+            task.abort();
+            let _ = task.await;
+        }
         self.state.sessions.stop().await;
         self.state.records.stop(grace).await;
         self.state.engines.shutdown().await;
         served
+    }
+}
+
+/// Development: at a start with no tenant at all, makes `development` and prints its key (shown
+/// this once) and a `curl` line that creates a session with it. A store that cannot be read
+/// now is left alone (the next start tries again).
+async fn development_tenant(state: &AppState) {
+    match state.tenants.list().await {
+        Ok(all) if all.is_empty() => {}
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the tenants; no development tenant made");
+            return;
+        }
+    }
+    match state
+        .tenants
+        .create("development", crate::records::TenantOptions::default())
+        .await
+    {
+        Ok((tenant, key)) => {
+            let url = &state.public_url;
+            // On the terminal, not in the log: the key is a secret, shown once.
+            println!(
+                "\nA development tenant was made ({id}). Its API key, shown this once:\n\n  \
+                 {key}\n\nCreate a session with it:\n\n  curl -s -X POST {url}/api/v1/sessions \
+                 -H 'X-Api-Key: {key}' -H 'Content-Type: application/json' -d \
+                 '{{\"externalId\":\"my-first\",\"consent\":{{\"version\":\"v1\",\
+                 \"purposes\":[\"identity_verification\",\"biometric_processing\"]}}}}'\n\n\
+                 A lost key is replaced with: kyc tenants rotate-key {id}\n",
+                id = tenant.id,
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot make the development tenant"),
     }
 }

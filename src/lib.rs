@@ -16,4 +16,6 @@ pub mod records;
 pub mod retention;
 pub mod sessions;
 pub mod settings;
+pub mod tenants;
 pub mod verify;
+pub mod webhooks;

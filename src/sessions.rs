@@ -13,8 +13,9 @@ use crate::records::{AuditLog, Outbox, OutboxRecords, Record};
 use crate::settings::Settings;
 use actors::session::supervisor::SupervisorArgs;
 use actors::session::{
-    Intake, Job, Journal, JournalError, Message, SessionError, SessionEvent, SessionId, SessionMsg,
-    SessionRecord, SessionState, SessionSupervisor, Stage, Step, SupervisorMsg, SupervisorStats,
+    Intake, Job, Journal, JournalError, Message, Owner, SessionError, SessionEvent, SessionId,
+    SessionMsg, SessionRecord, SessionState, SessionSupervisor, Stage, Step, SupervisorMsg,
+    SupervisorStats,
 };
 use anyhow::Context;
 use ractor::{Actor, ActorRef};
@@ -219,17 +220,55 @@ impl Sessions {
         &self.outbox
     }
 
-    /// A new session and its token (shown once; only its hash is kept), recorded as created.
-    pub async fn create(&self) -> Result<(SessionRecord, String), SessionsError> {
+    /// The webhook notifications queued beside the journal.
+    pub fn webhook_queue(&self) -> Result<crate::webhooks::WebhookQueue, SessionsError> {
+        crate::webhooks::WebhookQueue::open(self.journal.db())
+            .map_err(|e| SessionsError::Journal(e.into()))
+    }
+
+    /// A new session for `owner` and its token (shown once; only its hash is kept), recorded
+    /// as created.
+    pub async fn create(&self, owner: Owner) -> Result<(SessionRecord, String), SessionsError> {
         let token = new_token();
         let created = OutboxRecords::step(&self.outbox, vec![Record::SessionCreated]);
         let record = actors::session::supervisor::create_with(
             &self.supervisor,
             token_hash(&token),
+            owner,
             Some(created),
         )
         .await?;
         Ok((record, token))
+    }
+
+    /// Session `id` for its tenant `tenant`: [`SessionsError::Unknown`] also when it is another
+    /// tenant's, so a tenant learns nothing of others' sessions.
+    pub fn of_tenant(
+        &self,
+        id: &SessionId,
+        tenant: &str,
+    ) -> Result<AuthorizedSession, SessionsError> {
+        let record = self
+            .journal
+            .record(id)?
+            .filter(|r| r.tenant.as_deref() == Some(tenant))
+            .ok_or(SessionsError::Unknown(*id))?;
+        self.authorized(record)
+    }
+
+    /// Up to `limit` sessions of `tenant` after `before` (the last of the previous page),
+    /// newest first (read on the blocking pool).
+    pub async fn list_of_tenant(
+        &self,
+        tenant: &str,
+        before: Option<(u64, SessionId)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, SessionsError> {
+        let (journal, tenant) = (self.journal.clone(), tenant.to_owned());
+        tokio::task::spawn_blocking(move || journal.sessions_of_tenant(&tenant, before, limit))
+            .await
+            .map_err(|_| SessionsError::Down)?
+            .map_err(Into::into)
     }
 
     /// The session `id` when `token` is its token: [`SessionsError::Unknown`] for no such
@@ -251,10 +290,15 @@ impl Sessions {
         {
             return Err(SessionsError::Token);
         }
+        self.authorized(record)
+    }
+
+    /// `record` as an authorized session, with its consent.
+    fn authorized(&self, record: SessionRecord) -> Result<AuthorizedSession, SessionsError> {
         // An erased session's consent is sealed with a key that no longer exists.
         let consent = match record.state {
             SessionState::Erased => None,
-            _ => self.journal.artifact(id, CONSENT)?,
+            _ => self.journal.artifact(&record.id, CONSENT)?,
         };
         Ok(AuthorizedSession { record, consent })
     }
@@ -379,7 +423,15 @@ impl Sessions {
     }
 
     /// Journals `step` in session `id` (progress, or a transition such as an expiry).
-    pub async fn record(&self, id: SessionId, step: Step) -> Result<SessionEvent, SessionsError> {
+    pub async fn record(
+        &self,
+        id: SessionId,
+        mut step: Step,
+    ) -> Result<SessionEvent, SessionsError> {
+        // A step that ends the session carries at least the tenant's webhook notice.
+        if step.records.is_none() && step.to.is_terminal() {
+            step = step.with_records(OutboxRecords::step(&self.outbox, Vec::new()));
+        }
         let actor = self.actor(id).await?;
         Ok(
             ractor::call!(actor, |reply| SessionMsg::Record { step, reply })

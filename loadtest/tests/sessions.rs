@@ -9,6 +9,7 @@ fn loadtest(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loadtest"))
         .arg("sessions")
         .args(args)
+        .args(["--api-key", "kyc_test"])
         .output()
         .unwrap()
 }
@@ -76,7 +77,7 @@ fn too_few_descriptors_are_reported_before_sending() {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ulimit -n 256 && exec '{exe}' sessions --url http://127.0.0.1:1 --sessions 1000"
+            "ulimit -n 256 && exec '{exe}' sessions --url http://127.0.0.1:1 --api-key k --sessions 1000"
         ))
         .output()
         .unwrap();

@@ -15,7 +15,9 @@ pub mod models;
 pub mod ocr;
 pub mod quality;
 pub mod serve;
+pub mod tenants;
 pub mod verify;
+pub mod webhooks;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -61,6 +63,10 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     /// The audit chain: `kyc audit verify` checks every link and names the first broken one.
     Audit(audit::AuditArgs),
+    /// Tenants and their API keys: create, list, rotate-key, disable, enable.
+    Tenants(tenants::TenantsArgs),
+    /// Webhooks: `kyc webhooks verify` checks a received notification's signature.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -85,6 +91,8 @@ pub fn main() -> ExitCode {
         Command::Keys(a) => keys::run(a),
         Command::Migrate(a) => migrate::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Tenants(a) => tenants::run(a),
+        Command::Webhooks(a) => webhooks::run(a),
     }
 }
 

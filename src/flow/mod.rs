@@ -115,6 +115,12 @@ impl KycPipeline {
 }
 
 impl Pipeline for KycPipeline {
+    /// An expiry or a failure after a stopped job: nothing for the records store, and the
+    /// tenant's webhook notice (which the records' encoding adds for a session that ended).
+    fn own_step_records(&self) -> Option<actors::session::StepRecords> {
+        Some(OutboxRecords::step(&self.inner.outbox, Vec::new()))
+    }
+
     fn run(&self, ctx: JobContext) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {

@@ -28,9 +28,23 @@ pub enum ApiError {
     /// 401: missing or wrong credentials.
     #[error("missing or invalid credentials")]
     Unauthorized,
+    /// 401: no tenant API key, or one no tenant has (`message` says which).
+    #[error("{0}")]
+    InvalidKey(String),
     /// 403: the credentials do not allow this.
     #[error("not allowed")]
     Forbidden,
+    /// 403: the credentials do not allow this, and why.
+    #[error("{0}")]
+    Denied(String),
+    /// 401: the session's token outlived `sessions.max_lifetime_secs`.
+    #[error(
+        "the session's token has expired (a session's token works for {0} s after it was created)"
+    )]
+    TokenExpired(u64),
+    /// 403: the tenant is disabled: its key and its sessions' tokens are refused.
+    #[error("this tenant is disabled")]
+    TenantDisabled,
     /// 404: the named thing (e.g. "session 1234") does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -87,7 +101,8 @@ impl ApiError {
             Self::BadRequest(_) | Self::InvalidJson(_) => StatusCode::BAD_REQUEST,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::InvalidKey(_) | Self::TokenExpired(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::Denied(_) | Self::TenantDisabled => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::ConsentRequired(_) => StatusCode::CONFLICT,
@@ -109,7 +124,10 @@ impl ApiError {
             Self::InvalidJson(_) => "INVALID_JSON",
             Self::Validation { .. } => "VALIDATION_FAILED",
             Self::Unauthorized => "UNAUTHORIZED",
-            Self::Forbidden => "FORBIDDEN",
+            Self::InvalidKey(_) => "INVALID_API_KEY",
+            Self::TokenExpired(_) => "TOKEN_EXPIRED",
+            Self::Forbidden | Self::Denied(_) => "FORBIDDEN",
+            Self::TenantDisabled => "TENANT_DISABLED",
             Self::NotFound(_) => "NOT_FOUND",
             Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             Self::Conflict(_) => "CONFLICT",

@@ -64,6 +64,7 @@ async fn receive_for_session(
     let admitted = (|| {
         app.limit_ip(ip)?;
         let session = sessions.authorize_token(bearer(headers))?;
+        app.token_allows(&session)?;
         session.check(intake)?;
         if sessions.busy() {
             return Err(ApiError::Busy {

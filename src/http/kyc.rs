@@ -2,7 +2,7 @@
 //! comparison and read the results. Every call but the first carries the session's bearer
 //! token; uploads return 202 at once and the work's progress arrives as events.
 
-use super::auth::{Authorized, bearer, parse_session_id};
+use super::auth::{Authorized, SessionAccess, TenantKey, bearer, parse_session_id};
 use super::comparisons::ComparisonView;
 use super::extract::{Json, OptionalJson, Path};
 use super::openapi::TokenRefusals;
@@ -10,7 +10,7 @@ use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope}
 use crate::consent::{Consent, ConsentRequest, ConsentVia};
 use crate::flow::IdCaptureStatus;
 use actors::session::event::now_ms;
-use actors::session::{Intake, Job, Message, SessionId, SessionState, Stage, Step};
+use actors::session::{Intake, Job, Message, Owner, SessionId, SessionState, Stage, Step};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::{HeaderMap, request::Parts};
 use serde::{Deserialize, Serialize};
@@ -62,53 +62,101 @@ impl AppState {
 pub struct CreatedSession {
     #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
-    /// Bearer token for this session only; shown once.
+    /// The tenant's own reference, as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Bearer token for this session only, for the person's browser; shown once.
     pub token: String,
-    /// Where to watch the session's events.
+    /// Where the browser watches the session's events (the token in the query).
     pub ws_url: String,
+    /// Where the browser reads the session's progress (with the token as bearer).
+    pub status_url: String,
+    /// Seconds without activity after which the session expires.
     pub expires_in_secs: u64,
+    /// When the token stops working whatever the session is doing (ms since the Unix epoch:
+    /// `sessions.max_lifetime_secs` after its creation).
+    pub token_expires_ms: u64,
 }
 
 /// The body of `POST /api/v1/sessions` (optional).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSession {
+    /// The tenant's own reference for the session (at most 128 printable characters), shown
+    /// back in its lists and results.
+    pub external_id: Option<String>,
     /// What the person agreed to, when the caller collected it; without it the person's page
     /// records it later (`POST /api/v1/sessions/{id}/consent`), and no upload is taken before.
     pub consent: Option<ConsentRequest>,
 }
 
+/// The longest `externalId`.
+const EXTERNAL_ID_MAX: usize = 128;
+
+fn external_id(id: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(id) = id.map(|s| s.trim().to_owned()) else {
+        return Ok(None);
+    };
+    if id.is_empty() || id.chars().count() > EXTERNAL_ID_MAX || id.chars().any(char::is_control) {
+        return Err(ApiError::validation(format!(
+            "externalId is 1 to {EXTERNAL_ID_MAX} printable characters"
+        )));
+    }
+    Ok(Some(id))
+}
+
 /// `POST /api/v1/sessions`
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
-    request_body(content = Option<CreateSession>, description = "Optional: the consent the caller collected"),
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", security(("apiKey" = [])),
+    request_body(content = Option<CreateSession>, description = "Optional: the tenant's reference and the consent the caller collected"),
     responses(
-        (status = 201, description = "The session, its token (shown once) and its WebSocket", body = Envelope<CreatedSession>),
-        (status = 422, description = "VALIDATION_FAILED: the consent is incomplete or names an unknown purpose", body = ErrorEnvelope),
+        (status = 201, description = "The session, its token for the person's browser (shown once), its WebSocket and status URLs", body = Envelope<CreatedSession>),
+        (status = 401, description = "INVALID_API_KEY: no tenant API key, a malformed one or an unknown one", body = ErrorEnvelope),
+        (status = 403, description = "TENANT_DISABLED", body = ErrorEnvelope),
+        (status = 422, description = "VALIDATION_FAILED: the consent is incomplete or names an unknown purpose, or the externalId is too long", body = ErrorEnvelope),
         (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorEnvelope),
     ))]
 pub async fn create_session(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
+    TenantKey(tenant): TenantKey,
     OptionalJson(body): OptionalJson<CreateSession>,
 ) -> ApiResult<CreatedSession> {
     app.limit_ip(&ip)?;
+    // The tenant's allowance: one tenant's flood does not use up anyone else's.
+    let per_minute = tenant
+        .options
+        .sessions_per_minute
+        .unwrap_or(app.settings.sessions.rate_per_tenant_per_minute);
+    app.limit(&format!("tenant:{}", tenant.id), per_minute)?;
+    let (external_id, consent) = match body {
+        Some(b) => (external_id(b.external_id)?, b.consent),
+        None => (None, None),
+    };
     // A bad consent is refused before a session exists for it.
-    let consent = body
-        .and_then(|b| b.consent)
+    let consent = consent
         .map(|c| c.accept(ConsentVia::Creation, now_ms()))
         .transpose()?;
-    let (record, token) = app.sessions.create().await?;
+    let owner = Owner {
+        tenant: Some(tenant.id.clone()),
+        external_id: external_id.clone(),
+    };
+    let (record, token) = app.sessions.create(owner).await?;
     if let Some(c) = &consent {
         app.sessions.record_consent(record.id, c).await?;
     }
     // From the configured public URL, never from the request's Host header.
     let ws_url = app.ws_url(&format!("/ws/kyc/{}?token={token}", record.id));
-    tracing::info!(session = %record.id, "session created");
+    tracing::info!(session = %record.id, tenant = %tenant.id, "session created");
     Ok(ApiResponse::created(CreatedSession {
         session_id: record.id,
+        external_id,
         token,
         ws_url,
+        status_url: format!("{}/api/v1/sessions/{}", app.public_url, record.id),
         expires_in_secs: app.settings.sessions.idle_timeout_secs,
+        token_expires_ms: record
+            .created_ms
+            .saturating_add(app.settings.sessions.max_lifetime_secs.saturating_mul(1000)),
     }))
 }
 
@@ -127,27 +175,51 @@ pub struct SessionStatus {
     pub consent: Option<Consent>,
     pub created_ms: u64,
     pub updated_ms: u64,
+    /// The tenant's own reference (tenant key only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The full result (tenant key only): the ID capture's fields and checks, every
+    /// comparison with its scores and pairs table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<super::tenant_api::SessionResult>,
+}
+
+impl SessionStatus {
+    /// The outline of `session` anyone allowed to see it may read.
+    pub fn of(session: &crate::sessions::AuthorizedSession) -> Self {
+        let r = session.record();
+        Self {
+            session_id: r.id,
+            state: r.state,
+            decision: r.decision,
+            seq: r.seq,
+            pending: r.pending.as_ref().map(Job::id),
+            consent: session.consent().cloned(),
+            created_ms: r.created_ms,
+            updated_ms: r.updated_ms,
+            external_id: None,
+            result: None,
+        }
+    }
 }
 
 /// `GET /api/v1/sessions/{id}`
-#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", security(("session" = [])),
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", security(("session" = []), ("apiKey" = [])),
     params(("id" = String, Path, description = "Session id")),
     responses(
-        (status = 200, description = "State, last event number, decision", body = Envelope<SessionStatus>),
+        (status = 200, description = "State, last event number, decision; with the tenant's key also its externalId and the full result", body = Envelope<SessionStatus>),
         TokenRefusals,
     ))]
-pub async fn session_status(Authorized(session): Authorized) -> ApiResult<SessionStatus> {
-    let r = session.record();
-    Ok(ApiResponse::ok(SessionStatus {
-        session_id: r.id,
-        state: r.state,
-        decision: r.decision,
-        seq: r.seq,
-        pending: r.pending.as_ref().map(Job::id),
-        consent: session.consent().cloned(),
-        created_ms: r.created_ms,
-        updated_ms: r.updated_ms,
-    }))
+pub async fn session_status(
+    State(app): State<AppState>,
+    access: SessionAccess,
+) -> ApiResult<SessionStatus> {
+    let mut status = SessionStatus::of(&access.session);
+    if access.caller.tenant().is_ok() {
+        status.external_id = access.session.record().external_id.clone();
+        status.result = Some(app.session_result(&access.session).await?);
+    }
+    Ok(ApiResponse::ok(status))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -248,6 +320,8 @@ pub async fn face_similarity(
 #[serde(untagged)]
 pub enum ComparisonAnswer {
     Done(Box<ComparisonView>),
+    /// What the person's page sees: the outcome, no scores.
+    Outcome(super::person_view::ComparisonOutcome),
     Processing {
         #[serde(rename = "comparisonId")]
         comparison_id: uuid::Uuid,
@@ -256,10 +330,10 @@ pub enum ComparisonAnswer {
 }
 
 /// `GET /api/v1/face-similarity/{comparisonId}`
-#[utoipa::path(get, path = "/api/v1/face-similarity/{comparisonId}", tag = "sessions", security(("session" = [])),
+#[utoipa::path(get, path = "/api/v1/face-similarity/{comparisonId}", tag = "sessions", security(("session" = []), ("apiKey" = [])),
     params(("comparisonId" = String, Path, description = "Comparison id")),
     responses(
-        (status = 200, description = "The decision, its reasons and the ID × frame pairs, from the records store (`source: records`) or, while its records are on their way there, from the session's journal (`source: journal`); `{comparisonId, status: \"processing\"}` while it runs", body = Envelope<ComparisonView>),
+        (status = 200, description = "With the tenant's key (or a session token of a tenant that shows scores): the decision, its reasons and the ID × frame pairs, from the records store (`source: records`) or, while its records are on their way there, from the session's journal (`source: journal`). With the session token: the outcome only (`ComparisonOutcome`). `{comparisonId, status: \"processing\"}` while it runs", body = Envelope<ComparisonView>),
         TokenRefusals,
     ))]
 pub async fn comparison(
@@ -271,9 +345,10 @@ pub async fn comparison(
         .map_err(|_| ApiError::validation("the comparison id is not a UUID"))?;
     let not_found = || ApiError::NotFound(format!("comparison {cid}"));
     let id = app.sessions.owner_of(&cid)?.ok_or_else(not_found)?;
-    let session = app.authorize(&id, bearer(&headers))?;
+    let SessionAccess { session, caller } = app.access(&id, &headers).await?;
     match app.comparison_view(session.id(), cid).await? {
-        Some(r) => Ok(ApiResponse::ok(ComparisonAnswer::Done(Box::new(r)))),
+        Some(r) if caller.sees_scores() => Ok(ApiResponse::ok(ComparisonAnswer::Done(Box::new(r)))),
+        Some(r) => Ok(ApiResponse::ok(ComparisonAnswer::Outcome(r.into()))),
         None if session.record().pending.as_ref().map(Job::id) == Some(cid) => {
             Ok(ApiResponse::ok(ComparisonAnswer::Processing {
                 comparison_id: cid,

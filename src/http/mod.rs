@@ -6,6 +6,7 @@
 //! of a request is inside a span with its `request_id`.
 
 mod admin;
+pub mod admin_tenants;
 mod auth;
 pub mod comparisons;
 mod envelope;
@@ -18,11 +19,14 @@ pub mod kyc;
 mod limits;
 mod metrics;
 pub mod openapi;
+mod person_view;
 mod privacy;
 mod request_id;
 pub mod shutdown;
 pub(crate) mod sniff;
+mod tenant_api;
 mod upload;
+mod webhook_api;
 mod ws;
 
 pub use envelope::{ApiResponse, Envelope, ErrorBody, ErrorEnvelope};
@@ -58,6 +62,10 @@ pub struct AppState {
     pub limiter: Arc<limits::RateLimiter>,
     /// The base URL handed to clients (`server.public_url`, else the listening address).
     pub public_url: Arc<str>,
+    /// The tenants and their API keys.
+    pub tenants: Arc<crate::tenants::Tenants>,
+    /// The address the server listens on (a webhook may not point back at it).
+    pub listening: SocketAddr,
 }
 
 impl AppState {
@@ -66,6 +74,7 @@ impl AppState {
         engines: Arc<Engines>,
         sessions: Arc<Sessions>,
         records: Arc<RecordsService>,
+        tenants: Arc<crate::tenants::Tenants>,
         address: SocketAddr,
     ) -> Self {
         let configured = settings.server.public_url.trim().trim_end_matches('/');
@@ -82,6 +91,8 @@ impl AppState {
             records,
             limiter: Arc::default(),
             public_url,
+            tenants,
+            listening: address,
         }
     }
 
@@ -104,7 +115,10 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/api/v1/sessions", post(kyc::create_session))
+        .route(
+            "/api/v1/sessions",
+            post(kyc::create_session).get(tenant_api::list),
+        )
         .route(
             "/api/v1/sessions/{id}",
             get(kyc::session_status).delete(privacy::erase),
@@ -128,6 +142,27 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/sessions/{id}", get(admin::session))
         .route("/admin/decisions", get(admin::decisions))
         .route("/admin/sessions/{id}/expire", post(admin::expire))
+        .route(
+            "/admin/tenants",
+            post(admin_tenants::create).get(admin_tenants::list),
+        )
+        .route(
+            "/admin/tenants/{id}",
+            axum::routing::patch(admin_tenants::update),
+        )
+        .route(
+            "/admin/tenants/{id}/rotate-key",
+            post(admin_tenants::rotate_key),
+        )
+        .route("/admin/tenants/{id}/disable", post(admin_tenants::disable))
+        .route("/admin/tenants/{id}/enable", post(admin_tenants::enable))
+        .route("/admin/tenants/{id}/webhook", get(webhook_api::admin_show))
+        .route(
+            "/api/v1/webhook",
+            axum::routing::put(webhook_api::register)
+                .get(webhook_api::show)
+                .delete(webhook_api::remove),
+        )
         .merge(uploads);
     finish(routes).with_state(state)
 }

@@ -2,10 +2,13 @@
 //! the types they exchange (utoipa), served at `/api/v1/openapi.json`, and a page at
 //! `/api/v1/docs` that renders it (self-contained: no script from elsewhere).
 
-use super::{ErrorEnvelope, admin, health, intake, kyc, metrics, privacy, ws};
+use super::{
+    ErrorEnvelope, admin, admin_tenants, health, intake, kyc, metrics, privacy, tenant_api,
+    webhook_api, ws,
+};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -19,6 +22,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         kyc::create_session,
+        tenant_api::list,
         kyc::session_status,
         privacy::erase,
         privacy::export,
@@ -36,11 +40,22 @@ use utoipa::{Modify, OpenApi};
         admin::session,
         admin::decisions,
         admin::expire,
+        admin_tenants::create,
+        admin_tenants::list,
+        admin_tenants::rotate_key,
+        admin_tenants::disable,
+        admin_tenants::enable,
+        admin_tenants::update,
+        webhook_api::register,
+        webhook_api::show,
+        webhook_api::remove,
+        webhook_api::admin_show,
     ),
     modifiers(&Security),
     tags(
         (name = "sessions", description = "A KYC session: create, upload, compare, watch"),
-        (name = "admin", description = "Inspection (bearer admin.token)"),
+        (name = "webhooks", description = "A tenant's webhook: signed notifications of its sessions' ends"),
+        (name = "admin", description = "Inspection and tenants (bearer admin.token)"),
         (name = "probes", description = "Liveness, readiness, metrics"),
     )
 )]
@@ -50,13 +65,19 @@ pub struct ApiDoc;
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)] // a description only: errors are `ApiError`s
 pub(super) enum TokenRefusals {
-    #[response(status = 401, description = "UNAUTHORIZED: no session token")]
+    #[response(
+        status = 401,
+        description = "UNAUTHORIZED: no session token; INVALID_API_KEY: a malformed or unknown tenant key"
+    )]
     Unauthorized(ErrorEnvelope),
-    #[response(status = 403, description = "FORBIDDEN: another session's token")]
+    #[response(
+        status = 403,
+        description = "FORBIDDEN: another session's token, or a session token where the tenant's key is needed; TENANT_DISABLED"
+    )]
     Forbidden(ErrorEnvelope),
     #[response(
         status = 404,
-        description = "NOT_FOUND: no such session (or nothing of the kind asked for yet)"
+        description = "NOT_FOUND: no such session (another tenant's sessions do not exist for a key), or nothing of the kind asked for yet"
     )]
     NotFound(ErrorEnvelope),
 }
@@ -113,6 +134,13 @@ impl Modify for Security {
                 ),
             );
         }
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "The tenant's API key (`kyc tenants create`); `Authorization: Bearer kyc_…` works too",
+            ))),
+        );
     }
 }
 

@@ -1,18 +1,15 @@
-//! The person's rights over their session through the API: erasure
-//! (`DELETE /api/v1/sessions/{id}`) and the data-subject export
-//! (`GET /api/v1/sessions/{id}/export`), both with the session token (the tenant's key once
-//! tenants exist), both audited.
+//! The person's rights over their session, exercised through the tenant that runs it:
+//! erasure (`DELETE /api/v1/sessions/{id}`) and the data-subject export
+//! (`GET /api/v1/sessions/{id}/export`), both with the tenant's API key (the session token is
+//! refused: it is in the person's browser, and an export holds every score), both audited.
 
-use super::auth::Authorized;
+use super::auth::SessionAccess;
 use super::openapi::TokenRefusals;
 use super::{ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use crate::sessions::{ErasureReport, SessionExport};
 use actors::session::{SessionId, SessionState};
 use axum::extract::State;
 use serde::Serialize;
-
-/// Who the audit trail names for a session-token request.
-const SESSION_TOKEN: &str = "session-token";
 
 /// `DELETE /api/v1/sessions/{id}`
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -24,19 +21,17 @@ pub struct SessionErased {
     pub removed: ErasureReport,
 }
 
-#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", security(("session" = [])),
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", security(("apiKey" = [])),
     params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 200, description = "Erased: the data key destroyed, media deleted, personal fields and embeddings removed from the journal and the records; the decision, times and audit trail kept", body = Envelope<SessionErased>),
         TokenRefusals,
         (status = 410, description = "SESSION_ERASED: the session was already erased", body = ErrorEnvelope),
     ))]
-pub async fn erase(
-    State(app): State<AppState>,
-    Authorized(session): Authorized,
-) -> ApiResult<SessionErased> {
-    let id = session.id();
-    let removed = app.sessions.erase(id, SESSION_TOKEN).await?;
+pub async fn erase(State(app): State<AppState>, access: SessionAccess) -> ApiResult<SessionErased> {
+    access.caller.tenant()?;
+    let id = access.session.id();
+    let removed = app.sessions.erase(id, &access.caller.audit_name()).await?;
     Ok(ApiResponse::ok(SessionErased {
         session_id: id,
         state: SessionState::Erased,
@@ -44,7 +39,7 @@ pub async fn erase(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/export", tag = "sessions", security(("session" = [])),
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/export", tag = "sessions", security(("apiKey" = [])),
     params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 200, description = "Everything held about the session: events, consent, document fields (decrypted; the resident number as YYMMDD-S******), media metadata, face samples with their embeddings, comparisons, decisions, erasures and the audit entries about it", body = Envelope<SessionExport>),
@@ -53,11 +48,16 @@ pub async fn erase(
     ))]
 pub async fn export(
     State(app): State<AppState>,
-    Authorized(session): Authorized,
+    access: SessionAccess,
 ) -> ApiResult<SessionExport> {
+    access.caller.tenant()?;
     let export = app
         .sessions
-        .export(session.id(), app.records.store(), SESSION_TOKEN)
+        .export(
+            access.session.id(),
+            app.records.store(),
+            &access.caller.audit_name(),
+        )
         .await?;
     Ok(ApiResponse::ok(export))
 }

@@ -2,9 +2,12 @@
 //! `since` are replayed from the journal first (a page that reloads misses nothing), then the
 //! session's actor sends each new one; any number of sockets may watch one session. A ping
 //! goes out every `sessions.ws_ping_secs`; a socket silent for `sessions.ws_dead_secs` is
-//! closed. Buffers are small (4 KiB) so thousands of idle sockets stay cheap.
+//! closed. Buffers are small (4 KiB) so thousands of idle sockets stay cheap. The session's
+//! token sees the person's view of each event (no scores, unless the tenant shows them); the
+//! tenant's key (a header: `X-Api-Key`) sees every event whole. A socket of a tenant that is
+//! disabled is closed at its next ping.
 
-use super::auth::Authorized;
+use super::auth::SessionAccess;
 use super::extract::Query;
 use super::{ApiError, AppState};
 use crate::sessions::Sessions;
@@ -24,7 +27,7 @@ const BUFFER: usize = 4 * 1024;
 /// Close code asking the client to reconnect (with `since`).
 const TRY_AGAIN: u16 = 1013;
 
-/// The query besides `token` (which [`Authorized`] reads).
+/// The query besides `token` (which [`SessionAccess`] reads).
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
     #[serde(default)]
@@ -38,7 +41,7 @@ pub struct WsQuery {
         asks the client to reconnect with `since`.",
     params(
         ("sessionId" = String, Path, description = "Session id"),
-        ("token" = String, Query, description = "The session's token"),
+        ("token" = Option<String>, Query, description = "The session's token (the person's view: no scores unless the tenant shows them); a tenant sends its key in `X-Api-Key` instead and sees every event whole"),
         ("since" = Option<u64>, Query, description = "Last event number seen (0: all)"),
     ),
     responses(
@@ -47,11 +50,21 @@ pub struct WsQuery {
     ))]
 pub async fn watch(
     State(app): State<AppState>,
-    Authorized(session): Authorized,
+    access: SessionAccess,
     Query(q): Query<WsQuery>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let id = session.id();
+    let id = access.session.id();
+    let watcher = Watcher {
+        // A session token stops at the session's lifetime; a tenant key does not.
+        expires_ms: match access.caller {
+            super::auth::Caller::Person { .. } => Some(app.token_expires_ms(&access.session)),
+            super::auth::Caller::Tenant(_) => None,
+        },
+        redact: !access.caller.sees_scores(),
+        tenant: access.session.record().tenant.clone(),
+        tenants: std::sync::Arc::clone(&app.tenants),
+    };
     let upgrade = upgrade.map_err(|e| {
         ApiError::BadRequest(format!("this endpoint takes WebSocket connections: {e}"))
     })?;
@@ -62,37 +75,86 @@ pub async fn watch(
         .read_buffer_size(BUFFER)
         .write_buffer_size(BUFFER)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| async move {
-            if let Err(e) = run(socket, &sessions, id, q.since, ping, dead).await {
-                tracing::debug!(session = %id, error = %e, "websocket closed");
+        .on_upgrade(move |mut socket| async move {
+            let ended = run(&mut socket, &sessions, &watcher, id, q.since, ping, dead).await;
+            // The closing handshake without the sessions: a server that stops does not wait
+            // for clients slow to answer it.
+            drop((sessions, watcher));
+            match ended {
+                Ok(Some((code, reason))) => close(&mut socket, code, reason).await,
+                Ok(None) => {}
+                Err(e) => tracing::debug!(session = %id, error = %e, "websocket closed"),
             }
         })
         .into_response())
 }
 
-fn json(e: &SessionEvent) -> Result<Message, axum::Error> {
-    serde_json::to_string(e)
-        .map(|s| Message::Text(Utf8Bytes::from(s)))
-        .map_err(axum::Error::new)
+/// Who watches: what they may see, and whose tenant may be disabled under them.
+struct Watcher {
+    expires_ms: Option<u64>,
+    redact: bool,
+    tenant: Option<String>,
+    tenants: std::sync::Arc<crate::tenants::Tenants>,
 }
 
+impl Watcher {
+    fn json(&self, e: &SessionEvent) -> Result<Message, axum::Error> {
+        let text = if self.redact {
+            serde_json::to_string(&super::person_view::event(e.clone()))
+        } else {
+            serde_json::to_string(e)
+        };
+        text.map(|s| Message::Text(Utf8Bytes::from(s)))
+            .map_err(axum::Error::new)
+    }
+
+    fn tenant_disabled(&self) -> bool {
+        self.tenant
+            .as_deref()
+            .and_then(|t| self.tenants.get(t))
+            .is_some_and(|t| t.disabled)
+    }
+}
+
+/// Close code of a socket whose tenant was disabled (policy violation).
+const POLICY: u16 = 1008;
+
+/// How long a closing socket waits for the client's answering close frame.
+const CLOSING: Duration = Duration::from_secs(1);
+
+/// Sends a close frame and waits (briefly) for the client's, as the closing handshake goes, so
+/// whatever the client was still sending (a pong) does not meet a dropped connection first.
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let _ = socket
+    let sent = socket
         .send(Message::Close(Some(CloseFrame {
             code,
             reason: Utf8Bytes::from_static(reason),
         })))
         .await;
+    if sent.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSING, async {
+        while let Some(Ok(m)) = socket.recv().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
+/// Streams the events until the socket ends; `Some((code, reason))` when the server ends it
+/// (the caller then closes the socket).
 async fn run(
-    mut socket: WebSocket,
+    socket: &mut WebSocket,
     sessions: &Sessions,
+    watcher: &Watcher,
     id: SessionId,
     since: u64,
     ping_every: Duration,
     dead_after: Duration,
-) -> Result<(), axum::Error> {
+) -> Result<Option<(u16, &'static str)>, axum::Error> {
     // Replay from the journal here (the socket reads as fast as it can), then attach to the
     // actor from the last event sent: it replays whatever was added in between.
     let mut last = since;
@@ -100,7 +162,7 @@ async fn run(
         .events_since(&id, since)
         .map_err(axum::Error::new)?;
     for e in &missed {
-        socket.send(json(e)?).await?;
+        socket.send(watcher.json(e)?).await?;
         last = e.seq;
     }
     let (tx, mut rx) = mpsc::channel(QUEUE);
@@ -116,13 +178,10 @@ async fn run(
         Err(_) => false,
     };
     if !attached {
-        close(
-            &mut socket,
+        return Ok(Some((
             TRY_AGAIN,
             "session unavailable; reconnect with since",
-        )
-        .await;
-        return Ok(());
+        )));
     }
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let mut heard = Instant::now();
@@ -130,29 +189,36 @@ async fn run(
         tokio::select! {
             event = rx.recv() => match event {
                 // A transient notice (a live frame's check) is not numbered: it passes as it is.
-                Some(e) if e.transient => socket.send(json(&e)?).await?,
+                Some(e) if e.transient => socket.send(watcher.json(&e)?).await?,
                 Some(e) => {
                     if e.seq <= last {
                         continue;
                     }
                     last = e.seq;
-                    socket.send(json(&e)?).await?;
+                    socket.send(watcher.json(&e)?).await?;
                 }
                 None => {
                     // Dropped by the session (too far behind, or the session stopped).
-                    close(&mut socket, TRY_AGAIN, "reconnect with since").await;
-                    return Ok(());
+                    return Ok(Some((TRY_AGAIN, "reconnect with since")));
                 }
             },
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Close(_))) | None => return Ok(()),
+                Some(Ok(Message::Close(_))) | None => return Ok(None),
                 Some(Ok(_)) => heard = Instant::now(),
                 Some(Err(e)) => return Err(e),
             },
             _ = ping.tick() => {
+                if watcher.tenant_disabled() {
+                    return Ok(Some((POLICY, "the tenant is disabled")));
+                }
+                if watcher
+                    .expires_ms
+                    .is_some_and(|at| actors::session::event::now_ms() >= at)
+                {
+                    return Ok(Some((POLICY, "the session's token has expired")));
+                }
                 if heard.elapsed() > dead_after {
-                    close(&mut socket, 1001, "no answer to pings").await;
-                    return Ok(());
+                    return Ok(Some((1001, "no answer to pings")));
                 }
                 socket.send(Message::Ping(Default::default())).await?;
             }

@@ -21,6 +21,8 @@ pub struct Embedded {
     comparisons: Tree,
     decisions: Tree,
     audit: Tree,
+    /// Tenant id → JSON (see `tenants`).
+    pub(super) tenants: Tree,
 }
 
 fn entry_key(session_id: &Uuid, seq: u64) -> [u8; 24] {
@@ -63,6 +65,7 @@ impl Embedded {
             comparisons: db.open_tree("comparisons")?,
             decisions: db.open_tree("decisions")?,
             audit: db.open_tree("audit")?,
+            tenants: db.open_tree("tenants")?,
             db,
         })
     }
@@ -174,6 +177,14 @@ impl Embedded {
 impl Records for Embedded {
     fn name(&self) -> &'static str {
         "embedded"
+    }
+
+    async fn tenants(&self) -> Result<Vec<super::Tenant>, RecordsError> {
+        self.load_tenants()
+    }
+
+    async fn put_tenant(&self, tenant: &super::Tenant) -> Result<(), RecordsError> {
+        self.store_tenant(tenant)
     }
 
     async fn write_batch(&self, entries: &[RecordEntry]) -> Result<usize, RecordsError> {

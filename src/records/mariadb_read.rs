@@ -233,6 +233,14 @@ impl Records for MariaDb {
         "mariadb"
     }
 
+    async fn tenants(&self) -> Result<Vec<super::Tenant>, RecordsError> {
+        self.load_tenants().await
+    }
+
+    async fn put_tenant(&self, tenant: &super::Tenant) -> Result<(), RecordsError> {
+        self.store_tenant(tenant).await
+    }
+
     async fn write_batch(&self, entries: &[RecordEntry]) -> Result<usize, RecordsError> {
         self.write_all(entries).await
     }

@@ -13,6 +13,7 @@ mod mariadb_read;
 mod outbox;
 mod service;
 mod step;
+mod tenants;
 mod types;
 
 pub use audit::{
@@ -25,6 +26,7 @@ pub use mariadb::{MIGRATOR, MariaDb, MigrationReport};
 pub use outbox::{Backlog, Outbox, OutboxError};
 pub use service::{LAG_AFTER, RecordsHealth, RecordsService};
 pub use step::{OutboxRecords, PER_STEP, record_seq};
+pub use tenants::{DUPLICATE, Tenant, TenantOptions, WebhookTarget};
 pub use types::*;
 
 use crate::settings::Settings;
@@ -119,6 +121,13 @@ pub trait Records: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordEntry>, RecordsError>> + Send;
 
+    /// Every tenant, oldest first.
+    fn tenants(&self) -> impl Future<Output = Result<Vec<Tenant>, RecordsError>> + Send;
+
+    /// Stores `tenant` (new or changed, by id); a name or key another tenant has is a
+    /// `Database` error with code [`DUPLICATE`].
+    fn put_tenant(&self, tenant: &Tenant) -> impl Future<Output = Result<(), RecordsError>> + Send;
+
     /// One entry; see [`Records::write_batch`].
     fn write(
         &self,
@@ -208,6 +217,20 @@ impl Records for Store {
         match self {
             Self::MariaDb(r) => r.decisions_between(from_ms, to_ms, limit).await,
             Self::Embedded(r) => r.decisions_between(from_ms, to_ms, limit).await,
+        }
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, RecordsError> {
+        match self {
+            Self::MariaDb(r) => r.tenants().await,
+            Self::Embedded(r) => r.tenants().await,
+        }
+    }
+
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), RecordsError> {
+        match self {
+            Self::MariaDb(r) => r.put_tenant(tenant).await,
+            Self::Embedded(r) => r.put_tenant(tenant).await,
         }
     }
 }

@@ -57,6 +57,11 @@ impl RecordsService {
         &self.store
     }
 
+    /// The store, shared (the tenants read and write theirs there).
+    pub fn shared_store(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
+    }
+
     pub fn backend(&self) -> &'static str {
         self.backend
     }

@@ -3,7 +3,7 @@
 //! each is unique per session and the same step always yields the same numbers.
 
 use super::{Outbox, Record, RecordEntry};
-use actors::session::{OutboxWrite, RecordSource, SessionId, StepRecords};
+use actors::session::{BesideTree, OutboxWrite, RecordSource, SessionRecord, StepRecords};
 
 /// Records one step may carry (the low bits of their sequence numbers).
 pub const PER_STEP: u64 = 16;
@@ -31,22 +31,28 @@ impl OutboxRecords {
 }
 
 impl RecordSource for OutboxRecords {
-    fn encode(&self, session: SessionId, seq: u64, at_ms: u64) -> Result<Vec<OutboxWrite>, String> {
+    fn encode(
+        &self,
+        session: &SessionRecord,
+        seq: u64,
+        at_ms: u64,
+    ) -> Result<Vec<OutboxWrite>, String> {
         if self.records.len() as u64 > PER_STEP {
             return Err(format!(
                 "{} records in one step (at most {PER_STEP})",
                 self.records.len()
             ));
         }
-        self.records
+        let mut writes = self
+            .records
             .iter()
             .enumerate()
             .map(|(i, record)| {
                 let entry = RecordEntry {
-                    session_id: session,
+                    session_id: session.id,
                     seq: record_seq(seq, i),
                     at_ms: i64::try_from(at_ms).unwrap_or(i64::MAX),
-                    tenant_id: None,
+                    tenant_id: session.tenant.clone(),
                     record: record.clone(),
                 };
                 let (key, value) = self
@@ -54,9 +60,17 @@ impl RecordSource for OutboxRecords {
                     .stage(&entry)
                     .map_err(|e| e.to_string())?
                     .into_parts();
-                Ok(OutboxWrite { key, value })
+                Ok(OutboxWrite {
+                    key,
+                    value,
+                    tree: BesideTree::Outbox,
+                })
             })
-            .collect()
+            .collect::<Result<Vec<_>, String>>()?;
+        // A tenant's session that ends with this step: its webhook's notice, in the same
+        // transaction.
+        writes.extend(crate::webhooks::stage(session, at_ms)?);
+        Ok(writes)
     }
 
     fn durable(&self) {

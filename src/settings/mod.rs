@@ -27,12 +27,14 @@ mod retention;
 pub mod security;
 mod sessions;
 mod video;
+mod webhooks;
 pub use database::DatabaseSettings;
 pub use home::Home;
 pub use retention::RetentionSettings;
 pub use security::{MASTER_KEY_VAR, SecuritySettings};
 pub use sessions::SessionSettings;
 pub use video::VideoSettings;
+pub use webhooks::WebhookSettings;
 
 /// The built-in copies of the config files, so the binary works from any folder.
 const BASE_TOML: &str = include_str!("../../config/base.toml");
@@ -149,6 +151,10 @@ pub struct Settings {
     pub security: SecuritySettings,
     #[serde(default)]
     pub retention: RetentionSettings,
+    #[serde(default)]
+    pub tenants: TenantSettings,
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     /// The environment the settings were loaded for (from `KYC_ENV`, not from a file).
     #[serde(skip)]
     pub environment: Environment,
@@ -287,6 +293,15 @@ pub struct AdminSettings {
     /// Bearer token `/metrics` asks for; unset, `/metrics` is open (bind it where only the
     /// scraper reaches, or set one).
     pub metrics_token: Option<SecretString>,
+}
+
+/// `[tenants]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSettings {
+    /// At a start with no tenant at all, create one named `development` and print its key and
+    /// a ready `curl` line (development only; never in production).
+    pub development_tenant: bool,
 }
 
 /// `[redis]`
@@ -441,10 +456,17 @@ impl Settings {
             }
             _ => {}
         }
+        if self.tenants.development_tenant && self.environment == Environment::Production {
+            return Err(SettingsError::invalid(
+                "tenants.development_tenant",
+                "is for development only; make tenants with `kyc tenants create` in production",
+            ));
+        }
         self.security.validate(self.environment)?;
         public::validate(&self.server.public_url, self.environment)?;
         self.database.validate()?;
         self.retention.validate()?;
+        self.webhooks.validate()?;
         for (key, url) in [
             ("database.url", &self.database.url),
             ("redis.url", &self.redis.url),

@@ -19,6 +19,21 @@ pub struct SessionSettings {
     pub max_waiting_jobs: usize,
     /// Live camera frames checked at once (0 = one per CPU core); more get 503 at once.
     pub live_frames_at_once: usize,
+    /// Sessions one tenant may create per minute (a tenant's `sessionsPerMinute` overrides).
+    #[serde(default = "default_tenant_rate")]
+    pub rate_per_tenant_per_minute: u32,
+    /// Seconds after its creation that a session's token stops working, whatever it is doing
+    /// (its open sockets are closed); the tenant's key still reads it.
+    #[serde(default = "default_lifetime")]
+    pub max_lifetime_secs: u64,
+}
+
+fn default_tenant_rate() -> u32 {
+    600
+}
+
+fn default_lifetime() -> u64 {
+    7200
 }
 
 impl Default for SessionSettings {
@@ -33,6 +48,8 @@ impl Default for SessionSettings {
             max_running_jobs: 0,
             max_waiting_jobs: 1000,
             live_frames_at_once: 0,
+            rate_per_tenant_per_minute: default_tenant_rate(),
+            max_lifetime_secs: default_lifetime(),
         }
     }
 }
@@ -50,6 +67,11 @@ impl SessionSettings {
         }
     }
 
+    /// How long a session's token works after the session was created.
+    pub fn max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.max_lifetime_secs)
+    }
+
     pub fn ws_ping(&self) -> Duration {
         Duration::from_secs(self.ws_ping_secs)
     }
@@ -59,6 +81,18 @@ impl SessionSettings {
     }
 
     pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        if self.max_lifetime_secs == 0 {
+            return Err(SettingsError::invalid(
+                "sessions.max_lifetime_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.rate_per_tenant_per_minute == 0 {
+            return Err(SettingsError::invalid(
+                "sessions.rate_per_tenant_per_minute",
+                "must be at least 1",
+            ));
+        }
         if self.idle_timeout_secs == 0 {
             return Err(SettingsError::invalid(
                 "sessions.idle_timeout_secs",

@@ -1,5 +1,6 @@
-//! The real `kyc` binary: `kyc serve --port 0` starts, logs its address, answers, and exits 0
-//! on SIGTERM within the grace period; a bad setting stops it with exit code 2.
+//! The real `kyc` binary: `kyc serve --port 0` starts, makes the development tenant on a
+//! first start (printing its key, which then creates a session), logs its address, answers,
+//! and exits 0 on SIGTERM within the grace period; a bad setting stops it with exit code 2.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -91,6 +92,7 @@ async fn serve_answers_and_exits_0_on_sigterm() {
     let child = kyc()
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data.path().join("data"))
+        .env("KYC__TENANTS__DEVELOPMENT_TENANT", "true")
         .spawn()
         .expect("kyc serve starts");
     let mut child = Guard(child);
@@ -122,6 +124,27 @@ async fn serve_answers_and_exits_0_on_sigterm() {
     assert!(res.headers().contains_key("x-request-id"));
     let body: serde_json::Value = res.json().await.expect("json");
     assert_eq!(body["success"], true);
+
+    // The development tenant's key, printed once, creates a session as the printed curl does.
+    let key = seen
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("kyc_"))
+        .unwrap_or_else(|| panic!("no key printed:\n{}", seen.join("\n")))
+        .to_owned();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("curl") && l.contains(&key) && l.contains(&address)),
+        "a ready curl line:\n{}",
+        seen.join("\n")
+    );
+    let res = reqwest::Client::new()
+        .post(format!("{address}/api/v1/sessions"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .expect("POST /api/v1/sessions");
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
 
     let status = Command::new("kill")
         .args(["-TERM", &child.0.id().to_string()])

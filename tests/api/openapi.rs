@@ -51,6 +51,15 @@ async fn the_document_covers_every_route_and_every_reference_resolves() {
         ("get", "/admin/sessions/{id}"),
         ("get", "/admin/decisions"),
         ("post", "/admin/sessions/{id}/expire"),
+        ("get", "/api/v1/sessions"),
+        ("delete", "/api/v1/sessions/{id}"),
+        ("get", "/api/v1/sessions/{id}/export"),
+        ("post", "/admin/tenants"),
+        ("get", "/admin/tenants"),
+        ("patch", "/admin/tenants/{id}"),
+        ("post", "/admin/tenants/{id}/rotate-key"),
+        ("post", "/admin/tenants/{id}/disable"),
+        ("post", "/admin/tenants/{id}/enable"),
     ] {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is not documented");
@@ -75,6 +84,10 @@ async fn the_document_covers_every_route_and_every_reference_resolves() {
         "IdCaptureStatus",
         "ComparisonView",
         "ComparisonPair",
+        "SessionList",
+        "SessionResult",
+        "TenantKeyView",
+        "TenantView",
         "Ready",
         "RecordsHealth",
         "Backlog",
@@ -93,7 +106,11 @@ async fn the_document_covers_every_route_and_every_reference_resolves() {
     let schemes = doc["components"]["securitySchemes"]
         .as_object()
         .expect("security");
-    assert!(schemes.contains_key("session") && schemes.contains_key("admin"));
+    assert!(
+        schemes.contains_key("session")
+            && schemes.contains_key("admin")
+            && schemes.contains_key("apiKey")
+    );
 
     let page = app.get("/api/v1/docs").await;
     assert_eq!(page.status(), 200);

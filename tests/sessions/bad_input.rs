@@ -299,6 +299,7 @@ async fn a_2_gb_upload_is_cut_off_at_the_limit_and_floods_get_429() {
         let res = server
             .client
             .post(server.url("/api/v1/sessions"))
+            .header("x-api-key", &server.api_key)
             .json(&super::helpers::consent())
             .send()
             .await

@@ -128,7 +128,10 @@ async fn nothing_is_taken_before_consent_and_it_is_recorded_once() {
 async fn a_consent_sent_at_creation_is_checked_before_the_session_exists() {
     let server = spawn(&[]).await;
     let create = |body: Option<(&'static str, String)>| {
-        let mut req = server.client.post(server.url("/api/v1/sessions"));
+        let mut req = server
+            .client
+            .post(server.url("/api/v1/sessions"))
+            .header("x-api-key", &server.api_key);
         if let Some((kind, text)) = body {
             req = req.header("content-type", kind).body(text);
         }

@@ -47,7 +47,18 @@ fn crash_child_server() {
                 ("KYC__DATABASE__URL", db.as_str()),
             ],
         );
-        let (port, _stop, _done) = start(Arc::new(s)).await;
+        let (port, _stop, _done, tenants) = start(Arc::new(s)).await;
+        // The tenant, made at the first start (before any kill: the kills wait for sessions,
+        // which need its key) and kept in the records database from then on.
+        let key_file = dir.join("api_key");
+        if !key_file.exists() {
+            let (_, key) = tenants
+                .create("crash", Default::default())
+                .await
+                .expect("the tenant");
+            std::fs::write(dir.join("api_key.tmp"), key).expect("key file");
+            std::fs::rename(dir.join("api_key.tmp"), &key_file).expect("key file");
+        }
         std::fs::write(dir.join("port.tmp"), port.to_string()).expect("port file");
         std::fs::rename(dir.join("port.tmp"), dir.join("port")).expect("port file");
         std::future::pending::<()>().await;
@@ -141,6 +152,7 @@ struct Driven {
 async fn drive(
     client: reqwest::Client,
     addr: Address,
+    api_key: Arc<String>,
     card: Arc<Vec<u8>>,
     clip: Arc<Vec<u8>>,
     video_starts: Arc<watch::Sender<u64>>,
@@ -148,6 +160,7 @@ async fn drive(
     let (id, token) = loop {
         let res = client
             .post(format!("http://{}/api/v1/sessions", base(&addr)))
+            .header("x-api-key", api_key.as_str())
             .json(&super::helpers::consent())
             .send()
             .await;
@@ -328,6 +341,9 @@ async fn sessions_survive_kill_9_of_the_server() {
     let db_url = db.url_via(None);
     let (mut child, address) = launch(dir.path(), &db_url);
     let addr: Address = Arc::new(RwLock::new(address));
+    let api_key = Arc::new(
+        std::fs::read_to_string(dir.path().join("api_key")).expect("the child made the tenant"),
+    );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -337,7 +353,8 @@ async fn sessions_survive_kill_9_of_the_server() {
         let (c, a) = (client.clone(), Arc::clone(&addr));
         let (card, clip) = (Arc::clone(&card), Arc::clone(&clip));
         let starts = Arc::clone(&video_starts);
-        drivers.push(tokio::spawn(drive(c, a, card, clip, starts)));
+        let key = Arc::clone(&api_key);
+        drivers.push(tokio::spawn(drive(c, a, key, card, clip, starts)));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The first kill: the moment a socket reports a video job started (a job of seconds), so

@@ -19,6 +19,7 @@ async fn answers_carry_security_headers_and_urls_come_from_the_public_base() {
     let res = server
         .client
         .post(server.url("/api/v1/sessions"))
+        .header("x-api-key", &server.api_key)
         .header(reqwest::header::HOST, "evil.example")
         .json(&consent())
         .send()

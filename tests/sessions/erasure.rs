@@ -36,13 +36,15 @@ async fn call(
 /// The export: the card's fields in full but the resident number's serial, every face
 /// sample with its embedding, the media, the decision, and the export itself audited.
 pub async fn export_holds_everything(server: &Server, s: &Finished<'_>) {
-    let (status, body) = call(
-        server,
-        reqwest::Method::GET,
-        &format!("/api/v1/sessions/{}/export", s.id),
-        s.token,
-    )
-    .await;
+    let path = format!("/api/v1/sessions/{}/export", s.id);
+    // The person's browser holds the session token: it cannot export (every score is in it).
+    let (status, body) = call(server, reqwest::Method::GET, &path, s.token).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("FORBIDDEN")),
+        "{body}"
+    );
+    let (status, body) = call(server, reqwest::Method::GET, &path, &server.api_key).await;
     assert_eq!(status, 200, "{body}");
     let d = &body["data"];
     assert_eq!(d["state"], "decided", "{d}");
@@ -100,14 +102,16 @@ pub async fn erasure_destroys_the_key_and_keeps_the_outline(server: &Server, s: 
     .await;
     assert_eq!(status, 403, "{body}");
     let unknown = format!("/api/v1/sessions/{}", uuid::Uuid::new_v4());
-    let (status, body) = call(server, reqwest::Method::DELETE, &unknown, s.token).await;
+    let (status, body) = call(server, reqwest::Method::DELETE, &path, s.token).await;
+    assert_eq!(status, 403, "the session token cannot erase: {body}");
+    let (status, body) = call(server, reqwest::Method::DELETE, &unknown, &server.api_key).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (404, Some("NOT_FOUND")),
         "{body}"
     );
 
-    let (status, body) = call(server, reqwest::Method::DELETE, &path, s.token).await;
+    let (status, body) = call(server, reqwest::Method::DELETE, &path, &server.api_key).await;
     assert_eq!(status, 200, "{body}");
     let removed = &body["data"]["removed"];
     assert_eq!(body["data"]["state"], "erased");
@@ -118,7 +122,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_outline(server: &Server, s: 
         "{body}"
     );
 
-    let (status, body) = call(server, reqwest::Method::DELETE, &path, s.token).await;
+    let (status, body) = call(server, reqwest::Method::DELETE, &path, &server.api_key).await;
     assert_eq!(status, 410, "{body}");
     assert_eq!(body["error"]["code"], "SESSION_ERASED", "{body}");
     // An upload to the erased session is refused the same way.
@@ -148,7 +152,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_outline(server: &Server, s: 
         server,
         reqwest::Method::GET,
         &format!("{path}/export"),
-        s.token,
+        &server.api_key,
     )
     .await;
     assert_eq!(status, 200, "{body}");

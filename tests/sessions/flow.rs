@@ -65,7 +65,22 @@ pub(super) async fn run_with(
         "the final event carries the decision: {last}"
     );
 
-    let (status, cmp) = client.get(&format!("/api/v1/face-similarity/{cid}")).await;
+    // The person's token sees the outcome and nothing to tune a spoof with.
+    let path = format!("/api/v1/face-similarity/{cid}");
+    let (status, seen) = client.get(&path).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["data"]["decision"], last["decision"], "{seen}");
+    for hidden in ["pairs", "threshold", "score", "reasons", "bestSimilarity"] {
+        assert!(seen["data"][hidden].is_null(), "{hidden} shown: {seen}");
+    }
+    for hidden in ["score", "threshold", "reasons", "consistency"] {
+        assert!(
+            last["result"][hidden].is_null(),
+            "{hidden} on the socket: {last}"
+        );
+    }
+    // The tenant's key sees all of it.
+    let (status, cmp) = client.server.tenant_get(&path).await;
     assert_eq!(status, 200, "{cmp}");
     let d = cmp["data"].clone();
     assert_eq!(d["decision"], last["decision"], "{d}");

@@ -20,6 +20,9 @@ use vision::opencv::imgcodecs;
 pub struct Server {
     pub address: String,
     pub client: reqwest::Client,
+    /// The API key of the tenant the server was started with (`test`).
+    pub api_key: String,
+    pub tenant_id: String,
     #[allow(dead_code)]
     pub settings: Arc<Settings>,
     pub data_dir: TempDir,
@@ -30,6 +33,41 @@ pub struct Server {
 impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// GET `path` with the tenant's API key.
+    pub async fn tenant_get(&self, path: &str) -> (u16, Value) {
+        self.as_tenant(self.client.get(self.url(path))).await
+    }
+
+    /// `method path` with `token` as the bearer token (e.g. the admin token) and an optional
+    /// JSON body.
+    pub async fn with_bearer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        answer(req.send().await.expect("send")).await
+    }
+
+    /// `req` sent with the tenant's API key.
+    pub async fn as_tenant(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        answer(
+            req.header("x-api-key", &self.api_key)
+                .send()
+                .await
+                .expect("send"),
+        )
+        .await
     }
 
     /// The text of `/metrics`.
@@ -52,7 +90,7 @@ impl Server {
     /// Starts the server again on the same data folder (after [`Server::halt`]), on a new port.
     pub async fn restart(&mut self) {
         self.halt().await;
-        let (port, stop, done) = start(Arc::clone(&self.settings)).await;
+        let (port, stop, done, _) = start(Arc::clone(&self.settings)).await;
         self.address = format!("http://127.0.0.1:{port}");
         self.stop = Some(stop);
         self.done = Some(done);
@@ -87,10 +125,18 @@ pub fn settings(dir: &Path, vars: &[(&str, &str)]) -> Settings {
 pub async fn spawn(vars: &[(&str, &str)]) -> Server {
     let data_dir = tempfile::tempdir().expect("data dir");
     let settings = Arc::new(settings(data_dir.path(), vars));
-    let (port, stop, done) = start(Arc::clone(&settings)).await;
+    let (port, stop, done, tenants) = start(Arc::clone(&settings)).await;
+    // Each server its own tenant (a MariaDB store may be shared by several tests' servers).
+    let name = format!("test {}", uuid::Uuid::new_v4());
+    let (tenant, api_key) = tenants
+        .create(&name, Default::default())
+        .await
+        .expect("the test tenant");
     Server {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
+        api_key,
+        tenant_id: tenant.id,
         settings,
         data_dir,
         stop: Some(stop),
@@ -99,18 +145,20 @@ pub async fn spawn(vars: &[(&str, &str)]) -> Server {
 }
 
 /// Builds the application with `settings` (port 0) and serves it; returns the port, the stop
-/// switch and the task that ends once everything has stopped.
+/// switch, the task that ends once everything has stopped and the server's tenants.
 pub async fn start(
     settings: Arc<Settings>,
 ) -> (
     u16,
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
+    Arc<kyc::tenants::Tenants>,
 ) {
     let app = Application::build(Settings::clone(&settings))
         .await
         .expect("the application starts");
     let port = app.port();
+    let tenants = Arc::clone(app.tenants());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         let _ = app
@@ -119,7 +167,7 @@ pub async fn start(
             })
             .await;
     });
-    (port, stop, done)
+    (port, stop, done, tenants)
 }
 
 /// Status and envelope of an answer (checks the envelope's shape).
@@ -160,7 +208,10 @@ impl<'a> Client<'a> {
 
     /// A session created with `body` (`None`: no body at all).
     pub async fn create_with(server: &'a Server, body: Option<Value>) -> Client<'a> {
-        let mut req = server.client.post(server.url("/api/v1/sessions"));
+        let mut req = server
+            .client
+            .post(server.url("/api/v1/sessions"))
+            .header("x-api-key", &server.api_key);
         if let Some(body) = body {
             req = req.json(&body);
         }

@@ -24,3 +24,5 @@ mod records_db;
 #[path = "../records/proxy.rs"]
 mod records_proxy;
 mod retention;
+mod tenants;
+mod webhooks;

@@ -54,8 +54,8 @@ async fn full_session(server: &Server, doc: DocumentType) -> Done {
         .expect("comparisonId")
         .to_owned();
     wait_drained(server).await;
-    let (s, body) = client
-        .get(&format!("/api/v1/face-similarity/{comparison}"))
+    let (s, body) = server
+        .tenant_get(&format!("/api/v1/face-similarity/{comparison}"))
         .await;
     assert_eq!(s, 200, "{body}");
     let d = &body["data"];

@@ -217,7 +217,7 @@ impl SessionActorState {
         }
         let writes = match &records {
             Some(r) => r
-                .encode(self.record.id, event.seq, at_ms)
+                .encode(&next, event.seq, at_ms)
                 .map_err(SessionError::Records)?,
             None => Vec::new(),
         };
@@ -250,6 +250,14 @@ impl SessionActorState {
     }
 
     /// Starts the pending job, if any, on its own task; the actor hears when it ends.
+    /// `step` (one the session makes by itself) with what the pipeline has such steps carry.
+    fn with_own_records(&self, step: Step) -> Step {
+        match self.pipeline.as_ref().and_then(|p| p.own_step_records()) {
+            Some(r) => step.with_records(r),
+            None => step,
+        }
+    }
+
     fn start_job(&self, myself: &ActorRef<SessionMsg>) {
         let (Some(job), Some(pipeline)) = (self.record.pending.clone(), self.pipeline.clone())
         else {
@@ -381,6 +389,7 @@ impl Actor for SessionActor {
                         ),
                     )
                     .ending_job();
+                    let step = state.with_own_records(step);
                     state.record(step).await?;
                 }
             }
@@ -408,6 +417,7 @@ impl Actor for SessionActor {
                             "세션이 만료되었습니다. 새로 시작해 주세요.",
                         ),
                     );
+                    let step = state.with_own_records(step);
                     state.record(step).await?;
                 }
                 // Passivate: the journal holds everything; the supervisor reloads on demand.

@@ -3,22 +3,40 @@
 //! event) and the sealing of the session's artifacts (encrypted by a key this crate never
 //! sees). Both are provided by the crate that runs the sessions, which knows records and keys.
 
-use super::SessionId;
+use super::{SessionId, SessionRecord};
 use std::fmt;
 use std::sync::Arc;
 
-/// One entry for the journal's `outbox` tree, already encoded by its owner.
+/// One entry for the journal's `outbox` tree (or its `webhooks` tree), already encoded by its
+/// owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxWrite {
     pub key: Vec<u8>,
     pub value: Vec<u8>,
+    pub tree: BesideTree,
+}
+
+/// The queue an [`OutboxWrite`] goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BesideTree {
+    /// The records on their way to the records store.
+    #[default]
+    Outbox,
+    /// The notifications on their way to the tenant's webhook.
+    Webhooks,
 }
 
 /// Makes the outbox entries of one step once its sequence number is known.
 pub trait RecordSource: Send + Sync + 'static {
-    /// The entries for the step journaled as event `seq` of `session` at `at_ms` (0 for a
-    /// session's creation). Called once per step, before its transaction.
-    fn encode(&self, session: SessionId, seq: u64, at_ms: u64) -> Result<Vec<OutboxWrite>, String>;
+    /// The entries for the step journaled as event `seq` of `session` (the session as the
+    /// step leaves it) at `at_ms` (0 for a session's creation). Called once per step, before
+    /// its transaction.
+    fn encode(
+        &self,
+        session: &SessionRecord,
+        seq: u64,
+        at_ms: u64,
+    ) -> Result<Vec<OutboxWrite>, String>;
 
     /// The step and its entries are durable (e.g. wake whoever delivers them).
     fn durable(&self) {}
@@ -35,7 +53,7 @@ impl StepRecords {
 
     pub fn encode(
         &self,
-        session: SessionId,
+        session: &SessionRecord,
         seq: u64,
         at_ms: u64,
     ) -> Result<Vec<OutboxWrite>, String> {

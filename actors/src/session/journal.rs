@@ -6,7 +6,7 @@
 //! in and opened on the way out.
 
 use super::SessionId;
-use super::beside::{ArtifactSeal, OutboxWrite, Unsealed};
+use super::beside::{ArtifactSeal, BesideTree, OutboxWrite, Unsealed};
 use super::event::SessionEvent;
 use super::state::{Decision, SessionState};
 use super::work::Job;
@@ -17,6 +17,7 @@ use std::path::Path;
 use thiserror::Error;
 
 mod erase;
+mod tenants;
 mod tokens;
 pub use erase::Removed;
 
@@ -63,6 +64,19 @@ pub struct SessionRecord {
     /// The job accepted and not yet finished (run again after a restart).
     #[serde(default)]
     pub pending: Option<Job>,
+    /// The tenant the session was created for (`None`: created before tenants existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The tenant's own reference for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+/// Who a new session is for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub tenant: Option<String>,
+    pub external_id: Option<String>,
 }
 
 impl SessionRecord {
@@ -78,6 +92,8 @@ impl SessionRecord {
             updated_ms: now,
             token_sha256,
             pending: None,
+            tenant: None,
+            external_id: None,
         }
     }
 }
@@ -92,6 +108,11 @@ pub struct Journal {
     links: Tree,
     /// SHA-256 (hex) of a session's token → the session (its token names it).
     tokens: Tree,
+    /// A tenant's sessions: tenant ‖ 0 ‖ created ms ‖ session → empty (see `tenants`).
+    by_tenant: Tree,
+    /// The notifications waiting for the tenants' webhooks (written with their steps; read
+    /// and delivered by the crate that owns the tenants).
+    webhooks: Tree,
     /// The records waiting for delivery (written by [`Journal::append_with`]; read and drained
     /// by the crate that owns the records).
     outbox: Tree,
@@ -101,6 +122,8 @@ pub struct Journal {
 
 /// The name of the tree the outbox entries go to.
 pub const OUTBOX_TREE: &str = "outbox";
+/// The name of the tree the webhook notifications go to.
+pub const WEBHOOKS_TREE: &str = "webhooks";
 
 type FlushReply = tokio::sync::oneshot::Sender<Result<(), String>>;
 
@@ -205,6 +228,8 @@ impl Journal {
             artifacts: db.open_tree("artifacts")?,
             links: db.open_tree("links")?,
             tokens: db.open_tree("tokens")?,
+            by_tenant: db.open_tree("by_tenant")?,
+            webhooks: db.open_tree(WEBHOOKS_TREE)?,
             outbox: db.open_tree(OUTBOX_TREE)?,
             seal: std::sync::Arc::new(Unsealed),
             db,
@@ -236,8 +261,15 @@ impl Journal {
         let value = encode(record)?;
         let id = record.id;
         let token = record.token_sha256.as_bytes();
-        let trees = (&self.sessions, &self.outbox, &self.tokens);
-        let r = trees.transaction(|(sessions, outbox, tokens)| {
+        let owned = record.tenant.as_ref().map(|_| tenants::tenant_key(record));
+        let trees = (
+            &self.sessions,
+            &self.outbox,
+            &self.tokens,
+            &self.by_tenant,
+            &self.webhooks,
+        );
+        let r = trees.transaction(|(sessions, outbox, tokens, by_tenant, webhooks)| {
             if sessions.get(id.as_bytes())?.is_some() {
                 return Err(ConflictableTransactionError::Abort(JournalError::Exists(
                     id,
@@ -247,8 +279,16 @@ impl Journal {
             if !token.is_empty() {
                 tokens.insert(token, id.as_bytes())?;
             }
+            if let Some(k) = &owned {
+                by_tenant.insert(k.as_slice(), &[])?;
+            }
             for w in writes {
-                outbox.insert(w.key.as_slice(), w.value.as_slice())?;
+                match w.tree {
+                    BesideTree::Outbox => outbox.insert(w.key.as_slice(), w.value.as_slice())?,
+                    BesideTree::Webhooks => {
+                        webhooks.insert(w.key.as_slice(), w.value.as_slice())?
+                    }
+                };
             }
             Ok(())
         });
@@ -276,8 +316,8 @@ impl Journal {
         let id = event.session_id;
         let (ev, rec) = (encode(event)?, encode(record)?);
         let key = event_key(&id, event.seq);
-        let trees = (&self.events, &self.sessions, &self.outbox);
-        let r = trees.transaction(|(events, sessions, outbox)| {
+        let trees = (&self.events, &self.sessions, &self.outbox, &self.webhooks);
+        let r = trees.transaction(|(events, sessions, outbox, webhooks)| {
             let last = match sessions.get(id.as_bytes())? {
                 Some(bytes) => {
                     decode::<SessionRecord>(&bytes)
@@ -302,7 +342,12 @@ impl Journal {
             events.insert(&key[..], ev.as_slice())?;
             sessions.insert(id.as_bytes(), rec.as_slice())?;
             for w in writes {
-                outbox.insert(w.key.as_slice(), w.value.as_slice())?;
+                match w.tree {
+                    BesideTree::Outbox => outbox.insert(w.key.as_slice(), w.value.as_slice())?,
+                    BesideTree::Webhooks => {
+                        webhooks.insert(w.key.as_slice(), w.value.as_slice())?
+                    }
+                };
             }
             Ok(())
         });
@@ -514,6 +559,7 @@ mod tests {
         OutboxWrite {
             key: vec![n],
             value: vec![n; 3],
+            tree: BesideTree::Outbox,
         }
     }
 

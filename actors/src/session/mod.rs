@@ -11,9 +11,9 @@ pub mod supervisor;
 pub mod work;
 
 pub use actor::{SessionActor, SessionError, SessionMsg, SessionSnapshot, Step};
-pub use beside::{ArtifactSeal, OutboxWrite, RecordSource, StepRecords, Unsealed};
+pub use beside::{ArtifactSeal, BesideTree, OutboxWrite, RecordSource, StepRecords, Unsealed};
 pub use event::{Message, Progress, SessionEvent, Stage};
-pub use journal::{Journal, JournalError, SessionRecord};
+pub use journal::{Journal, JournalError, Owner, SessionRecord};
 pub use state::{Decision, Intake, SessionState, TransitionError};
 pub use supervisor::{SessionSupervisor, SupervisorArgs, SupervisorMsg, SupervisorStats};
 pub use work::{Artifacts, Job, JobContext, Pipeline, StepSink};

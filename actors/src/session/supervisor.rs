@@ -5,7 +5,7 @@
 use super::SessionId;
 use super::actor::{SessionActor, SessionArgs, SessionError, SessionMsg};
 use super::beside::StepRecords;
-use super::journal::{Journal, JournalError, SessionRecord};
+use super::journal::{Journal, JournalError, Owner, SessionRecord};
 use super::work::Pipeline;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Serialize;
@@ -19,6 +19,8 @@ pub enum SupervisorMsg {
     /// (journaled and flushed before the reply).
     Create {
         token_sha256: String,
+        /// Who the session is for.
+        owner: Owner,
         /// The session's first records (written with it).
         records: Option<StepRecords>,
         reply: RpcReplyPort<Result<SessionRecord, SessionError>>,
@@ -53,17 +55,19 @@ pub async fn create(
     supervisor: &ActorRef<SupervisorMsg>,
     token_sha256: String,
 ) -> Result<SessionRecord, SessionError> {
-    create_with(supervisor, token_sha256, None).await
+    create_with(supervisor, token_sha256, Owner::default(), None).await
 }
 
 /// [`create`], journaling `records` (encoded with sequence number 0) in the same transaction.
 pub async fn create_with(
     supervisor: &ActorRef<SupervisorMsg>,
     token_sha256: String,
+    owner: Owner,
     records: Option<StepRecords>,
 ) -> Result<SessionRecord, SessionError> {
     ractor::call!(supervisor, |reply| SupervisorMsg::Create {
         token_sha256,
+        owner,
         records,
         reply
     })
@@ -172,13 +176,16 @@ impl Actor for SessionSupervisor {
         match msg {
             SupervisorMsg::Create {
                 token_sha256,
+                owner,
                 records,
                 reply,
             } => {
-                let record = SessionRecord::new(SessionId::new_v4(), token_sha256);
+                let mut record = SessionRecord::new(SessionId::new_v4(), token_sha256);
+                record.tenant = owner.tenant;
+                record.external_id = owner.external_id;
                 let writes = match &records {
                     Some(r) => r
-                        .encode(record.id, 0, record.created_ms)
+                        .encode(&record, 0, record.created_ms)
                         .map_err(SessionError::Records),
                     None => Ok(Vec::new()),
                 };

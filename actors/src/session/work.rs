@@ -5,6 +5,7 @@
 
 use super::SessionId;
 use super::actor::{SessionError, SessionMsg, Step};
+use super::beside::StepRecords;
 use super::event::{SessionEvent, Stage};
 use super::journal::{Journal, JournalError};
 use ractor::ActorRef;
@@ -108,4 +109,10 @@ pub struct JobContext {
 /// that returns without one fails its session (nothing is left pending forever).
 pub trait Pipeline: Send + Sync + 'static {
     fn run(&self, ctx: JobContext) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+    /// What the steps the session makes by itself (an expiry, a failure after its job
+    /// stopped) carry beside their events: the owner's notice that the session ended.
+    fn own_step_records(&self) -> Option<StepRecords> {
+        None
+    }
 }

@@ -86,6 +86,7 @@ pub async fn create_session(cfg: &SessionsConfig) -> Result<Created, Fault> {
     let response = cfg
         .client()
         .post(cfg.endpoint("/api/v1/sessions"))
+        .header("x-api-key", cfg.api_key())
         .json(&serde_json::json!({
             "consent": {
                 "version": "loadtest",

@@ -25,11 +25,13 @@ use crate::config::{ConfigError, check_loopback, http_url, in_range, loopback_cl
                   once all are open, every socket is held open together for --hold-secs, then all \
                   are closed. The run stops by itself after --max-secs at the latest. Only \
                   loopback targets are accepted.\n\n\
-                  Start the server with a high per-address session rate and frequent pings, e.g.\n  \
+                  Make a tenant, then start the server with a high per-address session rate and \
+                  frequent pings, e.g.\n  \
+                  KEY=$(kyc tenants create load --json | jq -r .apiKey)\n  \
                   KYC__SESSIONS__RATE_PER_IP_PER_MINUTE=1000000 KYC__SESSIONS__WS_PING_SECS=2 \
                   KYC__SESSIONS__WS_DEAD_SECS=10 kyc serve --port 18090 &\n  \
-                  loadtest sessions --url http://127.0.0.1:18090 --sessions 10000 --wait-secs 120 \
-                  --server-pid $!\n\
+                  loadtest sessions --url http://127.0.0.1:18090 --api-key $KEY --sessions 10000 \
+                  --wait-secs 120 --server-pid $!\n\
                   Otherwise session creation is refused with 429 (counted as create_status_429).\n\n\
                   Exit status: 0 when every session opened and nothing failed, 1 otherwise, \
                   2 on bad arguments or when the sockets cannot fit in the file descriptor limit."
@@ -38,6 +40,10 @@ pub struct SessionsCli {
     /// Server to load, e.g. http://127.0.0.1:8080 (loopback hosts only, plain http).
     #[arg(long)]
     pub url: String,
+
+    /// The tenant API key sessions are created with (`kyc tenants create NAME`).
+    #[arg(long)]
+    pub api_key: String,
 
     /// Number of KYC sessions, all open at the same time.
     #[arg(long, default_value_t = 100)]
@@ -103,6 +109,7 @@ pub struct SessionsConfig {
     timeout: Duration,
     wait: Duration,
     server_pid: Option<u32>,
+    api_key: String,
     client: reqwest::Client,
 }
 
@@ -143,11 +150,17 @@ impl SessionsCli {
             timeout,
             wait: Duration::from_secs(self.wait_secs),
             server_pid: self.server_pid,
+            api_key: self.api_key,
         })
     }
 }
 
 impl SessionsConfig {
+    /// The tenant API key.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
     /// The server's root URL (`http://host:port/`).
     pub fn base(&self) -> &Url {
         &self.base
@@ -221,7 +234,9 @@ mod tests {
     use super::*;
 
     fn config(args: &[&str]) -> Result<SessionsConfig, ConfigError> {
-        let argv = std::iter::once("loadtest sessions").chain(args.iter().copied());
+        let argv = ["loadtest sessions", "--api-key", "kyc_test"]
+            .into_iter()
+            .chain(args.iter().copied());
         SessionsCli::try_parse_from(argv)
             .expect("clap parses")
             .into_config()
@@ -291,7 +306,15 @@ mod tests {
         }
         let err = config(&[url[0], url[1], "--hold-secs", "60", "--max-secs", "60"]).unwrap_err();
         assert!(matches!(err, ConfigError::HoldTooLong { .. }), "{err}");
-        let err = SessionsCli::try_parse_from(["s", url[0], url[1], "--wait-secs", "3601"]);
+        let err = SessionsCli::try_parse_from([
+            "s",
+            url[0],
+            url[1],
+            "--api-key",
+            "k",
+            "--wait-secs",
+            "3601",
+        ]);
         assert_eq!(err.unwrap_err().exit_code(), 2);
         let cfg = config(&[
             url[0],

@@ -229,6 +229,8 @@ mod tests {
             "loadtest sessions",
             "--url",
             "http://127.0.0.1:18090",
+            "--api-key",
+            "kyc_test",
             "--sessions",
             "2",
         ])

@@ -58,10 +58,13 @@ impl Journal {
             }
         }
         self.links.apply_batch(batch)?;
-        if let Some(r) = self.record(id)?
-            && !r.token_sha256.is_empty()
-        {
-            self.tokens.remove(r.token_sha256.as_bytes())?;
+        if let Some(r) = self.record(id)? {
+            if !r.token_sha256.is_empty() {
+                self.tokens.remove(r.token_sha256.as_bytes())?;
+            }
+            if r.tenant.is_some() {
+                self.by_tenant.remove(super::tenants::tenant_key(&r))?;
+            }
         }
         self.sessions.remove(id.as_bytes())?;
         Ok(removed)
