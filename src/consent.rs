@@ -24,10 +24,27 @@ pub const MAX_VERSION_LEN: usize = 64;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConsentRequest {
     /// The version of the consent text the person was shown (1–64 printable characters).
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub version: String,
     /// What they agreed to: `identity_verification` and `biometric_processing` are required;
     /// `fraud_prevention` and `record_keeping` may be added.
+    #[schema(value_type = Vec<Purpose>, min_items = 2)]
     pub purposes: Vec<String>,
+}
+
+/// A purpose the person may agree to (the schema of `purposes`' items).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // a description only: purposes are checked against `PURPOSES`
+pub enum Purpose {
+    IdentityVerification,
+    BiometricProcessing,
+    FraudPrevention,
+    RecordKeeping,
 }
 
 /// Who recorded the consent.

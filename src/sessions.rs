@@ -271,21 +271,22 @@ impl Sessions {
             .map_err(Into::into)
     }
 
-    /// The session `id` when `token` is its token: [`SessionsError::Unknown`] for no such
-    /// session (also without a token, so a client learns what is wrong), `NoToken` without
-    /// one, `Token` for another session's.
+    /// The session `id` when `token` is its token: `NoToken` without one (before anything is
+    /// said about the session), [`SessionsError::Unknown`] for no such session, `Token` for
+    /// another session's.
     pub fn authorize(
         &self,
         id: &SessionId,
         token: Option<&str>,
     ) -> Result<AuthorizedSession, SessionsError> {
+        // No token: 401 before anything is said about the session.
+        let Some(token) = token else {
+            return Err(SessionsError::NoToken);
+        };
         let record = self
             .journal
             .record(id)?
             .ok_or(SessionsError::Unknown(*id))?;
-        let Some(token) = token else {
-            return Err(SessionsError::NoToken);
-        };
         if record.token_sha256.is_empty() || !same_secret(&record.token_sha256, &token_hash(token))
         {
             return Err(SessionsError::Token);

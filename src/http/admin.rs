@@ -106,7 +106,7 @@ pub struct ActorView {
 
 /// `GET /admin/sessions/{id}`
 #[utoipa::path(get, path = "/admin/sessions/{id}", tag = "admin", security(("admin" = [])),
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses(
         (status = 200, description = "State, pending job, actor, every event (masked), comparisons and decisions from the records store", body = Envelope<serde_json::Value>),
         (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
@@ -215,7 +215,7 @@ pub async fn decisions(
 /// `POST /admin/sessions/{id}/expire`: ends a live session now (journaled, told to its
 /// sockets); 409 for a finished one.
 #[utoipa::path(post, path = "/admin/sessions/{id}/expire", tag = "admin", security(("admin" = [])),
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses(
         (status = 200, description = "The `expired` event", body = Envelope<SessionEvent>),
         (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),

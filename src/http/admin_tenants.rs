@@ -3,11 +3,11 @@
 //! enable a tenant, change its options. `kyc tenants` calls these on a running server. Every
 //! change is audited.
 
+use super::auth::AdminToken;
 use super::extract::{Json, Path};
 use super::{ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use crate::records::{Tenant, TenantOptions};
 use axum::extract::State;
-use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 /// A tenant as the admin API shows it.
@@ -78,6 +78,7 @@ impl AppState {
 #[utoipa::path(post, path = "/admin/tenants", tag = "admin", security(("admin" = [])),
     request_body = CreateTenant,
     responses(
+        super::openapi::JsonRefusals,
         (status = 201, description = "The tenant and its API key (shown this once)", body = Envelope<TenantKeyView>),
         (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
         (status = 403, description = "FORBIDDEN: the admin API is off (no admin.token)", body = ErrorEnvelope),
@@ -86,10 +87,9 @@ impl AppState {
     ))]
 pub async fn create(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Json(body): Json<CreateTenant>,
 ) -> ApiResult<TenantKeyView> {
-    app.admin(&headers)?;
     let (tenant, key) = app.tenants.create(&body.name, body.options).await?;
     app.audit_tenant("tenant_create", &tenant.id).await?;
     tracing::info!(tenant = %tenant.id, "tenant created");
@@ -106,8 +106,7 @@ pub async fn create(
         (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
         (status = 403, description = "FORBIDDEN: the admin API is off (no admin.token)", body = ErrorEnvelope),
     ))]
-pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Vec<TenantView>> {
-    app.admin(&headers)?;
+pub async fn list(State(app): State<AppState>, _admin: AdminToken) -> ApiResult<Vec<TenantView>> {
     let all = app.tenants.list().await?;
     Ok(ApiResponse::ok(all.iter().map(TenantView::from).collect()))
 }
@@ -121,10 +120,9 @@ pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<
     ))]
 pub async fn rotate_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Path(id): Path<String>,
 ) -> ApiResult<TenantKeyView> {
-    app.admin(&headers)?;
     let (tenant, key) = app.tenants.rotate_key(&id).await?;
     app.audit_tenant("tenant_rotate_key", &tenant.id).await?;
     Ok(ApiResponse::ok(TenantKeyView {
@@ -135,13 +133,7 @@ pub async fn rotate_key(
 }
 
 /// Disables or enables tenant `id`.
-async fn set_disabled(
-    app: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-    disabled: bool,
-) -> ApiResult<TenantView> {
-    app.admin(headers)?;
+async fn set_disabled(app: &AppState, id: &str, disabled: bool) -> ApiResult<TenantView> {
     let tenant = app.tenants.set_disabled(id, disabled).await?;
     let action = if disabled {
         "tenant_disable"
@@ -162,10 +154,10 @@ async fn set_disabled(
     ))]
 pub async fn disable(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Path(id): Path<String>,
 ) -> ApiResult<TenantView> {
-    set_disabled(&app, &headers, &id, true).await
+    set_disabled(&app, &id, true).await
 }
 
 #[utoipa::path(post, path = "/admin/tenants/{id}/enable", tag = "admin", security(("admin" = [])),
@@ -177,27 +169,27 @@ pub async fn disable(
     ))]
 pub async fn enable(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Path(id): Path<String>,
 ) -> ApiResult<TenantView> {
-    set_disabled(&app, &headers, &id, false).await
+    set_disabled(&app, &id, false).await
 }
 
 #[utoipa::path(patch, path = "/admin/tenants/{id}", tag = "admin", security(("admin" = [])),
     params(("id" = String, Path, description = "Tenant id")),
     request_body = UpdateTenant,
     responses(
+        super::openapi::JsonRefusals,
         (status = 200, description = "The tenant with its new options", body = Envelope<TenantView>),
         (status = 401, description = "UNAUTHORIZED", body = ErrorEnvelope),
         (status = 404, description = "NOT_FOUND: no such tenant", body = ErrorEnvelope),
     ))]
 pub async fn update(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Path(id): Path<String>,
     Json(body): Json<UpdateTenant>,
 ) -> ApiResult<TenantView> {
-    app.admin(&headers)?;
     let tenant = app.tenants.set_options(&id, body.options).await?;
     app.audit_tenant("tenant_options", &tenant.id).await?;
     Ok(ApiResponse::ok(TenantView::from(&tenant)))

@@ -100,6 +100,19 @@ impl FromRequestParts<AppState> for SessionAccess {
     }
 }
 
+/// The admin token, checked before anything else of the request is read (a body is not
+/// parsed for a caller without it).
+pub struct AdminToken;
+
+impl FromRequestParts<AppState> for AdminToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        app.admin(&parts.headers)?;
+        Ok(Self)
+    }
+}
+
 /// The tenant whose API key the request carries.
 pub struct TenantKey(pub Arc<Tenant>);
 

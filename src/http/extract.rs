@@ -73,15 +73,17 @@ where
                 "expected no body or one with `Content-Type: application/json`".to_owned(),
             ));
         }
-        serde_json::from_slice(&body)
-            .map(|v| Self(Some(v)))
-            .map_err(|e| {
-                use serde_json::error::Category;
-                match e.classify() {
-                    Category::Data => ApiError::validation(e.to_string()),
-                    _ => ApiError::InvalidJson(e.to_string()),
-                }
-            })
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        // `null` is no body; anything but an object is refused (serde would take an array
+        // for a struct, field by field).
+        match value {
+            serde_json::Value::Null => Ok(Self(None)),
+            serde_json::Value::Object(_) => serde_json::from_value(value)
+                .map(|v| Self(Some(v)))
+                .map_err(|e| ApiError::validation(e.to_string())),
+            _ => Err(ApiError::validation("the body is a JSON object")),
+        }
     }
 }
 

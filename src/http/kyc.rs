@@ -84,6 +84,11 @@ pub struct CreatedSession {
 pub struct CreateSession {
     /// The tenant's own reference for the session (at most 128 printable characters), shown
     /// back in its lists and results.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub external_id: Option<String>,
     /// What the person agreed to, when the caller collected it; without it the person's page
     /// records it later (`POST /api/v1/sessions/{id}/consent`), and no upload is taken before.
@@ -109,6 +114,7 @@ fn external_id(id: Option<String>) -> Result<Option<String>, ApiError> {
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", security(("apiKey" = [])),
     request_body(content = Option<CreateSession>, description = "Optional: the tenant's reference and the consent the caller collected"),
     responses(
+        super::openapi::JsonRefusals,
         (status = 201, description = "The session, its token for the person's browser (shown once), its WebSocket and status URLs", body = Envelope<CreatedSession>),
         (status = 401, description = "INVALID_API_KEY: no tenant API key, a malformed one or an unknown one", body = ErrorEnvelope),
         (status = 403, description = "TENANT_DISABLED", body = ErrorEnvelope),
@@ -205,7 +211,7 @@ impl SessionStatus {
 
 /// `GET /api/v1/sessions/{id}`
 #[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", security(("session" = []), ("apiKey" = [])),
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses(
         (status = 200, description = "State, last event number, decision; with the tenant's key also its externalId and the full result", body = Envelope<SessionStatus>),
         TokenRefusals,
@@ -243,7 +249,7 @@ pub struct Accepted {
 
 /// `GET /api/v1/id-capture/{sessionId}`
 #[utoipa::path(get, path = "/api/v1/id-capture/{sessionId}", tag = "sessions", security(("session" = [])),
-    params(("sessionId" = String, Path, description = "Session id")),
+    params(("sessionId" = uuid::Uuid, Path, description = "Session id")),
     responses(
         (status = 200, description = "The last ID photo: status, quality checks, masked fields, face", body = Envelope<IdCaptureStatus>),
         TokenRefusals,
@@ -264,6 +270,7 @@ pub async fn id_capture_status(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CompareRequest {
+    #[schema(format = Uuid)]
     pub session_id: String,
 }
 
@@ -271,8 +278,8 @@ pub struct CompareRequest {
 #[utoipa::path(post, path = "/api/v1/face-similarity", tag = "sessions", security(("session" = [])),
     request_body = CompareRequest,
     responses(
+        super::openapi::JsonRefusals,
         (status = 202, description = "Comparing: the decision arrives as the last event", body = Envelope<Accepted>),
-        (status = 400, description = "INVALID_JSON", body = ErrorEnvelope),
         TokenRefusals,
         (status = 409, description = "CONFLICT: the video is not accepted yet, or the session is decided", body = ErrorEnvelope),
         (status = 422, description = "VALIDATION_FAILED", body = ErrorEnvelope),
@@ -331,7 +338,7 @@ pub enum ComparisonAnswer {
 
 /// `GET /api/v1/face-similarity/{comparisonId}`
 #[utoipa::path(get, path = "/api/v1/face-similarity/{comparisonId}", tag = "sessions", security(("session" = []), ("apiKey" = [])),
-    params(("comparisonId" = String, Path, description = "Comparison id")),
+    params(("comparisonId" = uuid::Uuid, Path, description = "Comparison id")),
     responses(
         (status = 200, description = "With the tenant's key (or a session token of a tenant that shows scores): the decision, its reasons and the ID × frame pairs, from the records store (`source: records`) or, while its records are on their way there, from the session's journal (`source: journal`). With the session token: the outcome only (`ComparisonOutcome`). `{comparisonId, status: \"processing\"}` while it runs", body = Envelope<ComparisonView>),
         TokenRefusals,
@@ -361,9 +368,10 @@ pub async fn comparison(
 
 /// `POST /api/v1/sessions/{id}/consent`: the person's page records what they agreed to.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/consent", tag = "sessions", security(("session" = [])),
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     request_body = ConsentRequest,
     responses(
+        super::openapi::JsonRefusals,
         (status = 201, description = "The consent as recorded", body = Envelope<Consent>),
         (status = 409, description = "CONFLICT: consent is already recorded, or the session has ended", body = ErrorEnvelope),
         (status = 422, description = "VALIDATION_FAILED: the consent is incomplete or names an unknown purpose", body = ErrorEnvelope),

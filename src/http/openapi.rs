@@ -80,6 +80,24 @@ pub(super) enum TokenRefusals {
         description = "NOT_FOUND: no such session (another tenant's sessions do not exist for a key), or nothing of the kind asked for yet"
     )]
     NotFound(ErrorEnvelope),
+    #[response(
+        status = 422,
+        description = "VALIDATION_FAILED: an id in the path is not a UUID"
+    )]
+    BadId(ErrorEnvelope),
+}
+
+/// The refusals of a JSON body, beside the handler's own.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // a description only
+pub(super) enum JsonRefusals {
+    #[response(status = 400, description = "INVALID_JSON: the body is not JSON")]
+    InvalidJson(ErrorEnvelope),
+    #[response(
+        status = 415,
+        description = "UNSUPPORTED_MEDIA_TYPE: a body without `Content-Type: application/json`"
+    )]
+    NotJson(ErrorEnvelope),
 }
 
 /// The refusals of an upload, beside the token's.

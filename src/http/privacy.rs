@@ -22,7 +22,7 @@ pub struct SessionErased {
 }
 
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", security(("apiKey" = [])),
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses(
         (status = 200, description = "Erased: the data key destroyed, media deleted, personal fields and embeddings removed from the journal and the records; the decision, times and audit trail kept", body = Envelope<SessionErased>),
         TokenRefusals,
@@ -40,7 +40,7 @@ pub async fn erase(State(app): State<AppState>, access: SessionAccess) -> ApiRes
 }
 
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/export", tag = "sessions", security(("apiKey" = [])),
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses(
         (status = 200, description = "Everything held about the session: events, consent, document fields (decrypted; the resident number as YYMMDD-S******), media metadata, face samples with their embeddings, comparisons, decisions, erasures and the audit entries about it", body = Envelope<SessionExport>),
         TokenRefusals,

@@ -48,8 +48,12 @@ impl AppState {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// At most this many (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// Where the previous page ended: its `next`.
+    #[param(
+        pattern = r"^[0-9]{1,19}\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub before: Option<String>,
 }
 
@@ -84,9 +88,10 @@ const LIMIT_MAX: usize = 200;
     params(ListQuery),
     responses(
         (status = 200, description = "The tenant's sessions, newest first", body = Envelope<SessionList>),
+        (status = 400, description = "BAD_REQUEST: a query parameter does not parse", body = ErrorEnvelope),
         (status = 401, description = "INVALID_API_KEY", body = ErrorEnvelope),
         (status = 403, description = "TENANT_DISABLED", body = ErrorEnvelope),
-        (status = 422, description = "VALIDATION_FAILED: limit out of range", body = ErrorEnvelope),
+        (status = 422, description = "VALIDATION_FAILED: limit out of range, or a `before` that is no page's end", body = ErrorEnvelope),
     ))]
 pub async fn list(
     State(app): State<AppState>,

@@ -3,13 +3,12 @@
 //! every attempt of each (`GET`), remove it (`DELETE`); the admin sees the same per tenant
 //! (`GET /admin/tenants/{id}/webhook`).
 
-use super::auth::TenantKey;
+use super::auth::{AdminToken, TenantKey};
 use super::extract::{Json, Path};
 use super::{ApiError, ApiResponse, ApiResult, AppState, Envelope, ErrorEnvelope};
 use crate::records::Tenant;
 use crate::webhooks::{Delivery, DeliveryStatus, check_url};
 use axum::extract::State;
-use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 /// Notifications shown.
@@ -20,6 +19,7 @@ const SHOWN: usize = 50;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterWebhook {
     /// `http://` or `https://`, not this server.
+    #[schema(pattern = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$")]
     pub url: String,
 }
 
@@ -73,6 +73,7 @@ impl AppState {
 #[utoipa::path(put, path = "/api/v1/webhook", tag = "webhooks", security(("apiKey" = [])),
     request_body = RegisterWebhook,
     responses(
+        super::openapi::JsonRefusals,
         (status = 200, description = "Registered: the URL and its signing secret (shown this once)", body = Envelope<RegisteredWebhook>),
         (status = 401, description = "INVALID_API_KEY", body = ErrorEnvelope),
         (status = 403, description = "TENANT_DISABLED", body = ErrorEnvelope),
@@ -133,10 +134,9 @@ pub async fn remove(
     ))]
 pub async fn admin_show(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Path(id): Path<String>,
 ) -> ApiResult<WebhookView> {
-    app.admin(&headers)?;
     app.tenants
         .reload()
         .await

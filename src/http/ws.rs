@@ -40,7 +40,7 @@ pub struct WsQuery {
         ones after `since` replayed first; a ping every `sessions.ws_ping_secs`; close code 1013 \
         asks the client to reconnect with `since`.",
     params(
-        ("sessionId" = String, Path, description = "Session id"),
+        ("sessionId" = uuid::Uuid, Path, description = "Session id"),
         ("token" = Option<String>, Query, description = "The session's token (the person's view: no scores unless the tenant shows them); a tenant sends its key in `X-Api-Key` instead and sees every event whole"),
         ("since" = Option<u64>, Query, description = "Last event number seen (0: all)"),
     ),

@@ -41,6 +41,11 @@ pub fn check_url(
     let Some(host) = parsed.host_str() else {
         return Err(UrlError::Parse("no host".into()));
     };
+    // A host name of letters, digits, dots and dashes (punycode for others), or an address.
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
+    if !(host.chars().all(plain) || host.starts_with('[')) {
+        return Err(UrlError::Parse(format!("{host:?} is not a host name")));
+    }
     let port = parsed.port_or_known_default();
     if let Ok(public) = reqwest::Url::parse(public_url)
         && public.host_str() == Some(host)
@@ -79,6 +84,10 @@ mod tests {
         );
         assert!(matches!(
             check_url("not a url", public, me),
+            Err(UrlError::Parse(_))
+        ));
+        assert!(matches!(
+            check_url("http://0*", public, me),
             Err(UrlError::Parse(_))
         ));
         assert_eq!(
