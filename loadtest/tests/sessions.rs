@@ -111,6 +111,8 @@ async fn unreachable_server_is_counted_by_kind() {
             "--max-secs",
             "10",
             "--json",
+            "--api-key",
+            "kyc_test",
         ])
         .output()
         .await
