@@ -64,7 +64,10 @@ where
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
         let body = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(e.body_text()),
+                _ => ApiError::BadRequest(e.body_text()),
+            })?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }

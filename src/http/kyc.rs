@@ -16,19 +16,25 @@ use axum::http::{HeaderMap, request::Parts};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
-/// The client's address (for per-address rate limits).
+/// The client's address as the per-address rate limits key it (see `client_addr`).
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(Self("unknown".to_owned()));
+        };
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let ip = super::client_addr::client_addr(peer.0.ip(), forwarded, &app.trusted_proxies);
+        Ok(Self(super::client_addr::limit_key(ip)))
     }
 }
 

@@ -8,6 +8,7 @@
 mod admin;
 pub mod admin_tenants;
 mod auth;
+mod client_addr;
 pub mod comparisons;
 mod envelope;
 mod error;
@@ -29,6 +30,7 @@ mod upload;
 mod webhook_api;
 mod ws;
 
+pub use client_addr::parse_proxies;
 pub use envelope::{ApiResponse, Envelope, ErrorBody, ErrorEnvelope};
 pub use error::{ApiError, ApiResult};
 pub use health::{Health, Ready};
@@ -66,6 +68,8 @@ pub struct AppState {
     pub tenants: Arc<crate::tenants::Tenants>,
     /// The address the server listens on (a webhook may not point back at it).
     pub listening: SocketAddr,
+    /// `server.trusted_proxies`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 impl AppState {
@@ -83,6 +87,10 @@ impl AppState {
         } else {
             configured.into()
         };
+        // Checked when the settings were validated.
+        let trusted_proxies = client_addr::parse_proxies(&settings.server.trusted_proxies)
+            .unwrap_or_default()
+            .into();
         Self {
             settings,
             started_at: Instant::now(),
@@ -91,6 +99,7 @@ impl AppState {
             records,
             limiter: Arc::default(),
             public_url,
+            trusted_proxies,
             tenants,
             listening: address,
         }
@@ -104,6 +113,9 @@ impl AppState {
         )
     }
 }
+
+/// The largest body of the routes that take JSON (413 above it).
+pub const JSON_BODY_MAX: usize = 64 * 1024;
 
 /// All routes, with the fallbacks and the common layers, bound to `state`.
 pub fn router(state: AppState) -> Router {
@@ -163,6 +175,8 @@ pub fn router(state: AppState) -> Router {
                 .get(webhook_api::show)
                 .delete(webhook_api::remove),
         )
+        // Every other body is a small JSON document.
+        .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_MAX))
         .merge(uploads);
     finish(routes).with_state(state)
 }

@@ -50,7 +50,11 @@ pub const ENV_PREFIX: &str = "KYC";
 /// Separator between prefix, section and key in environment variable names.
 pub const ENV_SEPARATOR: &str = "__";
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: [&str; 2] = ["engine.cuda_lib_dirs", "models.yunet_dirs"];
+const LIST_KEYS: [&str; 3] = [
+    "engine.cuda_lib_dirs",
+    "models.yunet_dirs",
+    "server.trusted_proxies",
+];
 
 /// Why the settings could not be loaded. Every message names the key or the file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +187,10 @@ pub struct ServerSettings {
     /// the address it listens on.
     #[serde(default)]
     pub public_url: String,
+    /// The proxies in front of the server (addresses or networks): only their
+    /// `X-Forwarded-For` names the client a request is limited under.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl ServerSettings {
@@ -464,6 +472,8 @@ impl Settings {
         }
         self.security.validate(self.environment)?;
         public::validate(&self.server.public_url, self.environment)?;
+        crate::http::parse_proxies(&self.server.trusted_proxies)
+            .map_err(|e| SettingsError::invalid("server.trusted_proxies", e))?;
         self.database.validate()?;
         self.retention.validate()?;
         self.webhooks.validate()?;
