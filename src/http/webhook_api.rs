@@ -51,11 +51,12 @@ pub struct WebhookView {
 }
 
 impl AppState {
-    fn webhook_view(&self, tenant: &Tenant) -> Result<WebhookView, ApiError> {
-        let deliveries = self
-            .sessions
-            .webhook_queue()?
-            .of_tenant(&tenant.id, SHOWN)
+    /// The view of `tenant`'s webhook (the queue and the log are walked on the blocking pool).
+    async fn webhook_view(&self, tenant: &Tenant) -> Result<WebhookView, ApiError> {
+        let (queue, id) = (self.sessions.webhook_queue()?, tenant.id.clone());
+        let deliveries = tokio::task::spawn_blocking(move || queue.of_tenant(&id, SHOWN))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
             .map_err(|e| ApiError::Internal(e.into()))?;
         let count = |s: DeliveryStatus| deliveries.iter().filter(|d| d.status == s).count();
         Ok(WebhookView {
@@ -108,7 +109,7 @@ pub async fn show(
     State(app): State<AppState>,
     TenantKey(tenant): TenantKey,
 ) -> ApiResult<WebhookView> {
-    Ok(ApiResponse::ok(app.webhook_view(&tenant)?))
+    Ok(ApiResponse::ok(app.webhook_view(&tenant).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/webhook", tag = "webhooks", security(("apiKey" = [])),
@@ -122,7 +123,7 @@ pub async fn remove(
     TenantKey(tenant): TenantKey,
 ) -> ApiResult<WebhookView> {
     let tenant = app.tenants.set_webhook(&tenant.id, None).await?;
-    Ok(ApiResponse::ok(app.webhook_view(&tenant)?))
+    Ok(ApiResponse::ok(app.webhook_view(&tenant).await?))
 }
 
 #[utoipa::path(get, path = "/admin/tenants/{id}/webhook", tag = "admin", security(("admin" = [])),
@@ -145,5 +146,5 @@ pub async fn admin_show(
         .tenants
         .get(&id)
         .ok_or_else(|| ApiError::NotFound(format!("tenant {id}")))?;
-    Ok(ApiResponse::ok(app.webhook_view(&tenant)?))
+    Ok(ApiResponse::ok(app.webhook_view(&tenant).await?))
 }
