@@ -295,7 +295,10 @@ impl Sessions {
     }
 
     /// `record` as an authorized session, with its consent.
-    fn authorized(&self, record: SessionRecord) -> Result<AuthorizedSession, SessionsError> {
+    pub(crate) fn authorized(
+        &self,
+        record: SessionRecord,
+    ) -> Result<AuthorizedSession, SessionsError> {
         // An erased session's consent is sealed with a key that no longer exists.
         let consent = match record.state {
             SessionState::Erased => None,
