@@ -209,7 +209,7 @@ pub fn probe(path: &Path, limits: VideoLimits) -> Result<VideoInfo, VideoError> 
         .map_err(|e| VideoError::Io(e.to_string()))?;
     let container = sniff(&head[..n])?;
     super::sample::ensure_init()?;
-    let Ok(input) = ff::format::input(&path) else {
+    let Ok(input) = super::sample::open_file(path) else {
         // A container FFmpeg cannot open: a file cut short before its index, or a damaged
         // header.
         return Err(match container {
@@ -232,7 +232,10 @@ pub fn probe(path: &Path, limits: VideoLimits) -> Result<VideoInfo, VideoError> 
     let params = stream.parameters();
     let codec_id = params.id();
     let decoder = ff::codec::context::Context::from_parameters(params)
-        .and_then(|c| c.decoder().video())
+        .and_then(|mut c| {
+            super::sample::limit_pixels(&mut c, limits.max_side);
+            c.decoder().video()
+        })
         .map_err(|_| {
             VideoError::Undecodable(format!(
                 "no decoder for its video codec ({})",

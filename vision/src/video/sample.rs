@@ -107,8 +107,32 @@ pub(super) fn ensure_init() -> Result<(), VideoError> {
     .map_err(VideoError::Backend)
 }
 
+/// The demuxers a selfie video may go through (MP4/MOV and Matroska/WebM): libavformat
+/// probes any of its hundreds of formats otherwise, each a parser an upload could aim at.
+pub(super) const DEMUXERS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm";
+
+/// Opens `path` for reading with libavformat, held to [`DEMUXERS`] and the `file` protocol (a
+/// container cannot make it open a URL or another file).
+pub(super) fn open_file(path: &Path) -> Result<ff::format::context::Input, ff::Error> {
+    let mut opts = ff::Dictionary::new();
+    opts.set("format_whitelist", DEMUXERS);
+    opts.set("protocol_whitelist", "file");
+    ff::format::input_with_dictionary(&path, opts)
+}
+
+/// Caps the pixels of one frame `ctx`'s decoder allocates (a stream whose header is
+/// understated cannot make it allocate more for a later frame).
+pub(super) fn limit_pixels(ctx: &mut ff::codec::context::Context, max_side: u32) {
+    let max = i64::from(max_side) * i64::from(max_side);
+    // SAFETY: `ctx` owns a valid AVCodecContext, not yet opened; `max_pixels` is a plain
+    // field libavcodec reads when it allocates a frame.
+    unsafe {
+        (*ctx.as_mut_ptr()).max_pixels = max;
+    }
+}
+
 fn open_input(path: &Path) -> Result<(ff::format::context::Input, usize), VideoError> {
-    let input = ff::format::input(&path)
+    let input = open_file(path)
         .map_err(|e| VideoError::Undecodable(format!("the container cannot be read ({e})")))?;
     let index = input
         .streams()
@@ -117,6 +141,9 @@ fn open_input(path: &Path) -> Result<(ff::format::context::Input, usize), VideoE
         .ok_or(VideoError::NoVideoStream)?;
     Ok((input, index))
 }
+
+/// The highest frame rate the packet index plans for.
+const MAX_FPS: f64 = 240.0;
 
 /// Reads every packet of the video stream (no decoding). Refuses a stream with more frames
 /// than the duration limit allows at the header's frame rate (a header that understated the
@@ -127,7 +154,12 @@ fn index_packets(
     fps: f64,
     max_s: f64,
 ) -> Result<PacketIndex, VideoError> {
-    let max_frames = (max_s * fps * 1.5).ceil() as u64 + 60;
+    // The header's rate is the file's to claim: capped at a phone's fastest (240 fps), so the
+    // index stays bounded whatever the file says.
+    let max_frames = (max_s * fps.clamp(1.0, MAX_FPS) * 1.5).ceil() as u64 + 60;
+    // Packets of any stream: a file of endless audio or data packets is read this far only.
+    let max_packets = max_frames.saturating_mul(8);
+    let mut read = 0u64;
     let mut pts = Vec::new();
     let mut keys = Vec::new();
     let mut packet = ff::Packet::empty();
@@ -138,6 +170,12 @@ fn index_packets(
             // A damaged tail: what was read so far is the video.
             Err(_) if !pts.is_empty() => break,
             Err(e) => return Err(e.into()),
+        }
+        read += 1;
+        if read > max_packets {
+            return Err(VideoError::Undecodable(format!(
+                "the file holds more than {max_packets} packets"
+            )));
         }
         if packet.stream() != stream {
             continue;
@@ -203,12 +241,14 @@ impl Decoder {
         stream: usize,
         rotation_deg: i32,
         start_pts: i64,
+        max_side: u32,
     ) -> Result<Self, VideoError> {
         let st = input.stream(stream).ok_or(VideoError::NoVideoStream)?;
         let tb = st.time_base();
         let tick_s = f64::from(tb.numerator()) / f64::from(tb.denominator().max(1));
         let h264 = st.parameters().id() == ff::codec::Id::H264;
         let mut ctx = ff::codec::context::Context::from_parameters(st.parameters())?;
+        limit_pixels(&mut ctx, max_side);
         // Two frame threads: this is a 2-core target and the face engine runs meanwhile.
         ctx.set_threading(ff::threading::Config {
             kind: ff::threading::Type::Frame,
@@ -426,7 +466,13 @@ pub fn sample_frames_each(
     let index = index_packets(&mut input, stream, info.fps.max(1.0), limits.max_duration_s)?;
     let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     let count = index.pts.len() as u64;
-    let mut dec = Decoder::new(input, stream, info.rotation_deg, index.pts[0])?;
+    let mut dec = Decoder::new(
+        input,
+        stream,
+        info.rotation_deg,
+        index.pts[0],
+        limits.max_side,
+    )?;
     let wanted = plan_near_keys(count, k, &index.key_frames());
     dec.wanted = wanted.iter().map(|&i| index.pts[i as usize]).collect();
     for i in wanted {
@@ -479,6 +525,24 @@ pub fn sample_frames_each(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_expected_demuxers_open_a_file() {
+        // A valid YUV4MPEG2 video (two 16×16 frames): libavformat reads it, but it is not a
+        // container a selfie video comes in, so ours refuses it.
+        ensure_init().expect("ffmpeg");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("clip.y4m");
+        let mut y4m = b"YUV4MPEG2 W16 H16 F25:1 Ip A1:1 C420jpeg\n".to_vec();
+        for _ in 0..2 {
+            y4m.extend_from_slice(b"FRAME\n");
+            y4m.extend_from_slice(&[128u8; 16 * 16 * 3 / 2]);
+        }
+        std::fs::write(&path, &y4m).expect("write");
+        assert!(ff::format::input(&path).is_ok(), "libavformat reads it");
+        assert!(open_file(&path).is_err(), "not one of {DEMUXERS}");
+        assert!(matches!(open_input(&path), Err(VideoError::Undecodable(_))));
+    }
 
     #[test]
     fn plans_spread_evenly_and_stay_inside() {
