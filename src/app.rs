@@ -140,7 +140,11 @@ impl Application {
         tracing::info!("listening on http://{}", self.address);
         let grace = self.state.settings.server.shutdown_grace();
         let router = http::router(self.state.clone());
-        let served = http::serve(self.listener, router, grace, shutdown)
+        let edge = http::Edge::new(
+            self.state.settings.edge.clone(),
+            std::sync::Arc::clone(&self.state.trusted_proxies),
+        );
+        let served = http::serve(self.listener, router, edge, grace, shutdown)
             .await
             .context("HTTP server failed");
         self.retention.stop().await;

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 mod erase;
 mod export;
+mod open;
 pub use erase::{ErasureReport, Purged};
 pub use export::SessionExport;
 
@@ -41,6 +42,10 @@ pub struct Sessions {
     outbox: Outbox,
     /// The audit chain (its head beside the outbox).
     audit: AuditLog,
+    /// Each tenant's open sessions (`sessions.max_open_per_tenant`).
+    open: open::OpenSessions,
+    /// `sessions.max_lifetime_secs`, in ms: a session older than this is no longer open.
+    lifetime_ms: u64,
 }
 
 /// What can go wrong between the HTTP layer and the sessions.
@@ -164,7 +169,11 @@ impl Sessions {
             0 => 2 * engines.face.status().workers,
             n => n,
         };
-        let queue = Arc::new(JobQueue::new(running, s.max_waiting_jobs));
+        let queue = Arc::new(JobQueue::new(
+            running,
+            s.max_waiting_jobs,
+            s.tenant_job_share,
+        ));
         let metrics = Arc::new(Metrics::default());
         let live = LiveLane::new(s.live_lane(), crate::engines::image_limits(&settings));
         // Folders made private, unacknowledged uploads and job plaintext a stopped process left
@@ -201,6 +210,8 @@ impl Sessions {
             live,
             outbox,
             audit,
+            open: open::OpenSessions::default(),
+            lifetime_ms: settings.sessions.max_lifetime_secs.saturating_mul(1000),
         };
         sessions
             .finish_erasures()
@@ -465,9 +476,10 @@ impl Sessions {
         )
     }
 
-    /// True when so many jobs wait for the engines that new work must be refused.
-    pub fn busy(&self) -> bool {
-        self.queue.is_full()
+    /// True when so many jobs wait for the engines that new work of `tenant` must be
+    /// refused (the line is full, or the tenant's jobs fill their share of it).
+    pub fn busy(&self, tenant: Option<&str>) -> bool {
+        self.queue.is_full_for(tenant)
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -40,6 +40,8 @@ pub enum TenantsError {
     NameTaken(String),
     #[error("invalid tenant name: {0}")]
     BadName(&'static str),
+    #[error("invalid tenant options: {0}")]
+    BadOptions(String),
     #[error(transparent)]
     Records(#[from] RecordsError),
 }
@@ -219,6 +221,7 @@ impl Tenants {
         options: TenantOptions,
     ) -> Result<(Tenant, String), TenantsError> {
         let name = check_name(name)?;
+        let options = options.checked().map_err(TenantsError::BadOptions)?;
         let key = new_key();
         let now = now_ms();
         let tenant = Tenant {
@@ -262,6 +265,7 @@ impl Tenants {
         id: &str,
         options: TenantOptions,
     ) -> Result<Tenant, TenantsError> {
+        let options = options.checked().map_err(TenantsError::BadOptions)?;
         let mut tenant = self.fresh(id).await?;
         tenant.options = options;
         tenant.updated_ms = now_ms();

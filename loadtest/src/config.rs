@@ -143,6 +143,8 @@ pub(crate) fn loopback_client(
         .no_proxy()
         .redirect(redirect::Policy::none())
         .timeout(timeout)
+        // Let pooled connections go before the server's idle close (30 s by default).
+        .pool_idle_timeout(std::time::Duration::from_secs(10))
         .pool_max_idle_per_host(pool);
     if let Some(Host::Domain(name)) = target.host() {
         // `localhost` is answered here, never by a resolver that might map it elsewhere.

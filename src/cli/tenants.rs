@@ -44,6 +44,13 @@ pub enum TenantsCommand {
         /// Sessions it may create per minute (default: sessions.rate_per_tenant_per_minute).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         sessions_per_minute: Option<u32>,
+        /// Sessions it may have open at once (default: sessions.max_open_per_tenant).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_open_sessions: Option<u32>,
+        /// An origin (https://shop.example) whose pages may open its sessions' WebSockets;
+        /// repeat for more.
+        #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+        allowed_origins: Vec<String>,
     },
     /// Every tenant (a hint of each key, never the key).
     List,
@@ -178,12 +185,16 @@ async fn direct(store: Store, command: TenantsCommand) -> Outcome {
             name,
             show_scores,
             sessions_per_minute,
+            max_open_sessions,
+            allowed_origins,
         } => tenants
             .create(
                 &name,
                 TenantOptions {
                     show_scores,
                     sessions_per_minute,
+                    max_open_sessions,
+                    allowed_origins,
                 },
             )
             .await
@@ -246,9 +257,16 @@ impl Api {
                 name,
                 show_scores,
                 sessions_per_minute,
+                max_open_sessions,
+                allowed_origins,
             } => post("/admin/tenants".into()).json(&serde_json::json!({
                 "name": name,
-                "options": { "showScores": show_scores, "sessionsPerMinute": sessions_per_minute },
+                "options": {
+                    "showScores": show_scores,
+                    "sessionsPerMinute": sessions_per_minute,
+                    "maxOpenSessions": max_open_sessions,
+                    "allowedOrigins": allowed_origins,
+                },
             })),
             TenantsCommand::List => self.client.get(format!("{}/admin/tenants", self.base)),
             TenantsCommand::RotateKey { id } => post(format!("/admin/tenants/{id}/rotate-key")),

@@ -121,11 +121,16 @@ impl Pipeline for KycPipeline {
         Some(OutboxRecords::step(&self.inner.outbox, Vec::new()))
     }
 
+    fn job_limits(&self) -> actors::session::JobLimits {
+        self.inner.settings.sessions.job_limits()
+    }
+
     fn run(&self, ctx: JobContext) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
             let JobContext {
                 session,
+                tenant,
                 job,
                 steps,
                 artifacts,
@@ -140,7 +145,12 @@ impl Pipeline for KycPipeline {
                     Job::Compare { .. } => None,
                 };
                 let _slot = match waits_in {
-                    Some(state) => Some(inner.queue.admit(&steps, state, stage).await?),
+                    Some(state) => Some(
+                        inner
+                            .queue
+                            .admit(tenant.as_deref(), &steps, state, stage)
+                            .await?,
+                    ),
                     None => None,
                 };
                 match job {

@@ -144,7 +144,9 @@ impl From<TenantsError> for ApiError {
             TenantsError::Disabled => ApiError::TenantDisabled,
             TenantsError::NotFound(id) => ApiError::NotFound(format!("tenant {id}")),
             e @ TenantsError::NameTaken(_) => ApiError::Conflict(e.to_string()),
-            e @ TenantsError::BadName(_) => ApiError::validation(e.to_string()),
+            e @ (TenantsError::BadName(_) | TenantsError::BadOptions(_)) => {
+                ApiError::validation(e.to_string())
+            }
             TenantsError::Records(e) if e.is_transient() => ApiError::Unavailable(
                 "the records store cannot be reached now; try again shortly".into(),
             ),

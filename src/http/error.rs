@@ -72,6 +72,16 @@ pub enum ApiError {
     /// 503: the server is not ready (engine pools still loading, …).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// 429: a quota (open sessions of a tenant, uploads or bytes of a session) is used up.
+    #[error("{0}")]
+    Quota(String),
+    /// 408: the request (its body) arrived too slowly.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// 503: the server holds all the connections or WebSockets it may (for everyone or for
+    /// this address); `Retry-After` says when to try again.
+    #[error("{0}")]
+    AtCapacity(String),
     /// 503: a dependency is overloaded or down (e.g. an engine queue is full).
     #[error("{0}")]
     Unavailable(String),
@@ -109,8 +119,9 @@ impl ApiError {
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotReady(_) | Self::Unavailable(_) | Self::Busy { .. } => {
+            Self::TooManyRequests { .. } | Self::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::NotReady(_) | Self::Unavailable(_) | Self::Busy { .. } | Self::AtCapacity(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -139,6 +150,9 @@ impl ApiError {
             Self::NotReady(_) => "NOT_READY",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Busy { .. } => "BUSY",
+            Self::RequestTimeout(_) => "REQUEST_TIMEOUT",
+            Self::Quota(_) => "QUOTA_EXCEEDED",
+            Self::AtCapacity(_) => "AT_CAPACITY",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -184,7 +198,44 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
+        if let Self::AtCapacity(_) = self {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(AT_CAPACITY_RETRY_SECS),
+            );
+        }
         res
+    }
+}
+
+/// `Retry-After` of an [`ApiError::AtCapacity`].
+pub const AT_CAPACITY_RETRY_SECS: u64 = 5;
+
+impl ApiError {
+    /// The whole HTTP/1.1 answer as bytes, `Connection: close`: for a connection refused
+    /// before any request was read from it (nothing of the router runs for it).
+    pub fn raw_http1(&self) -> Vec<u8> {
+        let envelope = Envelope::<()>::failure(ErrorBody {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            details: self.details(),
+        });
+        let body = serde_json::to_vec(&envelope).unwrap_or_default();
+        let status = self.status();
+        let retry = match self {
+            Self::AtCapacity(_) => format!("retry-after: {AT_CAPACITY_RETRY_SECS}\r\n"),
+            _ => String::new(),
+        };
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\ncache-control: no-store\r\n{retry}\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
     }
 }
 

@@ -66,7 +66,8 @@ async fn receive_for_session(
         let session = sessions.authorize_token(bearer(headers))?;
         app.token_allows(&session)?;
         session.check(intake)?;
-        if sessions.busy() {
+        session_quota(app, &session, declared)?;
+        if sessions.busy(session.record().tenant.as_deref()) {
             return Err(ApiError::Busy {
                 what: "too many uploads are waiting",
                 retry_after_secs: 5,
@@ -75,6 +76,12 @@ async fn receive_for_session(
         app.limit_session(&session.id())?;
         Ok(session)
     })();
+    let left = admitted.as_ref().map_or(0, |s| {
+        app.settings
+            .sessions
+            .max_bytes_per_session
+            .saturating_sub(s.record().upload_bytes)
+    });
     let multipart_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -97,6 +104,7 @@ async fn receive_for_session(
             return Err(e);
         }
     };
+    let (req, consumed) = upload::counted(req);
     let multipart = Multipart::from_request(req, app).await.map_err(|_| {
         ApiError::UnsupportedMediaType(
             "send multipart/form-data with a boundary and the fields `sessionId` and `file`".into(),
@@ -113,8 +121,9 @@ async fn receive_for_session(
         multipart,
         &sessions.media().incoming_dir(),
         keys,
-        max_bytes,
+        max_bytes.min(left),
         what,
+        &consumed,
         accept,
     )
     .await?;
@@ -129,6 +138,32 @@ async fn receive_for_session(
         .take()
         .ok_or_else(|| ApiError::validation("the field `file` is missing"))?;
     Ok((session, upload, file))
+}
+
+/// A session's own allowance: at most `sessions.max_uploads_per_session` uploads and
+/// `sessions.max_bytes_per_session` bytes in all (a declared length over what is left is
+/// refused now; a chunked body is cut there).
+fn session_quota(
+    app: &AppState,
+    session: &AuthorizedSession,
+    declared: Option<u64>,
+) -> Result<(), ApiError> {
+    let s = &app.settings.sessions;
+    let r = session.record();
+    if r.uploads >= s.max_uploads_per_session {
+        return Err(ApiError::Quota(format!(
+            "this session has made its {} uploads; start a new session",
+            s.max_uploads_per_session
+        )));
+    }
+    let left = s.max_bytes_per_session.saturating_sub(r.upload_bytes);
+    if declared.is_some_and(|n| n > left.saturating_add(64 * 1024)) {
+        return Err(ApiError::Quota(format!(
+            "this session may upload {left} more bytes of its {} in all",
+            s.max_bytes_per_session
+        )));
+    }
+    Ok(())
 }
 
 /// `POST /api/v1/id-capture` (multipart `sessionId`, `file`, optional `mode=live`)
@@ -189,7 +224,7 @@ pub async fn id_capture(
 
 /// `POST /api/v1/face-video` (multipart `sessionId`, `file`)
 #[utoipa::path(post, path = "/api/v1/face-video", tag = "sessions", security(("session" = [])),
-    request_body(content = UploadForm, content_type = "multipart/form-data", description = "The selfie video (MP4, MOV, WebM/Matroska or AVI), streamed to disk"),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "The selfie video (MP4, MOV or WebM/Matroska), streamed to disk"),
     responses(
         (status = 202, description = "Accepted: progress and results arrive as events", body = Envelope<Accepted>),
         TokenRefusals,
@@ -210,7 +245,8 @@ pub async fn face_video(
         max,
         "the selfie video",
         Intake::Video,
-        |k| k.video,
+        // AVI is recognised but not decoded (the demuxers are held to MP4/MOV and Matroska).
+        |k| k.video && k.ext != "avi",
     )
     .await?;
     let accepted = accept(&app.sessions, &session, file, UploadKind::Video).await?;

@@ -40,7 +40,7 @@ impl FromRequestParts<AppState> for ClientIp {
 
 impl AppState {
     /// One request of `key` against its allowance `per_minute`; 429 when it is used up.
-    fn limit(&self, key: &str, per_minute: u32) -> Result<(), ApiError> {
+    pub(super) fn limit(&self, key: &str, per_minute: u32) -> Result<(), ApiError> {
         self.limiter
             .check(key, per_minute)
             .map_err(|s| ApiError::TooManyRequests {
@@ -125,7 +125,7 @@ fn external_id(id: Option<String>) -> Result<Option<String>, ApiError> {
         (status = 401, description = "INVALID_API_KEY: no tenant API key, a malformed one or an unknown one", body = ErrorEnvelope),
         (status = 403, description = "TENANT_DISABLED", body = ErrorEnvelope),
         (status = 422, description = "VALIDATION_FAILED: the consent is incomplete or names an unknown purpose, or the externalId is too long", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED (Retry-After): over the address's or the tenant's rate; QUOTA_EXCEEDED: the tenant has its maximum of open sessions", body = ErrorEnvelope),
     ))]
 pub async fn create_session(
     State(app): State<AppState>,
@@ -152,7 +152,18 @@ pub async fn create_session(
         tenant: Some(tenant.id.clone()),
         external_id: external_id.clone(),
     };
+    let max_open = tenant
+        .options
+        .max_open_sessions
+        .unwrap_or(app.settings.sessions.max_open_per_tenant) as usize;
+    let Some(place) = app.sessions.reserve_open(&tenant.id, max_open).await? else {
+        return Err(ApiError::Quota(format!(
+            "this tenant has its maximum of {max_open} open sessions; one more can start when \
+             one of them is decided, fails or expires"
+        )));
+    };
     let (record, token) = app.sessions.create(owner).await?;
+    place.made(&record);
     if let Some(c) = &consent {
         app.sessions.record_consent(record.id, c).await?;
     }

@@ -128,6 +128,22 @@ impl RateLimiter {
     }
 }
 
+/// At most `admin.rate_per_minute` calls to `/admin` from one client address, counted before
+/// the token is looked at.
+pub(super) async fn admin_rate(
+    axum::extract::State(app): axum::extract::State<super::AppState>,
+    super::kyc::ClientIp(ip): super::kyc::ClientIp,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.uri().path().starts_with("/admin")
+        && let Err(e) = app.limit(&format!("admin:{ip}"), app.settings.admin.rate_per_minute)
+    {
+        return axum::response::IntoResponse::into_response(e);
+    }
+    next.run(req).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,13 @@ pub async fn render(app: &AppState) -> String {
     single(&mut out, "kyc_up", "1 while the server runs.", "gauge", 1);
     sessions(&mut out, &app.sessions).await;
     jobs(&mut out, &app.sessions);
+    single(
+        &mut out,
+        "kyc_websockets_open",
+        "WebSockets open (at most edge.max_websockets).",
+        "gauge",
+        app.websockets.in_use(),
+    );
     stages(&mut out, app.sessions.metrics());
     live_frames(&mut out, app.sessions.live_stats());
     engines(&mut out, &app.engines.status());

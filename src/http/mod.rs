@@ -5,9 +5,11 @@
 //! Every REST answer is an [`Envelope`]; every response carries `x-request-id`; every log line
 //! of a request is inside a span with its `request_id`.
 
+mod accept;
 mod admin;
 pub mod admin_tenants;
 mod auth;
+mod body_rate;
 mod client_addr;
 pub mod comparisons;
 mod envelope;
@@ -24,12 +26,14 @@ mod person_view;
 mod privacy;
 mod request_id;
 pub mod shutdown;
+mod slots;
 pub(crate) mod sniff;
 mod tenant_api;
 mod upload;
 mod webhook_api;
 mod ws;
 
+pub use accept::{Edge, serve};
 pub use client_addr::parse_proxies;
 pub use envelope::{ApiResponse, Envelope, ErrorBody, ErrorEnvelope};
 pub use error::{ApiError, ApiResult};
@@ -43,11 +47,10 @@ use crate::settings::Settings;
 use axum::Router;
 use axum::http::{Method, Uri};
 use axum::routing::{get, post};
-use std::future::{Future, IntoFuture};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::TcpListener;
 
 /// What every handler can reach: a real server always has all of it.
 #[derive(Clone)]
@@ -70,6 +73,8 @@ pub struct AppState {
     pub listening: SocketAddr,
     /// `server.trusted_proxies`: whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// The open WebSockets' places (`edge.max_websockets`, per address and together).
+    pub(crate) websockets: Arc<slots::Slots>,
 }
 
 impl AppState {
@@ -91,6 +96,10 @@ impl AppState {
         let trusted_proxies = client_addr::parse_proxies(&settings.server.trusted_proxies)
             .unwrap_or_default()
             .into();
+        let websockets = slots::Slots::new(
+            settings.edge.max_websockets,
+            settings.edge.max_websockets_per_address,
+        );
         Self {
             settings,
             started_at: Instant::now(),
@@ -102,6 +111,7 @@ impl AppState {
             trusted_proxies,
             tenants,
             listening: address,
+            websockets,
         }
     }
 
@@ -177,7 +187,11 @@ pub fn router(state: AppState) -> Router {
         )
         // Every other body is a small JSON document.
         .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_MAX))
-        .merge(uploads);
+        .merge(uploads)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::admin_rate,
+        ));
     finish(routes).with_state(state)
 }
 
@@ -220,53 +234,6 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
     )))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
-/// for up to `grace` before returning.
-pub async fn serve<F>(
-    listener: TcpListener,
-    app: Router,
-    grace: std::time::Duration,
-    shutdown: F,
-) -> std::io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        let _ = signalled_tx.send(());
-    };
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .into_future();
-    tokio::pin!(server);
-
-    tokio::select! {
-        res = &mut server => return res,
-        _ = signalled_rx => {}
-    }
-    tracing::info!(
-        grace_secs = grace.as_secs(),
-        "no longer accepting connections; waiting for open requests"
-    );
-    match tokio::time::timeout(grace, server).await {
-        Ok(res) => {
-            tracing::info!("all connections closed");
-            res
-        }
-        Err(_) => {
-            tracing::warn!(
-                grace_secs = grace.as_secs(),
-                "grace period over; closing the remaining connections"
-            );
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! The common layers on routes that the real router does not have yet (JSON bodies,
@@ -277,6 +244,7 @@ mod tests {
     use axum::routing::post;
     use serde::Deserialize;
     use serde_json::Value;
+    use tokio::net::TcpListener;
 
     #[derive(Debug, Deserialize)]
     struct Echo {
@@ -504,7 +472,8 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let grace = std::time::Duration::from_secs(1);
-        let server = tokio::spawn(serve(listener, app, grace, async {
+        let edge = Edge::new(crate::settings::EdgeSettings::default(), Arc::from([]));
+        let server = tokio::spawn(serve(listener, app, edge, grace, async {
             let _ = rx.await;
         }));
         // A connection the server is known to serve (one whole request answered on it), then

@@ -109,7 +109,15 @@ pub(super) enum UploadRefusals {
         description = "CONFLICT: not accepted in the session's state (e.g. decided)"
     )]
     Conflict(ErrorEnvelope),
-    #[response(status = 413, description = "PAYLOAD_TOO_LARGE")]
+    #[response(
+        status = 408,
+        description = "REQUEST_TIMEOUT: the body arrived slower than `edge.min_body_rate_bytes_per_sec`"
+    )]
+    SlowBody(ErrorEnvelope),
+    #[response(
+        status = 413,
+        description = "PAYLOAD_TOO_LARGE: over the upload limit, or the form's part headers over 1 MiB"
+    )]
     TooLarge(ErrorEnvelope),
     #[response(
         status = 415,
@@ -118,10 +126,13 @@ pub(super) enum UploadRefusals {
     Unsupported(ErrorEnvelope),
     #[response(
         status = 422,
-        description = "VALIDATION_FAILED: a field is missing or malformed"
+        description = "VALIDATION_FAILED: a field is missing or malformed, or the form has more than 8 fields"
     )]
     Invalid(ErrorEnvelope),
-    #[response(status = 429, description = "RATE_LIMITED (Retry-After)")]
+    #[response(
+        status = 429,
+        description = "RATE_LIMITED (Retry-After); QUOTA_EXCEEDED: the session has made `sessions.max_uploads_per_session` uploads or would pass `sessions.max_bytes_per_session`"
+    )]
     RateLimited(ErrorEnvelope),
     #[response(
         status = 503,

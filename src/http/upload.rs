@@ -62,7 +62,93 @@ impl Drop for TempFile {
 
 const TEXT_LIMIT: usize = 256;
 
+/// Fields a form may have: `sessionId`, `file`, `mode` and a few to spare.
+pub const MAX_FIELDS: usize = 8;
+
+/// Bytes of a form read but not yet handed out as a field's content: part headers and
+/// boundaries, and what the multipart parser reads ahead (one chunk of the connection at
+/// most). A part header that never ends would otherwise be buffered up to the whole upload
+/// limit.
+pub const MAX_UNCONSUMED: u64 = 1 << 20;
+
+/// The body of a form with a count of what was read from it, against the count of bytes the
+/// form's fields handed out (`consumed`): when the parser holds more than [`MAX_UNCONSUMED`]
+/// of it, the body fails ([`HeadersTooLarge`]).
+pub struct Unconsumed<B> {
+    inner: B,
+    read: u64,
+    consumed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The error an [`Unconsumed`] body ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the form's part headers are longer than {MAX_UNCONSUMED} bytes")]
+pub struct HeadersTooLarge;
+
+impl<B> http_body::Body for Unconsumed<B>
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::sync::atomic::Ordering;
+        use std::task::Poll;
+        let this = &mut *self;
+        let consumed = this.consumed.load(Ordering::Relaxed);
+        if this.read.saturating_sub(consumed) > MAX_UNCONSUMED {
+            return Poll::Ready(Some(Err(Box::new(HeadersTooLarge))));
+        }
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    this.read += d.len() as u64;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            other => other.map(|o| o.map(|r| r.map_err(Into::into))),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// `req` with its body counted ([`Unconsumed`]) and the counter [`receive`] adds the fields'
+/// bytes to.
+pub fn counted(
+    req: axum::extract::Request,
+) -> (axum::extract::Request, Arc<std::sync::atomic::AtomicU64>) {
+    let consumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = Arc::clone(&consumed);
+    let req = req.map(|b| {
+        axum::body::Body::new(Unconsumed {
+            inner: b,
+            read: 0,
+            consumed: counter,
+        })
+    });
+    (req, consumed)
+}
+
 fn multipart_error(e: MultipartError, what: &str) -> ApiError {
+    if let Some(slow) = super::body_rate::is_too_slow(&e) {
+        return ApiError::RequestTimeout(format!("{what}: {slow}"));
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if c.is::<HeadersTooLarge>() {
+            return ApiError::PayloadTooLarge(c.to_string());
+        }
+        cause = c.source();
+    }
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge(format!("{what} is over the upload limit"))
     } else {
@@ -103,22 +189,32 @@ pub async fn receive(
     keys: KeyChoice<'_>,
     max_bytes: u64,
     what: &str,
+    consumed: &std::sync::atomic::AtomicU64,
     accept: impl Fn(&Sniffed) -> bool,
 ) -> Result<Upload, ApiError> {
+    use std::sync::atomic::Ordering;
     let mut upload = Upload {
         session_id: None,
         fields: Vec::new(),
         file: None,
     };
+    let mut fields = 0usize;
     while let Some(mut field) = multipart
         .next_field()
         .await
         .map_err(|e| multipart_error(e, what))?
     {
+        fields += 1;
+        if fields > MAX_FIELDS {
+            return Err(ApiError::validation(format!(
+                "the form has more than {MAX_FIELDS} fields"
+            )));
+        }
         let name = field.name().unwrap_or_default().to_owned();
         if name != "file" {
             let mut text = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, what))? {
+                consumed.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 text.extend_from_slice(&chunk);
                 if text.len() > TEXT_LIMIT {
                     return Err(ApiError::validation(format!(
@@ -166,6 +262,7 @@ pub async fn receive(
         // client gets the 415 instead of a broken connection.
         let mut refused: Option<ApiError> = None;
         while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, what))? {
+            consumed.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             bytes += chunk.len() as u64;
             if bytes > max_bytes {
                 return Err(refused.unwrap_or_else(|| {
@@ -264,7 +361,7 @@ fn check_kind(
         ))),
         None => Err(ApiError::UnsupportedMediaType(format!(
             "{what}: the file's content is not a format kyc reads (JPEG, PNG or WebP photos; \
-             MP4, MOV, WebM/Matroska or AVI videos)"
+             MP4, MOV or WebM/Matroska videos)"
         ))),
     }
 }

@@ -9,11 +9,14 @@
 
 use super::auth::SessionAccess;
 use super::extract::Query;
+use super::kyc::ClientIp;
 use super::{ApiError, AppState};
+use crate::records::normal_origin;
 use crate::sessions::Sessions;
 use actors::session::{SessionEvent, SessionId, SessionMsg};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::time::Duration;
@@ -38,7 +41,8 @@ pub struct WsQuery {
 #[utoipa::path(get, path = "/ws/kyc/{sessionId}", tag = "sessions",
     description = "WebSocket of a session's events (each a `SessionEvent` JSON text message), the \
         ones after `since` replayed first; a ping every `sessions.ws_ping_secs`; close code 1013 \
-        asks the client to reconnect with `since`.",
+        asks the client to reconnect with `since`. A browser's `Origin` must be the server's own \
+        (`server.public_url`) or one of the tenant's `allowedOrigins` (else 403 FORBIDDEN).",
     params(
         ("sessionId" = uuid::Uuid, Path, description = "Session id"),
         ("token" = Option<String>, Query, description = "The session's token (the person's view: no scores unless the tenant shows them); a tenant sends its key in `X-Api-Key` instead and sees every event whole"),
@@ -47,14 +51,23 @@ pub struct WsQuery {
     responses(
         (status = 101, description = "Switching protocols: events follow", body = SessionEvent),
         super::openapi::TokenRefusals,
+        (status = 503, description = "AT_CAPACITY: the server, or this address, holds its maximum of open WebSockets (`edge.max_websockets`, `edge.max_websockets_per_address`; Retry-After)", body = super::ErrorEnvelope),
     ))]
 pub async fn watch(
     State(app): State<AppState>,
     access: SessionAccess,
     Query(q): Query<WsQuery>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let id = access.session.id();
+    let tenant = access.session.record().tenant.clone();
+    check_origin(&app, tenant.as_deref(), headers.get(header::ORIGIN))?;
+    let slot = app
+        .websockets
+        .take(Some(client))
+        .map_err(|full| ApiError::AtCapacity(full.describe("WebSockets")))?;
     let watcher = Watcher {
         // A session token stops at the session's lifetime; a tenant key does not.
         expires_ms: match access.caller {
@@ -62,7 +75,7 @@ pub async fn watch(
             super::auth::Caller::Tenant(_) => None,
         },
         redact: !access.caller.sees_scores(),
-        tenant: access.session.record().tenant.clone(),
+        tenant,
         tenants: std::sync::Arc::clone(&app.tenants),
     };
     let upgrade = upgrade.map_err(|e| {
@@ -74,8 +87,10 @@ pub async fn watch(
     Ok(upgrade
         .read_buffer_size(BUFFER)
         .write_buffer_size(BUFFER)
-        .max_message_size(64 * 1024)
+        .max_message_size(MESSAGE_MAX)
+        .max_frame_size(MESSAGE_MAX)
         .on_upgrade(move |mut socket| async move {
+            let _slot = slot;
             let ended = run(&mut socket, &sessions, &watcher, id, q.since, ping, dead).await;
             // The closing handshake without the sessions: a server that stops does not wait
             // for clients slow to answer it.
@@ -87,6 +102,39 @@ pub async fn watch(
             }
         })
         .into_response())
+}
+
+/// The largest message (and frame) a client may send: it sends pongs and close frames only.
+const MESSAGE_MAX: usize = 64 * 1024;
+
+/// A browser names the page that opens a socket in `Origin`: the server's own pages and the
+/// tenant's `allowedOrigins` may; any other page is refused, so a page elsewhere cannot ride a
+/// person's token. A client that is not a browser sends no `Origin` and is judged by its
+/// credentials alone.
+fn check_origin(
+    app: &AppState,
+    tenant: Option<&str>,
+    origin: Option<&HeaderValue>,
+) -> Result<(), ApiError> {
+    let Some(origin) = origin else {
+        return Ok(());
+    };
+    let given = origin.to_str().ok().and_then(normal_origin);
+    let allowed = given.as_deref().is_some_and(|o| {
+        normal_origin(&app.public_url).as_deref() == Some(o)
+            || tenant
+                .and_then(|t| app.tenants.get(t))
+                .is_some_and(|t| t.options.allowed_origins.iter().any(|a| a == o))
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Denied(
+            "this page's origin may not open this session's WebSocket (add it to the \
+             tenant's allowedOrigins)"
+                .into(),
+        ))
+    }
 }
 
 /// Who watches: what they may see, and whose tenant may be disabled under them.

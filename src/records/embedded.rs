@@ -184,7 +184,11 @@ impl Records for Embedded {
     }
 
     async fn put_tenant(&self, tenant: &super::Tenant) -> Result<(), RecordsError> {
-        self.store_tenant(tenant)
+        // The check of the other tenants and the flush block: on the blocking pool.
+        let (store, tenant) = (self.clone(), tenant.clone());
+        tokio::task::spawn_blocking(move || store.store_tenant(&tenant))
+            .await
+            .map_err(|e| RecordsError::Unavailable(format!("tenant write task: {e}")))?
     }
 
     async fn write_batch(&self, entries: &[RecordEntry]) -> Result<usize, RecordsError> {

@@ -26,7 +26,7 @@ pub use mariadb::{MIGRATOR, MariaDb, MigrationReport};
 pub use outbox::{Backlog, Outbox, OutboxError};
 pub use service::{LAG_AFTER, RecordsHealth, RecordsService};
 pub use step::{OutboxRecords, PER_STEP, record_seq};
-pub use tenants::{DUPLICATE, Tenant, TenantOptions, WebhookTarget};
+pub use tenants::{DUPLICATE, Tenant, TenantOptions, WebhookTarget, normal_origin};
 pub use types::*;
 
 use crate::settings::Settings;

@@ -55,6 +55,59 @@ pub struct TenantOptions {
     /// Sessions it may create per minute (`null`: `sessions.rate_per_tenant_per_minute`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions_per_minute: Option<u32>,
+    /// Sessions it may have open (created, not yet decided, failed or expired) at once
+    /// (`null`: `sessions.max_open_per_tenant`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_open_sessions: Option<u32>,
+    /// Origins (`https://shop.example`, scheme, host and port only) whose pages may open its
+    /// sessions' WebSockets, besides the server's own (`server.public_url`). A browser always
+    /// names its page's origin on a WebSocket; another page's is refused (403).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(example = json!(["https://shop.example"]))]
+    pub allowed_origins: Vec<String>,
+}
+
+impl TenantOptions {
+    /// `Err` with the reason when an option is out of range; origins are normalised
+    /// (lower-case, no trailing slash).
+    pub fn checked(mut self) -> Result<Self, String> {
+        if self.max_open_sessions == Some(0) || self.sessions_per_minute == Some(0) {
+            return Err("limits must be at least 1 (or null: the server's default)".into());
+        }
+        if self.allowed_origins.len() > 20 {
+            return Err("at most 20 allowed origins".into());
+        }
+        for o in &mut self.allowed_origins {
+            *o = normal_origin(o).ok_or_else(|| {
+                format!(
+                    "{:?} is not an origin (scheme://host[:port], http or https, no path)",
+                    o.chars().take(80).collect::<String>()
+                )
+            })?;
+        }
+        Ok(self)
+    }
+}
+
+/// `s` as a browser writes an `Origin` (lower-case scheme and host, no default port, no
+/// trailing slash), or `None` when it is not an http(s) origin.
+pub fn normal_origin(s: &str) -> Option<String> {
+    let s = s.trim().trim_end_matches('/');
+    let (scheme, rest) = s.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if !(scheme == "http" || scheme == "https") || rest.is_empty() || rest.len() > 253 {
+        return None;
+    }
+    if rest
+        .chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')))
+    {
+        return None;
+    }
+    let rest = rest.to_ascii_lowercase();
+    let default_port = if scheme == "http" { ":80" } else { ":443" };
+    let rest = rest.strip_suffix(default_port).unwrap_or(&rest);
+    Some(format!("{scheme}://{rest}"))
 }
 
 impl Embedded {

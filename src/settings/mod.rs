@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 mod database;
+mod edge;
 pub mod home;
 pub mod public;
 mod retention;
@@ -29,6 +30,7 @@ mod sessions;
 mod video;
 mod webhooks;
 pub use database::DatabaseSettings;
+pub use edge::EdgeSettings;
 pub use home::Home;
 pub use retention::RetentionSettings;
 pub use security::{MASTER_KEY_VAR, SecuritySettings};
@@ -159,6 +161,8 @@ pub struct Settings {
     pub tenants: TenantSettings,
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    #[serde(default)]
+    pub edge: EdgeSettings,
     /// The environment the settings were loaded for (from `KYC_ENV`, not from a file).
     #[serde(skip)]
     pub environment: Environment,
@@ -293,7 +297,7 @@ pub struct ImageSettings {
 }
 
 /// `[admin]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     /// Bearer token of the admin API; required in production.
@@ -301,6 +305,24 @@ pub struct AdminSettings {
     /// Bearer token `/metrics` asks for; unset, `/metrics` is open (bind it where only the
     /// scraper reaches, or set one).
     pub metrics_token: Option<SecretString>,
+    /// Admin API calls per minute from one client address (a token guesser is slowed down as
+    /// much as a runaway script); over it, 429 with Retry-After.
+    #[serde(default = "default_admin_rate")]
+    pub rate_per_minute: u32,
+}
+
+fn default_admin_rate() -> u32 {
+    120
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            token: None,
+            metrics_token: None,
+            rate_per_minute: default_admin_rate(),
+        }
+    }
 }
 
 /// `[tenants]`
@@ -477,6 +499,13 @@ impl Settings {
         self.database.validate()?;
         self.retention.validate()?;
         self.webhooks.validate()?;
+        self.edge.validate()?;
+        if self.admin.rate_per_minute == 0 {
+            return Err(SettingsError::invalid(
+                "admin.rate_per_minute",
+                "must be at least 1",
+            ));
+        }
         for (key, url) in [
             ("database.url", &self.database.url),
             ("redis.url", &self.redis.url),

@@ -26,6 +26,52 @@ pub struct SessionSettings {
     /// (its open sockets are closed); the tenant's key still reads it.
     #[serde(default = "default_lifetime")]
     pub max_lifetime_secs: u64,
+    /// Sessions one tenant may have open (not yet decided, failed or expired, and younger
+    /// than `max_lifetime_secs`) at once; a tenant's `maxOpenSessions` overrides.
+    #[serde(default = "default_open")]
+    pub max_open_per_tenant: u32,
+    /// The share of `max_waiting_jobs` one tenant's jobs may fill; over it that tenant's
+    /// uploads get 503 while others' are still taken.
+    #[serde(default = "default_share")]
+    pub tenant_job_share: f64,
+    /// ID photos and videos one session may upload (retakes included).
+    #[serde(default = "default_uploads")]
+    pub max_uploads_per_session: u32,
+    /// Bytes one session may upload in all.
+    #[serde(default = "default_session_bytes")]
+    pub max_bytes_per_session: u64,
+    /// Wall-clock seconds one job (an ID photo read, a video analysed) may run; one still
+    /// running then is stopped and its session fails.
+    #[serde(default = "default_job_timeout")]
+    pub job_timeout_secs: f64,
+    /// Starts one job gets: a job that stopped the server or its task this often without
+    /// finishing fails its session instead of running again at every start.
+    #[serde(default = "default_attempts")]
+    pub job_max_attempts: u32,
+}
+
+fn default_open() -> u32 {
+    1000
+}
+
+fn default_share() -> f64 {
+    0.5
+}
+
+fn default_uploads() -> u32 {
+    20
+}
+
+fn default_session_bytes() -> u64 {
+    1024 * 1024 * 1024
+}
+
+fn default_job_timeout() -> f64 {
+    600.0
+}
+
+fn default_attempts() -> u32 {
+    2
 }
 
 fn default_tenant_rate() -> u32 {
@@ -50,6 +96,12 @@ impl Default for SessionSettings {
             live_frames_at_once: 0,
             rate_per_tenant_per_minute: default_tenant_rate(),
             max_lifetime_secs: default_lifetime(),
+            max_open_per_tenant: default_open(),
+            tenant_job_share: default_share(),
+            max_uploads_per_session: default_uploads(),
+            max_bytes_per_session: default_session_bytes(),
+            job_timeout_secs: default_job_timeout(),
+            job_max_attempts: default_attempts(),
         }
     }
 }
@@ -80,7 +132,49 @@ impl SessionSettings {
         Duration::from_secs(self.ws_dead_secs)
     }
 
+    /// What a job may cost (the session actors' [`actors::session::JobLimits`]).
+    pub fn job_limits(&self) -> actors::session::JobLimits {
+        actors::session::JobLimits {
+            timeout: Duration::from_secs_f64(self.job_timeout_secs),
+            max_attempts: self.job_max_attempts,
+        }
+    }
+
     pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        if !(self.job_timeout_secs.is_finite()
+            && self.job_timeout_secs > 0.0
+            && self.job_timeout_secs < 1e7)
+        {
+            return Err(SettingsError::invalid(
+                "sessions.job_timeout_secs",
+                "must be a positive number of seconds",
+            ));
+        }
+        if !(self.tenant_job_share > 0.0 && self.tenant_job_share <= 1.0) {
+            return Err(SettingsError::invalid(
+                "sessions.tenant_job_share",
+                "must be more than 0 and at most 1",
+            ));
+        }
+        for (key, v) in [
+            (
+                "sessions.max_open_per_tenant",
+                u64::from(self.max_open_per_tenant),
+            ),
+            (
+                "sessions.max_uploads_per_session",
+                u64::from(self.max_uploads_per_session),
+            ),
+            ("sessions.max_bytes_per_session", self.max_bytes_per_session),
+            (
+                "sessions.job_max_attempts",
+                u64::from(self.job_max_attempts),
+            ),
+        ] {
+            if v == 0 {
+                return Err(SettingsError::invalid(key, "must be at least 1"));
+            }
+        }
         if self.max_lifetime_secs == 0 {
             return Err(SettingsError::invalid(
                 "sessions.max_lifetime_secs",

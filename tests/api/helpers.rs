@@ -79,7 +79,11 @@ pub async fn spawn_app() -> TestApp {
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
-        client: reqwest::Client::new(),
+        // Pooled connections go before the server's idle close (`edge.header_read_timeout_secs`).
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .expect("client"),
         settings,
         data_dir,
         _stop: stop,

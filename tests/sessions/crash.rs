@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const CHILD_DIR: &str = "KYC_CRASH_CHILD_DIR";
 const CHILD_DB: &str = "KYC_CRASH_CHILD_DB";
+const CHILD_ATTEMPTS: &str = "KYC_CRASH_CHILD_ATTEMPTS";
 const SESSIONS: usize = 50;
 const KILLS: usize = 5;
 
@@ -39,14 +40,17 @@ fn crash_child_server() {
         .expect("runtime");
     rt.block_on(async move {
         let dir = PathBuf::from(dir);
-        let db = std::env::var(CHILD_DB).expect("the parent names the records database");
-        let s = settings(
-            &dir,
-            &[
-                ("KYC__SESSIONS__RATE_PER_IP_PER_MINUTE", "1000000"),
-                ("KYC__DATABASE__URL", db.as_str()),
-            ],
-        );
+        // The records database (none: the embedded store) and the attempts a job gets.
+        let db = std::env::var(CHILD_DB).ok();
+        let attempts = std::env::var(CHILD_ATTEMPTS).ok();
+        let mut vars = vec![("KYC__SESSIONS__RATE_PER_IP_PER_MINUTE", "1000000")];
+        if let Some(db) = &db {
+            vars.push(("KYC__DATABASE__URL", db.as_str()));
+        }
+        if let Some(n) = &attempts {
+            vars.push(("KYC__SESSIONS__JOB_MAX_ATTEMPTS", n.as_str()));
+        }
+        let s = settings(&dir, &vars);
         let (port, _stop, _done, tenants) = start(Arc::new(s)).await;
         // The tenant, made at the first start (before any kill: the kills wait for sessions,
         // which need its key) and kept in the records database from then on.
@@ -65,16 +69,26 @@ fn crash_child_server() {
     });
 }
 
-struct Child {
+pub(super) struct Child {
     process: std::process::Child,
 }
 
-/// Starts the child server on `dir` and returns it with its address once it listens. The
-/// caller kills and waits for it.
+impl Child {
+    /// SIGKILL, and waits for it.
+    pub(super) fn kill(&mut self) {
+        self.process.kill().expect("SIGKILL");
+        let _ = self.process.wait();
+    }
+}
+
+/// Starts the child server on `dir` (records in MariaDB database `db`, else the embedded
+/// store; a job gets `attempts` starts, else the default) and returns it with its address once
+/// it listens. The caller kills and waits for it.
 #[allow(clippy::zombie_processes)]
-fn launch(dir: &Path, db: &str) -> (Child, String) {
+pub(super) fn launch(dir: &Path, db: Option<&str>, attempts: Option<u32>) -> (Child, String) {
     let _ = std::fs::remove_file(dir.join("port"));
-    let mut process = std::process::Command::new(std::env::current_exe().expect("test binary"))
+    let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    command
         .args([
             "--exact",
             "crash::crash_child_server",
@@ -83,7 +97,15 @@ fn launch(dir: &Path, db: &str) -> (Child, String) {
             "--test-threads=1",
         ])
         .env(CHILD_DIR, dir)
-        .env(CHILD_DB, db)
+        .env_remove(CHILD_DB)
+        .env_remove(CHILD_ATTEMPTS);
+    if let Some(db) = db {
+        command.env(CHILD_DB, db);
+    }
+    if let Some(n) = attempts {
+        command.env(CHILD_ATTEMPTS, n.to_string());
+    }
+    let mut process = command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -339,12 +361,15 @@ async fn sessions_survive_kill_9_of_the_server() {
 
     let db = super::records_db::TestDb::create().await;
     let db_url = db.url_via(None);
-    let (mut child, address) = launch(dir.path(), &db_url);
+    // Every kill may land in the same job: it gets more starts than there are kills (a job
+    // that keeps dying is given up after `sessions.job_max_attempts`, see `abuse`).
+    let (mut child, address) = launch(dir.path(), Some(&db_url), Some(KILLS as u32 + 2));
     let addr: Address = Arc::new(RwLock::new(address));
     let api_key = Arc::new(
         std::fs::read_to_string(dir.path().join("api_key")).expect("the child made the tenant"),
     );
     let client = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client");
@@ -375,7 +400,7 @@ async fn sessions_survive_kill_9_of_the_server() {
         } else {
             eprintln!("kill {} after {wait} ms", k + 1);
         }
-        let (c, address) = launch(dir.path(), &db_url);
+        let (c, address) = launch(dir.path(), Some(&db_url), Some(KILLS as u32 + 2));
         child = c;
         if let Ok(mut a) = addr.write() {
             *a = address;

@@ -134,7 +134,12 @@ pub async fn spawn(vars: &[(&str, &str)]) -> Server {
         .expect("the test tenant");
     Server {
         address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
+        // A pooled connection is let go before the server's idle close
+        // (`edge.header_read_timeout_secs`), as a client of the API should.
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .expect("client"),
         api_key,
         tenant_id: tenant.id,
         settings,

@@ -132,7 +132,8 @@ async fn a_full_waiting_line_answers_503_with_retry_after() {
         .map(|p| card_image(p, 10))
         .collect();
     let mut answers = Vec::new();
-    for (c, card) in clients.iter().zip(cards) {
+    for (i, (c, card)) in clients.iter().zip(cards).enumerate() {
+        let (bytes, started) = (card.len(), std::time::Instant::now());
         let form = reqwest::multipart::Form::new()
             .text("sessionId", c.id.clone())
             .part(
@@ -146,7 +147,12 @@ async fn a_full_waiting_line_answers_503_with_retry_after() {
             .multipart(form)
             .send()
             .await
-            .expect("send");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "upload {i} ({bytes} bytes) failed after {:?}: {e:?}",
+                    started.elapsed()
+                )
+            });
         let retry = res
             .headers()
             .get("retry-after")

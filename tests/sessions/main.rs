@@ -2,6 +2,7 @@
 //! driven over REST and WebSocket with real media (a generated ID card carrying a real photo,
 //! selfie videos made from real photos), and the durable records they leave.
 
+mod abuse;
 mod admin;
 mod bad_input;
 mod consent;

@@ -306,7 +306,10 @@ async fn kyc_tenants_works_on_a_stopped_server_and_through_a_running_ones_admin_
     let s = Arc::new(settings(dir.path(), &[("KYC__ADMIN__TOKEN", ADMIN)]));
     let (port, stop, done, _) = start(Arc::clone(&s)).await;
     let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("client");
     let (status, body) = create(&client, &url, &key).await;
     assert_eq!(status, 201, "{body}");
     // While it runs, through its admin API (the store is locked by it).

@@ -7,7 +7,7 @@ use super::beside::StepRecords;
 use super::event::{Message, Progress, SessionEvent, Stage, now_ms};
 use super::journal::{Journal, JournalError, SessionRecord};
 use super::state::{Decision, SessionState, TransitionError};
-use super::work::{Artifacts, Job, JobContext, Pipeline, StepSink};
+use super::work::{Artifacts, Job, JobContext, JobEnd, Pipeline, StepSink};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use std::sync::Arc;
@@ -131,6 +131,7 @@ pub enum SessionMsg {
     /// A job's task has ended (sent by the task's watcher, also after a panic).
     JobEnded {
         job_id: uuid::Uuid,
+        end: JobEnd,
     },
     Snapshot(RpcReplyPort<SessionSnapshot>),
     /// Periodic: expire or passivate an idle session.
@@ -212,6 +213,14 @@ impl SessionActorState {
         if step.ends_job {
             next.pending = None;
         }
+        if let Some(j) = &job {
+            next.job_attempts = 0;
+            if let Some(file) = j.file() {
+                next.uploads += 1;
+                let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
+                next.upload_bytes = next.upload_bytes.saturating_add(bytes);
+            }
+        }
         if job.is_some() {
             next.pending = job;
         }
@@ -258,26 +267,115 @@ impl SessionActorState {
         }
     }
 
-    fn start_job(&self, myself: &ActorRef<SessionMsg>) {
+    /// Starts the pending job, if any, on its own task, its attempt journaled first; one
+    /// started [`JobLimits::max_attempts`] times already fails the session instead. The task
+    /// gets [`JobLimits::timeout`]; the actor hears how it ended.
+    async fn start_job(&mut self, myself: &ActorRef<SessionMsg>) -> Result<(), SessionError> {
         let (Some(job), Some(pipeline)) = (self.record.pending.clone(), self.pipeline.clone())
         else {
-            return;
+            return Ok(());
         };
+        let limits = pipeline.job_limits();
+        if self.record.job_attempts >= limits.max_attempts {
+            tracing::warn!(
+                session = %self.record.id,
+                attempts = self.record.job_attempts,
+                "a job that stopped without finishing at every attempt is given up"
+            );
+            let n = self.record.job_attempts;
+            let step = Step::reached(
+                SessionState::Failed,
+                Stage::Session,
+                Message::new(
+                    format!(
+                        "This upload could not be processed: processing it stopped {n} times \
+                         without finishing. Start a new session with another photo or video."
+                    ),
+                    format!(
+                        "업로드한 파일을 처리하지 못했습니다: 처리가 {n}번 중단되었습니다. \
+                         다른 사진이나 영상으로 새 세션을 시작해 주세요."
+                    ),
+                ),
+            )
+            .ending_job();
+            let step = self.with_own_records(step);
+            self.record(step).await?;
+            return Ok(());
+        }
+        let mut next = self.record.clone();
+        next.job_attempts += 1;
+        self.journal.save(&next)?;
+        self.journal.flush().await?;
+        self.record = next;
         let job_id = job.id();
         let ctx = JobContext {
             session: self.record.id,
+            tenant: self.record.tenant.clone(),
             job,
             steps: StepSink::new(myself.clone()),
             artifacts: Artifacts::new(self.journal.clone(), self.record.id),
         };
         let task = tokio::spawn(pipeline.run(ctx));
+        let abort = task.abort_handle();
         let me = myself.clone();
         tokio::spawn(async move {
-            if let Err(e) = task.await {
-                tracing::error!(error = %e, "a session job stopped unexpectedly");
-            }
-            let _ = me.cast(SessionMsg::JobEnded { job_id });
+            let end = match tokio::time::timeout(limits.timeout, task).await {
+                Ok(Ok(())) => JobEnd::Returned,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "a session job stopped unexpectedly");
+                    JobEnd::Panicked
+                }
+                Err(_) => {
+                    abort.abort();
+                    JobEnd::TimedOut
+                }
+            };
+            let _ = me.cast(SessionMsg::JobEnded { job_id, end });
         });
+        Ok(())
+    }
+
+    /// A job's task ended without the job's last step: a panic runs it again (if attempts
+    /// are left), a timeout or a pipeline that forgot its step fails the session.
+    async fn job_ended(
+        &mut self,
+        myself: &ActorRef<SessionMsg>,
+        job_id: uuid::Uuid,
+        end: JobEnd,
+    ) -> Result<(), SessionError> {
+        let unfinished = self.record.pending.as_ref().map(Job::id) == Some(job_id);
+        if !unfinished || self.record.state.is_terminal() {
+            return Ok(());
+        }
+        let message = match end {
+            JobEnd::Panicked => return self.start_job(myself).await,
+            JobEnd::TimedOut => {
+                let secs = self
+                    .pipeline
+                    .as_ref()
+                    .map(|p| p.job_limits().timeout.as_secs_f64())
+                    .unwrap_or_default();
+                tracing::warn!(session = %self.record.id, secs, "a job ran out of time");
+                Message::new(
+                    format!(
+                        "Processing took longer than {secs} s and was stopped. Start a new \
+                         session with another photo or video."
+                    ),
+                    format!(
+                        "처리가 {secs}초를 넘어 중단되었습니다. 다른 사진이나 영상으로 새 세션을 \
+                         시작해 주세요."
+                    ),
+                )
+            }
+            JobEnd::Returned => Message::new(
+                "Processing stopped because of an internal error. Start a new session.",
+                "내부 오류로 처리가 중단되었습니다. 새 세션을 시작해 주세요.",
+            ),
+        };
+        let step = Step::reached(SessionState::Failed, Stage::Session, message).ending_job();
+        let step = self.with_own_records(step);
+        self.record(step).await?;
+        Ok(())
     }
 
     async fn watch(
@@ -327,7 +425,7 @@ impl Actor for SessionActor {
     ) -> Result<(), ActorProcessingErr> {
         // A job accepted before a crash or restart runs again.
         if state.record.pending.is_some() && !state.record.state.is_terminal() {
-            state.start_job(&myself);
+            state.start_job(&myself).await?;
         }
         Ok(())
     }
@@ -339,6 +437,15 @@ impl Actor for SessionActor {
     ) -> Result<(), ActorProcessingErr> {
         if let Some(t) = state.ticker.take() {
             t.abort();
+        }
+        // An orderly stop (a shutdown) interrupts a job through no fault of its own: that
+        // attempt does not count. A crash never gets here, and its attempt stays counted.
+        if state.record.pending.is_some() && state.record.job_attempts > 0 {
+            let mut next = state.record.clone();
+            next.job_attempts -= 1;
+            if state.journal.save(&next).is_ok() && state.journal.flush().await.is_ok() {
+                state.record = next;
+            }
         }
         Ok(())
     }
@@ -374,24 +481,11 @@ impl Actor for SessionActor {
                 let started = result.is_ok();
                 let _ = reply.send(result);
                 if started {
-                    state.start_job(&myself);
+                    state.start_job(&myself).await?;
                 }
             }
-            SessionMsg::JobEnded { job_id } => {
-                let unfinished = state.record.pending.as_ref().map(Job::id) == Some(job_id);
-                if unfinished && !state.record.state.is_terminal() {
-                    let step = Step::reached(
-                        SessionState::Failed,
-                        Stage::Session,
-                        Message::new(
-                            "Processing stopped because of an internal error. Start a new session.",
-                            "내부 오류로 처리가 중단되었습니다. 새 세션을 시작해 주세요.",
-                        ),
-                    )
-                    .ending_job();
-                    let step = state.with_own_records(step);
-                    state.record(step).await?;
-                }
+            SessionMsg::JobEnded { job_id, end } => {
+                state.job_ended(&myself, job_id, end).await?;
             }
             SessionMsg::Snapshot(reply) => {
                 let _ = reply.send(SessionSnapshot {

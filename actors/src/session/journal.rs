@@ -70,6 +70,24 @@ pub struct SessionRecord {
     /// The tenant's own reference for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// How many times the pending job was started (journaled before each start): a job that
+    /// stopped the process or its task this often is given up, not run at every start.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub job_attempts: u32,
+    /// Files (ID photos, videos) the session has handed in as jobs, retakes included.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub uploads: u32,
+    /// Their bytes (as stored), in all.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub upload_bytes: u64,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Who a new session is for.
@@ -94,6 +112,9 @@ impl SessionRecord {
             pending: None,
             tenant: None,
             external_id: None,
+            job_attempts: 0,
+            uploads: 0,
+            upload_bytes: 0,
         }
     }
 }
@@ -373,6 +394,14 @@ impl Journal {
         rx.await
             .map_err(|_| JournalError::Flush("the flush thread stopped".into()))?
             .map_err(JournalError::Flush)
+    }
+
+    /// Stores `record` (a session whose events do not change: a job's attempt counted).
+    /// Not durable until [`Journal::flush`].
+    pub fn save(&self, record: &SessionRecord) -> Result<(), JournalError> {
+        self.sessions
+            .insert(record.id.as_bytes(), encode(record)?)?;
+        Ok(())
     }
 
     pub fn record(&self, id: &SessionId) -> Result<Option<SessionRecord>, JournalError> {

@@ -16,7 +16,7 @@ pub use event::{Message, Progress, SessionEvent, Stage};
 pub use journal::{Journal, JournalError, Owner, SessionRecord};
 pub use state::{Decision, Intake, SessionState, TransitionError};
 pub use supervisor::{SessionSupervisor, SupervisorArgs, SupervisorMsg, SupervisorStats};
-pub use work::{Artifacts, Job, JobContext, Pipeline, StepSink};
+pub use work::{Artifacts, Job, JobContext, JobEnd, JobLimits, Pipeline, StepSink};
 
 /// A session's id: a random UUID, printed as its 32 hex digits with dashes.
 pub type SessionId = uuid::Uuid;

@@ -43,6 +43,14 @@ impl Job {
         }
     }
 
+    /// The uploaded file the job works on (none for a comparison).
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::IdCapture { file, .. } | Self::Video { file, .. } => Some(file),
+            Self::Compare { .. } => None,
+        }
+    }
+
     /// The id the client was given for this job.
     pub fn id(&self) -> uuid::Uuid {
         match self {
@@ -99,6 +107,8 @@ impl Artifacts {
 /// A job handed to a pipeline.
 pub struct JobContext {
     pub session: SessionId,
+    /// The session's tenant (its jobs' share of the line is counted by it).
+    pub tenant: Option<String>,
     pub job: Job,
     pub steps: StepSink,
     /// The session's stored results (the only part of the journal a job reaches).
@@ -115,4 +125,40 @@ pub trait Pipeline: Send + Sync + 'static {
     fn own_step_records(&self) -> Option<StepRecords> {
         None
     }
+
+    /// How long one job may run and how often it may be started.
+    fn job_limits(&self) -> JobLimits {
+        JobLimits::default()
+    }
+}
+
+/// What a job may cost before its session gives it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLimits {
+    /// Wall-clock time one run may take; a job still running then is stopped and its session
+    /// fails.
+    pub timeout: std::time::Duration,
+    /// Starts a job gets: one that stopped the process (a crash, a kill) or its task (a panic)
+    /// this often without finishing fails its session instead of running again.
+    pub max_attempts: u32,
+}
+
+impl Default for JobLimits {
+    fn default() -> Self {
+        Self {
+            timeout: std::time::Duration::from_secs(600),
+            max_attempts: 2,
+        }
+    }
+}
+
+/// How a job's task ended, as its watcher saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobEnd {
+    /// The pipeline returned (it should have journaled the job's last step).
+    Returned,
+    /// The task panicked.
+    Panicked,
+    /// It ran past [`JobLimits::timeout`] and was stopped.
+    TimedOut,
 }

@@ -25,10 +25,14 @@ use crate::config::{ConfigError, check_loopback, http_url, in_range, loopback_cl
                   once all are open, every socket is held open together for --hold-secs, then all \
                   are closed. The run stops by itself after --max-secs at the latest. Only \
                   loopback targets are accepted.\n\n\
-                  Make a tenant, then start the server with a high per-address session rate and \
-                  frequent pings, e.g.\n  \
+                  Make a tenant, then start the server with high per-address and per-tenant \
+                  limits and frequent pings, e.g.\n  \
                   KEY=$(kyc tenants create load --json | jq -r .apiKey)\n  \
-                  KYC__SESSIONS__RATE_PER_IP_PER_MINUTE=1000000 KYC__SESSIONS__WS_PING_SECS=2 \
+                  KYC__SESSIONS__RATE_PER_IP_PER_MINUTE=1000000 \
+                  KYC__SESSIONS__RATE_PER_TENANT_PER_MINUTE=1000000 \
+                  KYC__SESSIONS__MAX_OPEN_PER_TENANT=1000000 \
+                  KYC__EDGE__MAX_CONNECTIONS_PER_ADDRESS=1000000 \
+                  KYC__EDGE__MAX_WEBSOCKETS_PER_ADDRESS=1000000 KYC__SESSIONS__WS_PING_SECS=2 \
                   KYC__SESSIONS__WS_DEAD_SECS=10 kyc serve --port 18090 &\n  \
                   loadtest sessions --url http://127.0.0.1:18090 --api-key $KEY --sessions 10000 \
                   --wait-secs 120 --server-pid $!\n\
