@@ -2,12 +2,13 @@
 //! that run verifications and their API keys. On a running server the commands go through its
 //! admin API (`--url`, else the configured address; bearer `admin.token`), so the change is
 //! audited and takes effect at once; with no server they work on the records store directly
-//! (the embedded store under the data folder, which a running server holds locked, or MariaDB).
+//! (the embedded store under the data folder, which a running server holds locked, or MariaDB)
+//! and write their audit entry into the data folder's journal.
 //! A key is printed once: only its SHA-256 is kept.
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
 use crate::http::admin_tenants::{TenantKeyView, TenantView};
-use crate::records::{Store, TenantOptions};
+use crate::records::{AuditEvent, AuditLog, Outbox, Store, TenantOptions};
 use crate::settings::Settings;
 use crate::tenants::{Tenants, TenantsError};
 use clap::{Args, Subcommand};
@@ -104,7 +105,7 @@ async fn dispatch(settings: &Settings, args: TenantsArgs) -> Outcome {
     let default_url = local_url(settings);
     match &settings.database.url {
         None => match Store::open(settings) {
-            Ok(store) => direct(store, args.command).await,
+            Ok(store) => direct(settings, store, args.command).await,
             // Locked by a running server: through its admin API.
             Err(e) => match default_url {
                 Some(url) => {
@@ -127,7 +128,7 @@ async fn dispatch(settings: &Settings, args: TenantsArgs) -> Outcome {
             }
             let store = Store::open(settings)
                 .map_err(|e| (EXIT_FAILURE, format!("cannot open the records store: {e}")))?;
-            direct(store, args.command).await
+            direct(settings, store, args.command).await
         }
     }
 }
@@ -163,8 +164,83 @@ async fn answers(url: &str) -> bool {
         .is_ok_and(|r| r.status().is_success())
 }
 
-/// The commands on the records store itself (no server holds it).
-async fn direct(store: Store, command: TenantsCommand) -> Outcome {
+/// The audit chain of the data folder, in the journal's database (the server is stopped: no
+/// one else holds it). A change made here is audited as the admin API's are, actor `cli`; the
+/// entry reaches the records store through the outbox at the server's next start.
+struct DirectAudit {
+    log: AuditLog,
+    outbox: Outbox,
+}
+
+impl DirectAudit {
+    fn open(settings: &Settings) -> Result<Self, (u8, String)> {
+        let path = settings.server.data_dir.join("journal");
+        let fail = |e: String| {
+            (
+                EXIT_FAILURE,
+                format!(
+                    "cannot open the journal in {} for the audit entry ({e}); if a server runs \
+                     on this data folder, change tenants through its admin API \
+                     (KYC__ADMIN__TOKEN, --url)",
+                    path.display()
+                ),
+            )
+        };
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|e| fail(e.to_string()))?;
+        let outbox = Outbox::open(&db).map_err(|e| fail(e.to_string()))?;
+        let log = AuditLog::open(&outbox).map_err(|e| fail(e.to_string()))?;
+        Ok(Self { log, outbox })
+    }
+
+    async fn record(&self, action: &str, tenant_id: &str) -> Result<(), (u8, String)> {
+        let failed = |e: crate::records::OutboxError| {
+            (
+                EXIT_FAILURE,
+                format!("the change was made, but its audit entry was not written: {e}"),
+            )
+        };
+        self.log
+            .append(&AuditEvent {
+                session_id: uuid::Uuid::nil(),
+                tenant_id: None,
+                actor: "cli",
+                action,
+                target: &format!("tenant:{tenant_id}"),
+            })
+            .map_err(failed)?;
+        self.outbox.flush().await.map_err(failed)
+    }
+}
+
+/// The commands on the records store itself (no server holds it); changes are audited.
+async fn direct(settings: &Settings, store: Store, command: TenantsCommand) -> Outcome {
+    let audit = match command {
+        TenantsCommand::List => None,
+        _ => Some(DirectAudit::open(settings)?),
+    };
+    let action = match &command {
+        TenantsCommand::Create { .. } => "tenant_create",
+        TenantsCommand::List => "tenant_list",
+        TenantsCommand::RotateKey { .. } => "tenant_rotate_key",
+        TenantsCommand::Disable { .. } => "tenant_disable",
+        TenantsCommand::Enable { .. } => "tenant_enable",
+    };
+    let answer = change(store, command).await?;
+    if let Some(audit) = &audit {
+        let id = match &answer {
+            Answer::Key(k) => k.tenant_id.as_str(),
+            Answer::One(t) => t.tenant_id.as_str(),
+            Answer::All(_) => "",
+        };
+        audit.record(action, id).await?;
+    }
+    Ok(answer)
+}
+
+async fn change(store: Store, command: TenantsCommand) -> Outcome {
     let tenants = Tenants::open(Arc::new(store)).await;
     let failed = |e: TenantsError| {
         let code = match e {

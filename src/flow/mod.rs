@@ -158,7 +158,15 @@ impl Pipeline for KycPipeline {
                         id_capture::run(&inner, session, capture_id, file, &steps, &artifacts).await
                     }
                     Job::Video { video_id, file } => {
-                        video::run(&inner, session, video_id, file, &steps, &artifacts).await
+                        // The decoder stops by itself at the job's limit, also when the job
+                        // was given up and nothing waits for it any more.
+                        let deadline = started + inner.settings.sessions.job_limits().timeout;
+                        let job = video::VideoJob {
+                            video_id,
+                            file,
+                            deadline,
+                        };
+                        video::run(&inner, session, job, &steps, &artifacts).await
                     }
                     Job::Compare { comparison_id } => {
                         decide::run(&inner, session, comparison_id, &steps, &artifacts).await

@@ -23,16 +23,28 @@ pub(crate) struct VideoArtifact {
     pub frames: Vec<AssessedFrame>,
 }
 
+/// A video job: the stored upload and when its reading must have ended.
+pub(super) struct VideoJob {
+    pub video_id: uuid::Uuid,
+    pub file: PathBuf,
+    pub deadline: std::time::Instant,
+}
+
 pub(super) async fn run(
     inner: &Inner,
     session: actors::session::SessionId,
-    video_id: uuid::Uuid,
-    file: PathBuf,
+    job: VideoJob,
     steps: &StepSink,
     artifacts: &Artifacts,
 ) -> anyhow::Result<()> {
+    let VideoJob {
+        video_id,
+        file,
+        deadline,
+    } = job;
     let (state, stage) = (SessionState::Video, Stage::Video);
-    let opts = VerifyOptions::from_settings(&inner.settings);
+    let mut opts = VerifyOptions::from_settings(&inner.settings);
+    opts.limits.deadline = Some(deadline);
     let stored = inner.media_record(video_id, "video", &file).await?;
     // FFmpeg reads a path: the video decrypted into an unnamed file that lives as long as this
     // job (dropped at the end of this function, or freed by the kernel if the process dies).

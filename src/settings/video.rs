@@ -49,6 +49,7 @@ impl VideoSettings {
             max_bytes: self.max_bytes,
             max_side: self.max_side,
             min_side: self.min_side,
+            deadline: None,
         }
     }
 

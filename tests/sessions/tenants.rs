@@ -341,6 +341,19 @@ async fn kyc_tenants_works_on_a_stopped_server_and_through_a_running_ones_admin_
     );
     let _ = stop.send(());
     let _ = done.await;
+    // Both changes are in the audit chain: the one made on the store directly (written into
+    // the journal's outbox by `kyc tenants`, delivered by the server) and the admin API's.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyc"))
+        .args(["audit", "verify"])
+        .env("KYC_ENV", "test")
+        .env("KYC__SERVER__DATA_DIR", data)
+        .output()
+        .expect("kyc runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("the chain holds: 2 entries"),
+        "{out:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,7 +1,8 @@
 //! Frame accuracy: videos made here with FFmpeg whose every frame shows its own index as a
 //! 12-bit pattern of black and white blocks; every sampled frame must show the index the
 //! sampler says it is, for a constant-frame-rate H.264 file with 2 s between key frames, a
-//! variable-frame-rate one, and a file whose header frame count is wrong.
+//! variable-frame-rate one, and a file whose header frame count is wrong; reading stops at a
+//! job's deadline.
 
 use opencv::core::{CV_8UC1, Mat, Rect, Scalar};
 use opencv::imgproc;
@@ -154,6 +155,31 @@ fn constant_frame_rate_h264_with_2_s_key_frames() {
             "frame {i} at {t} ms"
         );
     }
+}
+
+#[test]
+fn reading_stops_at_the_deadline() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = indexed_video(dir.path(), "late.mp4", 300, 30, &X264_2S_GOP);
+    let info = probe(&path, VideoLimits::default()).expect("probe");
+    let late = VideoLimits {
+        deadline: Some(std::time::Instant::now()),
+        ..VideoLimits::default()
+    };
+    let Err(err) = sample_frames(&path, &info, 12, late) else {
+        panic!("sampled past its deadline");
+    };
+    assert!(matches!(err, vision::video::VideoError::TimedOut), "{err}");
+    assert!(
+        !err.is_bad_input(),
+        "the server's limit, not the sender's fault"
+    );
+    let ahead = VideoLimits {
+        deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(60)),
+        ..VideoLimits::default()
+    };
+    let (frames, _) = sample_frames(&path, &info, 12, ahead).expect("in time");
+    assert_eq!(frames.len(), 12);
 }
 
 #[test]

@@ -20,6 +20,19 @@ pub struct VideoLimits {
     pub max_side: u32,
     /// Shortest accepted side of a frame, pixels (a face must be large enough to compare).
     pub min_side: u32,
+    /// When reading must have ended (a job's time limit): packets and frames stop being read
+    /// then, so the thread is free again even if its job was given up.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl VideoLimits {
+    /// `Err(TimedOut)` once the deadline has passed.
+    pub(super) fn in_time(&self) -> Result<(), VideoError> {
+        match self.deadline {
+            Some(d) if std::time::Instant::now() >= d => Err(VideoError::TimedOut),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for VideoLimits {
@@ -29,6 +42,7 @@ impl Default for VideoLimits {
             max_bytes: 200 * 1024 * 1024,
             max_side: 3840,
             min_side: 240,
+            deadline: None,
         }
     }
 }
@@ -64,12 +78,14 @@ pub enum VideoError {
     Io(String),
     #[error("video backend: {0}")]
     Backend(String),
+    #[error("reading the video ran past its job's time limit")]
+    TimedOut,
 }
 
 impl VideoError {
     /// True when the sender can fix it (everything but the backend failing).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Self::Backend(_))
+        !matches!(self, Self::Backend(_) | Self::TimedOut)
     }
 
     /// A stable machine-readable code for API envelopes and JSON output.
@@ -84,6 +100,7 @@ impl VideoError {
             Self::FrameTooSmall { .. } => "VIDEO_TOO_SMALL",
             Self::Io(_) => "UNREADABLE_FILE",
             Self::Backend(_) => "VIDEO_BACKEND_ERROR",
+            Self::TimedOut => "VIDEO_TIMEOUT",
         }
     }
 }

@@ -152,8 +152,9 @@ fn index_packets(
     input: &mut ff::format::context::Input,
     stream: usize,
     fps: f64,
-    max_s: f64,
+    limits: &VideoLimits,
 ) -> Result<PacketIndex, VideoError> {
+    let max_s = limits.max_duration_s;
     // The header's rate is the file's to claim: capped at a phone's fastest (240 fps), so the
     // index stays bounded whatever the file says.
     let max_frames = (max_s * fps.clamp(1.0, MAX_FPS) * 1.5).ceil() as u64 + 60;
@@ -172,6 +173,9 @@ fn index_packets(
             Err(e) => return Err(e.into()),
         }
         read += 1;
+        if read.is_multiple_of(256) {
+            limits.in_time()?;
+        }
         if read > max_packets {
             return Err(VideoError::Undecodable(format!(
                 "the file holds more than {max_packets} packets"
@@ -463,7 +467,7 @@ pub fn sample_frames_each(
     ensure_init()?;
     let started = std::time::Instant::now();
     let (mut input, stream) = open_input(path)?;
-    let index = index_packets(&mut input, stream, info.fps.max(1.0), limits.max_duration_s)?;
+    let index = index_packets(&mut input, stream, info.fps.max(1.0), &limits)?;
     let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     let count = index.pts.len() as u64;
     let mut dec = Decoder::new(
@@ -476,6 +480,7 @@ pub fn sample_frames_each(
     let wanted = plan_near_keys(count, k, &index.key_frames());
     dec.wanted = wanted.iter().map(|&i| index.pts[i as usize]).collect();
     for i in wanted {
+        limits.in_time()?;
         let pts = index.pts[i as usize];
         let key = index.key_before(pts).unwrap_or(index.pts[0]);
         // Decode on from where the decoder is when that reaches the sample without passing
