@@ -497,18 +497,10 @@ impl Sessions {
         self.queue.stats()
     }
 
-    /// Every session in the journal counted by state (each record is read: on the blocking
-    /// pool).
+    /// Every session in the journal counted by state (from the journal's counters: no
+    /// session is read).
     pub async fn count_by_state(&self) -> Result<BTreeMap<String, usize>, SessionsError> {
-        let journal = self.journal.clone();
-        let records = tokio::task::spawn_blocking(move || journal.all())
-            .await
-            .map_err(|_| SessionsError::Down)??;
-        let mut out = BTreeMap::new();
-        for r in records {
-            *out.entry(r.state.as_str().to_owned()).or_default() += 1;
-        }
-        Ok(out)
+        Ok(self.journal.count_by_state())
     }
 
     pub async fn stats(&self) -> Result<SupervisorStats, SessionsError> {

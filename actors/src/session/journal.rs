@@ -16,6 +16,7 @@ use sled::{Transactional, Tree};
 use std::path::Path;
 use thiserror::Error;
 
+mod counts;
 mod erase;
 mod tenants;
 mod tokens;
@@ -139,6 +140,8 @@ pub struct Journal {
     outbox: Tree,
     seal: std::sync::Arc<dyn ArtifactSeal>,
     flusher: std::sync::Arc<Flusher>,
+    /// Sessions by state (see `counts`).
+    counts: std::sync::Arc<counts::StateCounts>,
 }
 
 /// The name of the tree the outbox entries go to.
@@ -253,6 +256,7 @@ impl Journal {
             webhooks: db.open_tree(WEBHOOKS_TREE)?,
             outbox: db.open_tree(OUTBOX_TREE)?,
             seal: std::sync::Arc::new(Unsealed),
+            counts: std::sync::Arc::new(counts::StateCounts::read(&db.open_tree("sessions")?)?),
             db,
         })
     }
@@ -314,7 +318,10 @@ impl Journal {
             Ok(())
         });
         match r {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.counts.moved(None, Some(record.state));
+                Ok(())
+            }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
@@ -339,11 +346,11 @@ impl Journal {
         let key = event_key(&id, event.seq);
         let trees = (&self.events, &self.sessions, &self.outbox, &self.webhooks);
         let r = trees.transaction(|(events, sessions, outbox, webhooks)| {
-            let last = match sessions.get(id.as_bytes())? {
+            let (last, was) = match sessions.get(id.as_bytes())? {
                 Some(bytes) => {
-                    decode::<SessionRecord>(&bytes)
-                        .map_err(ConflictableTransactionError::Abort)?
-                        .seq
+                    let r = decode::<SessionRecord>(&bytes)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    (r.seq, r.state)
                 }
                 None => {
                     return Err(ConflictableTransactionError::Abort(
@@ -370,10 +377,13 @@ impl Journal {
                     }
                 };
             }
-            Ok(())
+            Ok(was)
         });
         match r {
-            Ok(()) => Ok(()),
+            Ok(was) => {
+                self.counts.moved(Some(was), Some(record.state));
+                Ok(())
+            }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
@@ -399,8 +409,12 @@ impl Journal {
     /// Stores `record` (a session whose events do not change: a job's attempt counted).
     /// Not durable until [`Journal::flush`].
     pub fn save(&self, record: &SessionRecord) -> Result<(), JournalError> {
-        self.sessions
-            .insert(record.id.as_bytes(), encode(record)?)?;
+        let was = self
+            .sessions
+            .insert(record.id.as_bytes(), encode(record)?)?
+            .map(|b| decode::<SessionRecord>(&b).map(|r| r.state))
+            .transpose()?;
+        self.counts.moved(was, Some(record.state));
         Ok(())
     }
 

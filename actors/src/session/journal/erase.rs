@@ -58,15 +58,20 @@ impl Journal {
             }
         }
         self.links.apply_batch(batch)?;
-        if let Some(r) = self.record(id)? {
+        let known = self.record(id)?;
+        if let Some(r) = &known {
             if !r.token_sha256.is_empty() {
                 self.tokens.remove(r.token_sha256.as_bytes())?;
             }
             if r.tenant.is_some() {
-                self.by_tenant.remove(super::tenants::tenant_key(&r))?;
+                self.by_tenant.remove(super::tenants::tenant_key(r))?;
             }
         }
-        self.sessions.remove(id.as_bytes())?;
+        if self.sessions.remove(id.as_bytes())?.is_some()
+            && let Some(r) = known
+        {
+            self.counts.moved(Some(r.state), None);
+        }
         Ok(removed)
     }
 }
