@@ -181,28 +181,10 @@ impl IntoResponse for ApiError {
             Self::NotReady(reason) => tracing::debug!(%reason, "not ready"),
             _ => tracing::debug!(status = status.as_u16(), error = %self, "request refused"),
         }
-        let envelope = Envelope::<()>::failure(ErrorBody {
-            code: self.code().to_owned(),
-            message: self.to_string(),
-            details: self.details(),
-        });
-        let mut res = envelope_response(status, &envelope);
-        if let Self::TooManyRequests {
-            retry_after_secs: Some(s),
-        }
-        | Self::Busy {
-            retry_after_secs: s,
-            ..
-        } = self
-        {
+        let mut res = envelope_response(status, &self.envelope());
+        if let Some(s) = self.retry_after_secs() {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
-        if let Self::AtCapacity(_) = self {
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(AT_CAPACITY_RETRY_SECS),
-            );
         }
         res
     }
@@ -212,20 +194,36 @@ impl IntoResponse for ApiError {
 pub const AT_CAPACITY_RETRY_SECS: u64 = 5;
 
 impl ApiError {
-    /// The whole HTTP/1.1 answer as bytes, `Connection: close`: for a connection refused
-    /// before any request was read from it (nothing of the router runs for it).
-    pub fn raw_http1(&self) -> Vec<u8> {
-        let envelope = Envelope::<()>::failure(ErrorBody {
+    /// The failure envelope of this error.
+    fn envelope(&self) -> Envelope<()> {
+        Envelope::failure(ErrorBody {
             code: self.code().to_owned(),
             message: self.to_string(),
             details: self.details(),
-        });
-        let body = serde_json::to_vec(&envelope).unwrap_or_default();
+        })
+    }
+
+    /// What `Retry-After` says, for the errors that have one.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests { retry_after_secs } => *retry_after_secs,
+            Self::Busy {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            Self::AtCapacity(_) => Some(AT_CAPACITY_RETRY_SECS),
+            _ => None,
+        }
+    }
+
+    /// The whole HTTP/1.1 answer as bytes, `Connection: close`: for a connection refused
+    /// before any request was read from it (nothing of the router runs for it).
+    pub fn raw_http1(&self) -> Vec<u8> {
+        let body = serde_json::to_vec(&self.envelope()).unwrap_or_default();
         let status = self.status();
-        let retry = match self {
-            Self::AtCapacity(_) => format!("retry-after: {AT_CAPACITY_RETRY_SECS}\r\n"),
-            _ => String::new(),
-        };
+        let retry = self
+            .retry_after_secs()
+            .map(|s| format!("retry-after: {s}\r\n"))
+            .unwrap_or_default();
         let mut out = format!(
             "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
              connection: close\r\ncache-control: no-store\r\n{retry}\r\n",

@@ -66,7 +66,7 @@ async fn receive_for_session(
         let session = sessions.authorize_token(bearer(headers))?;
         app.token_allows(&session)?;
         session.check(intake)?;
-        session_quota(app, &session, declared)?;
+        let left = session_quota(app, &session, declared)?;
         if sessions.busy(session.record().tenant.as_deref()) {
             return Err(ApiError::Busy {
                 what: "too many uploads are waiting",
@@ -74,26 +74,20 @@ async fn receive_for_session(
             });
         }
         app.limit_session(&session.id())?;
-        Ok(session)
+        Ok((session, left))
     })();
-    let left = admitted.as_ref().map_or(0, |s| {
-        app.settings
-            .sessions
-            .max_bytes_per_session
-            .saturating_sub(s.record().upload_bytes)
-    });
     let multipart_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-    let admitted = admitted.and_then(|s| match multipart_body {
-        true => Ok(s),
+    let admitted = admitted.and_then(|a| match multipart_body {
+        true => Ok(a),
         false => Err(ApiError::UnsupportedMediaType(
             "send multipart/form-data with the fields `sessionId` and `file`".into(),
         )),
     });
-    let session = match admitted {
-        Ok(s) => s,
+    let (session, left) = match admitted {
+        Ok(a) => a,
         Err(e) => {
             upload::discard(
                 req.into_body(),
@@ -142,12 +136,12 @@ async fn receive_for_session(
 
 /// A session's own allowance: at most `sessions.max_uploads_per_session` uploads and
 /// `sessions.max_bytes_per_session` bytes in all (a declared length over what is left is
-/// refused now; a chunked body is cut there).
+/// refused now; a chunked body is cut there). The bytes it may still upload.
 fn session_quota(
     app: &AppState,
     session: &AuthorizedSession,
     declared: Option<u64>,
-) -> Result<(), ApiError> {
+) -> Result<u64, ApiError> {
     let s = &app.settings.sessions;
     let r = session.record();
     if r.uploads >= s.max_uploads_per_session {
@@ -163,7 +157,7 @@ fn session_quota(
             s.max_bytes_per_session
         )));
     }
-    Ok(())
+    Ok(left)
 }
 
 /// `POST /api/v1/id-capture` (multipart `sessionId`, `file`, optional `mode=live`)

@@ -111,7 +111,6 @@ where
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             other => other.map(|o| o.map(|r| r.map_err(Into::into))),
         }
     }

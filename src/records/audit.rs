@@ -99,6 +99,13 @@ impl AuditLog {
         Ok(head_of(self.head.get(HEAD_KEY)?.as_deref()))
     }
 
+    /// [`AuditLog::append`] and the outbox's flush: durable when it returns.
+    pub async fn record(&self, event: &AuditEvent<'_>) -> Result<RecordEntry, OutboxError> {
+        let entry = self.append(event)?;
+        self.outbox.flush().await?;
+        Ok(entry)
+    }
+
     /// Appends an entry: hashed onto the head and staged in the outbox in one transaction.
     /// Durable after the outbox's next flush (callers flush before answering).
     pub fn append(&self, event: &AuditEvent<'_>) -> Result<RecordEntry, OutboxError> {

@@ -48,14 +48,15 @@ impl Sessions {
         action: &str,
         target: &str,
     ) -> Result<(), SessionsError> {
-        self.audit.append(&AuditEvent {
-            session_id,
-            tenant_id: None,
-            actor,
-            action,
-            target,
-        })?;
-        self.outbox.flush().await?;
+        self.audit
+            .record(&AuditEvent {
+                session_id,
+                tenant_id: None,
+                actor,
+                action,
+                target,
+            })
+            .await?;
         Ok(())
     }
 

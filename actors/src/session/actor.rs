@@ -213,16 +213,14 @@ impl SessionActorState {
         if step.ends_job {
             next.pending = None;
         }
-        if let Some(j) = &job {
+        if let Some(j) = job {
             next.job_attempts = 0;
             if let Some(file) = j.file() {
                 next.uploads += 1;
                 let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
                 next.upload_bytes = next.upload_bytes.saturating_add(bytes);
             }
-        }
-        if job.is_some() {
-            next.pending = job;
+            next.pending = Some(j);
         }
         let writes = match &records {
             Some(r) => r

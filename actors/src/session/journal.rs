@@ -244,11 +244,13 @@ impl Journal {
 
     fn with(config: sled::Config) -> Result<Self, JournalError> {
         let db = config.open()?;
+        let sessions = db.open_tree("sessions")?;
         let flusher = Flusher::start(db.clone()).map_err(|e| JournalError::Flush(e.to_string()))?;
         Ok(Self {
             flusher: std::sync::Arc::new(flusher),
             events: db.open_tree("events")?,
-            sessions: db.open_tree("sessions")?,
+            counts: std::sync::Arc::new(counts::StateCounts::read(&sessions)?),
+            sessions,
             artifacts: db.open_tree("artifacts")?,
             links: db.open_tree("links")?,
             tokens: db.open_tree("tokens")?,
@@ -256,7 +258,6 @@ impl Journal {
             webhooks: db.open_tree(WEBHOOKS_TREE)?,
             outbox: db.open_tree(OUTBOX_TREE)?,
             seal: std::sync::Arc::new(Unsealed),
-            counts: std::sync::Arc::new(counts::StateCounts::read(&db.open_tree("sessions")?)?),
             db,
         })
     }
