@@ -8,6 +8,8 @@
 //! one preparation and not in the next.
 
 use super::DocumentType;
+use super::deblur::{Smear, deconvolve, estimate_smear};
+use super::detect::to_gray;
 use super::ink::{Prep, prepare};
 use super::layout::{Field, FieldZone, layout};
 use super::lines::candidates;
@@ -16,7 +18,8 @@ use super::read::{CardReader, CardReading, TITLES, put_at, title_match, zone_cro
 use super::rrn::{Sex, find_rrn};
 use crate::error::Result;
 use crate::ocr::{LineMode, Ocr, OcrText};
-use opencv::core::Mat;
+use opencv::core::{Mat, Size};
+use opencv::imgproc;
 
 const DIGITS_DATE: &str = "0123456789. ";
 pub(super) const DIGITS_DASH: &str = "0123456789-";
@@ -243,12 +246,13 @@ fn split_name(text: &str) -> (String, String) {
 fn read_name(
     card: &Mat,
     zone: &FieldZone,
+    smear: Option<Smear>,
     engine: &mut Ocr,
 ) -> Result<Option<(String, OcrText, FieldZone)>> {
     let mut fallback = None;
     for place in places(card, zone)? {
         let crop = zone_crop(card, &place)?;
-        match name_consensus(&crop, engine)? {
+        match name_consensus(&crop, smear, engine)? {
             Some((name, true, t)) => return Ok(Some((name, t, place))),
             Some((name, false, t)) if fallback.is_none() => fallback = Some((name, t, place)),
             _ => {}
@@ -267,14 +271,46 @@ fn name_class(name: &str) -> u8 {
     }
 }
 
-/// One name from `zone` read in [`NAME_LOOKS`] until two readings agree on a likely name;
-/// otherwise the syllable-by-syllable vote of all readings when it is a likely name; otherwise
-/// the reading most like a name, the most frequent such, the earliest on a tie. Returns the
-/// name, whether it is a name at all (a surname and a given name), and a reading it came from.
-fn name_consensus(zone: &Mat, engine: &mut Ocr) -> Result<Option<(String, bool, OcrText)>> {
-    let mut readings: Vec<(String, OcrText)> = Vec::with_capacity(NAME_LOOKS.len());
-    for &prep in NAME_LOOKS {
-        let t = engine.read(&prepare(zone, prep)?, LineMode::SingleLine, None)?;
+/// The looks at a name on a card blurred by `smear`, before [`NAME_LOOKS`]: the brightest
+/// channel deconvolved, then that 1.5× larger (cubic). Two readings of the same restored
+/// strokes must agree before the blurred looks, which agree on the same lost stroke, are
+/// taken. Chosen on varied licences of the tuning seeds 0–59 under mild motion blur: names
+/// exact 54 → 59 of 60 (the deconvolved line thresholded instead: 58; at two lengths: 56).
+fn deblurred_looks(zone: &Mat, smear: Smear) -> Result<[Mat; 2]> {
+    let restored = deconvolve(&prepare(zone, Prep::Brightest)?, smear)?;
+    let mut larger = Mat::default();
+    imgproc::resize(
+        &restored,
+        &mut larger,
+        Size::new(0, 0),
+        1.5,
+        1.5,
+        imgproc::INTER_CUBIC,
+    )?;
+    Ok([restored, larger])
+}
+
+/// One name from `zone` read in [`NAME_LOOKS`] (after the [`deblurred_looks`] on a card
+/// blurred by `smear`) until two readings agree on a likely name; otherwise the
+/// syllable-by-syllable vote of all readings when it is a likely name; otherwise the reading
+/// most like a name, the most frequent such, the earliest on a tie. Returns the name, whether
+/// it is a name at all (a surname and a given name), and a reading it came from.
+fn name_consensus(
+    zone: &Mat,
+    smear: Option<Smear>,
+    engine: &mut Ocr,
+) -> Result<Option<(String, bool, OcrText)>> {
+    let mut readings: Vec<(String, OcrText)> = Vec::with_capacity(NAME_LOOKS.len() + 2);
+    let deblurred = match smear {
+        Some(s) => deblurred_looks(zone, s)?.to_vec(),
+        None => Vec::new(),
+    };
+    let looks = deblurred
+        .into_iter()
+        .map(Ok)
+        .chain(NAME_LOOKS.iter().map(|&prep| prepare(zone, prep)));
+    for look in looks {
+        let t = engine.read(&look?, LineMode::SingleLine, None)?;
         let name = split_name(&t.text).0;
         if name.is_empty() {
             continue;
@@ -320,7 +356,8 @@ pub(super) fn read_fields(
         match z.field {
             Field::Title | Field::Photo => {}
             Field::Name => {
-                if let Some((name, t, at)) = read_name(card, z, &mut ocr.hangul)? {
+                let smear = estimate_smear(&to_gray(card)?)?;
+                if let Some((name, t, at)) = read_name(card, z, smear, &mut ocr.hangul)? {
                     put_at(f, "name", name, &t, &at);
                     put_at(f, "name_hanja", split_name(&t.text).1, &t, &at);
                 }

@@ -3,6 +3,7 @@
 //! zones). Synthetic cards for tests live outside the product, in the `cardgen` crate.
 
 pub mod cross_check;
+pub mod deblur;
 pub mod detect;
 mod edges;
 mod fields;
