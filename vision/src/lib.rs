@@ -7,6 +7,7 @@ pub mod decision;
 pub mod error;
 pub mod face;
 pub mod image;
+pub mod liveness;
 pub mod ocr;
 pub mod quality;
 pub mod runtime;
