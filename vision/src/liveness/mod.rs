@@ -1,4 +1,6 @@
 //! Liveness: whether the person in the video is present and alive. So far the passive check
-//! (MiniFASNet anti-spoofing on face crops); the challenge and the replay cues come next.
+//! (MiniFASNet anti-spoofing on face crops) and the 106 landmarks the head turn and blinks are
+//! measured from; the challenge, the motion measures and the replay cues come next.
 
+pub mod landmarks;
 pub mod passive;
