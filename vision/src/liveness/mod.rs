@@ -3,4 +3,5 @@
 //! measured from; the challenge, the motion measures and the replay cues come next.
 
 pub mod landmarks;
+pub mod motion;
 pub mod passive;
