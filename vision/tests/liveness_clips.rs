@@ -12,15 +12,15 @@ use vision::RuntimeConfig;
 use vision::face::detect::Detector;
 use vision::face::engine::SCRFD_FILE;
 use vision::face::scrfd::Scrfd;
+use vision::liveness::actions::{Action, Found, Sample, find_actions, match_challenge};
 use vision::liveness::landmarks::{LANDMARKS_FILE, Landmarks};
-use vision::liveness::motion::{FaceMotion, face_motion};
+use vision::liveness::motion::face_motion;
 use vision::liveness::passive::FaceRect;
 use vision::runtime::ORT_DYLIB_FILE;
 use vision::video::{VideoLimits, probe, sample_frames};
 
-/// The clip's frames at about 15 a second, each with its time (ms) and the largest face's
-/// motion (None: no face).
-fn series(clip: &str) -> Vec<(f64, Option<FaceMotion>)> {
+/// The clip's frames at about 15 a second, each with its time and the largest face's motion.
+fn series(clip: &str) -> Vec<Sample> {
     let cfg = RuntimeConfig::cpu(models_dir().join(ORT_DYLIB_FILE), 2);
     let mut scrfd = Scrfd::load(
         &cfg,
@@ -61,97 +61,61 @@ fn series(clip: &str) -> Vec<(f64, Option<FaceMotion>)> {
                     };
                     face_motion(&marks.points(&f.image, rect).expect("landmarks"))
                 });
-            (f.timestamp_ms, m)
+            Sample {
+                t_ms: f.timestamp_ms,
+                motion: m,
+            }
         })
         .collect()
 }
 
-fn median(mut v: Vec<f32>) -> f32 {
-    v.sort_by(f32::total_cmp);
-    v[v.len() / 2]
-}
-
-fn opening(m: &FaceMotion) -> f32 {
-    (m.eye_opening[0] + m.eye_opening[1]) / 2.0
-}
-
-/// The frames (ms) whose eyes are open less than 55 % of the most they were within 0.6 s.
-fn closed(s: &[(f64, Option<FaceMotion>)]) -> Vec<f64> {
-    let seen: Vec<(f64, f32)> = s
-        .iter()
-        .filter_map(|(t, m)| m.map(|m| (*t, opening(&m))))
-        .collect();
-    seen.iter()
-        .filter(|(t, o)| {
-            let open = seen
-                .iter()
-                .filter(|(u, _)| (u - t).abs() <= 600.0)
-                .map(|(_, o)| *o)
-                .fold(0f32, f32::max);
-            *o < 0.55 * open
-        })
-        .map(|(t, _)| *t)
-        .collect()
-}
-
-fn yaw_range(s: &[(f64, Option<FaceMotion>)], from_ms: f64, to_ms: f64) -> (f32, f32) {
-    s.iter()
-        .filter(|(t, _)| (from_ms..=to_ms).contains(t))
-        .filter_map(|(_, m)| m.map(|m| m.yaw))
-        .fold((f32::MAX, f32::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)))
+fn kinds(found: &[Found]) -> Vec<Action> {
+    found.iter().map(|f| f.action).collect()
 }
 
 #[test]
 fn the_blink_clip_shows_one_blink_and_a_still_head() {
     let s = series("single_face_blink.mp4");
-    assert!(s.iter().all(|(_, m)| m.is_some()), "a frame without a face");
-    let closed = closed(&s);
-    assert!(!closed.is_empty(), "the blink was not seen");
     assert!(
-        closed.iter().all(|t| (800.0..=1000.0).contains(t)),
-        "eyes closed at {closed:?} ms; the blink is at 830–970 ms"
+        s.iter().all(|x| x.motion.is_some()),
+        "a frame without a face"
     );
-    let yaws: Vec<f32> = s.iter().filter_map(|(_, m)| m.map(|m| m.yaw)).collect();
-    let mid = median(yaws.clone());
+    let found = find_actions(&s);
+    assert_eq!(kinds(&found), [Action::Blink], "{found:?}");
     assert!(
-        yaws.iter().all(|y| (y - mid).abs() < 0.06),
-        "the head turned: {yaws:?}"
+        (800.0..=1000.0).contains(&found[0].start_ms),
+        "the blink seen at {found:?}; it is at 830–970 ms"
     );
+    assert!(match_challenge(&[Action::Blink], &found)[0].1.is_some());
+    // A challenge the person did not perform fails.
+    let turn = match_challenge(&[Action::TurnLeft, Action::Blink], &found);
+    assert!(turn[0].1.is_none(), "{turn:?}");
 }
 
 #[test]
 fn the_frontal_clip_has_no_turn_and_the_low_resolution_one_turns_both_ways() {
     let frontal = series("head_turns_10s.mp4");
-    let yaws: Vec<f32> = frontal
-        .iter()
-        .filter_map(|(_, m)| m.map(|m| m.yaw))
-        .collect();
+    let seen = frontal.iter().filter(|x| x.motion.is_some()).count();
+    assert!(seen * 10 >= frontal.len() * 9, "faces in too few frames");
+    let found = find_actions(&frontal);
     assert!(
-        yaws.len() * 10 >= frontal.len() * 9,
-        "faces in too few frames"
+        found.iter().all(|f| f.action == Action::Blink),
+        "only blinks in the frontal clip: {found:?}"
     );
-    let mid = median(yaws.clone());
-    assert!(
-        yaws.iter().all(|y| (y - mid).abs() < 0.06),
-        "a turn in the frontal clip: {:?}",
-        (
-            yaws.iter().copied().fold(f32::MAX, f32::min),
-            yaws.iter().copied().fold(f32::MIN, f32::max)
-        )
-    );
-    assert!(!closed(&frontal).is_empty(), "its blinks were not seen");
+    assert!(!found.is_empty(), "its blinks were not seen");
 
     let turns = series("head_turns_lowres.mp4");
-    let yaws: Vec<f32> = turns.iter().filter_map(|(_, m)| m.map(|m| m.yaw)).collect();
-    let mid = median(yaws);
-    let (right, _) = yaw_range(&turns, 1800.0, 2900.0);
-    let (_, left) = yaw_range(&turns, 3200.0, 4400.0);
+    let found = find_actions(&turns);
+    let asked = match_challenge(&[Action::TurnRight, Action::TurnLeft], &found);
+    let (Some(right), Some(left)) = (asked[0].1, asked[1].1) else {
+        panic!("the turns were not found: {found:?}");
+    };
     assert!(
-        right < mid - 0.15,
-        "no turn to the right at 1.8–2.9 s: {right} vs {mid}"
+        (1800.0..=2900.0).contains(&right.start_ms),
+        "the first turn right at {right:?}; it is at 1.8–2.9 s"
     );
     assert!(
-        left > mid + 0.12,
-        "no turn to the left at 3.2–4.4 s: {left} vs {mid}"
+        (3200.0..=4400.0).contains(&left.start_ms),
+        "the turn left after it at {left:?}; it is at 3.2–4.4 s"
     );
 }
