@@ -6,6 +6,8 @@
 //!   1.8–2.2 s.
 //! - `head_turns_lowres.mp4`: turns to the person's right at 1.8–2.9 s and to their left at
 //!   3.2–4.4 s, again right 4.8–5.9 s and left 6.1–7.3 s, later smaller ones.
+//!
+//! And the attack every photo-made test video is: a still photo panned and zoomed.
 
 use test_support::{models_dir, require, shared_dir};
 use vision::RuntimeConfig;
@@ -21,6 +23,14 @@ use vision::video::{VideoLimits, probe, sample_frames};
 
 /// The clip's frames at about 15 a second, each with its time and the largest face's motion.
 fn series(clip: &str) -> Vec<Sample> {
+    series_of(&require(
+        shared_dir().join("testdata/liveness").join(clip),
+        "a real liveness clip",
+    ))
+}
+
+/// As [`series`], for the video at `path`.
+fn series_of(path: &std::path::Path) -> Vec<Sample> {
     let cfg = RuntimeConfig::cpu(models_dir().join(ORT_DYLIB_FILE), 2);
     let mut scrfd = Scrfd::load(
         &cfg,
@@ -34,17 +44,13 @@ fn series(clip: &str) -> Vec<Sample> {
         &require(models_dir().join(LANDMARKS_FILE), "the 106-point model"),
     )
     .expect("the landmark model loads");
-    let path = require(
-        shared_dir().join("testdata/liveness").join(clip),
-        "a real liveness clip",
-    );
     let limits = VideoLimits {
         min_side: 100,
         ..VideoLimits::default()
     };
-    let info = probe(&path, limits).expect("probed");
+    let info = probe(path, limits).expect("probed");
     let k = (info.duration_s * 15.0) as usize;
-    let (frames, _) = sample_frames(&path, &info, k, limits).expect("decoded");
+    let (frames, _) = sample_frames(path, &info, k, limits).expect("decoded");
     frames
         .iter()
         .map(|f| {
@@ -118,4 +124,21 @@ fn the_frontal_clip_has_no_turn_and_the_low_resolution_one_turns_both_ways() {
         (3200.0..=4400.0).contains(&left.start_ms),
         "the turn left after it at {left:?}; it is at 3.2–4.4 s"
     );
+}
+
+/// The attack every photo-made test video is: a still photo panned and zoomed. Nothing moves
+/// in the face, so no challenge is met.
+#[test]
+fn a_panned_still_photo_performs_no_action() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for photo in ["img1.jpg", "img6.jpg", "img12.jpg"] {
+        let video = test_support::video::clip(dir.path(), photo, 4, "", "still.mp4");
+        let s = series_of(&video);
+        assert!(s.iter().filter(|x| x.motion.is_some()).count() * 10 >= s.len() * 9);
+        let found = find_actions(&s);
+        assert!(found.is_empty(), "{photo}: {found:?}");
+        for a in Action::ALL {
+            assert!(match_challenge(&[a], &found)[0].1.is_none());
+        }
+    }
 }
