@@ -77,6 +77,7 @@ impl Application {
         // Boxed: the build's future is deep enough already (its layout hits the compiler's
         // recursion limit in the crates that await it).
         let tenants = Arc::new(Box::pin(Tenants::open(records.shared_store())).await);
+        sessions.attach_tenants(&tenants);
         let reloader = Arc::clone(&tenants).spawn_reloader();
         let queue = sessions
             .webhook_queue()

@@ -5,6 +5,8 @@ use crate::models;
 use crate::settings::Settings;
 use actors::{FacePool, PoolConfig, PoolStatus};
 use vision::face::engine::{EngineConfig, EngineKind, ModelPaths};
+use vision::liveness::track::TrackerConfig;
+use vision::liveness::verdict::Mode;
 use vision::{ImageLimits, RuntimeConfig};
 
 /// The face engine `settings` describe, with `kind` overriding `engine.kind` when given.
@@ -40,7 +42,23 @@ pub fn image_limits(settings: &Settings) -> ImageLimits {
     }
 }
 
-/// A face pool configuration with `workers` workers (the settings' count when `None`).
+/// The liveness dense pass's models as the settings place them: SCRFD and the landmark model
+/// in `models.dir`, MiniFASNet where the optional models are (`None` when `mode` is off).
+pub fn tracker_config(settings: &Settings, mode: Option<Mode>) -> Option<TrackerConfig> {
+    if mode.unwrap_or(settings.liveness.mode) == Mode::Off {
+        return None;
+    }
+    let engine = engine_config(settings, None);
+    let m = &settings.models;
+    let mut t = TrackerConfig::new(engine.runtime, &engine.models.scrfd, &m.dir);
+    t.passive = models::find_passive(&m.yunet_dirs);
+    t.det_size = settings.liveness.det_size;
+    t.det_threshold = settings.engine.det_threshold;
+    Some(t)
+}
+
+/// A face pool configuration with `workers` workers (the settings' count when `None`); its
+/// workers hold the liveness models unless liveness is off.
 pub fn face_pool_config(
     settings: &Settings,
     kind: Option<EngineKind>,
@@ -48,6 +66,7 @@ pub fn face_pool_config(
     warm_up: bool,
 ) -> PoolConfig {
     PoolConfig {
+        tracker: tracker_config(settings, None),
         name: "face".into(),
         workers: workers.unwrap_or_else(|| settings.engine.worker_count()),
         queue_capacity: settings.engine.queue_capacity,

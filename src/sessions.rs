@@ -46,6 +46,8 @@ pub struct Sessions {
     open: open::OpenSessions,
     /// `sessions.max_lifetime_secs`, in ms: a session older than this is no longer open.
     lifetime_ms: u64,
+    /// The tenants, once open (the jobs read each one's liveness mode).
+    tenants: Arc<crate::flow::TenantsCell>,
 }
 
 /// What can go wrong between the HTTP layer and the sessions.
@@ -185,6 +187,7 @@ impl Sessions {
             .sealed_with(Arc::new(crate::media::SessionSeal::new(Arc::clone(&media))));
         let outbox = Outbox::open(journal.db()).context("cannot open the records outbox")?;
         let audit = AuditLog::open(&outbox).context("cannot open the audit chain")?;
+        let tenants = Arc::new(crate::flow::TenantsCell::new());
         let pipeline = KycPipeline::new(
             Arc::clone(&settings),
             engines,
@@ -192,6 +195,7 @@ impl Sessions {
             Arc::clone(&metrics),
             Arc::clone(&media),
             outbox.clone(),
+            Arc::clone(&tenants),
         );
         let args = SupervisorArgs {
             journal: journal.clone(),
@@ -211,6 +215,7 @@ impl Sessions {
             outbox,
             audit,
             open: open::OpenSessions::default(),
+            tenants,
             lifetime_ms: settings.sessions.max_lifetime_secs.saturating_mul(1000),
         };
         sessions
@@ -224,6 +229,14 @@ impl Sessions {
             tracing::info!(sessions = indexed, "indexed the tokens of earlier sessions");
         }
         Ok(sessions)
+    }
+
+    /// The tenants, once open (read from the records store, which opens after the sessions):
+    /// a session's jobs follow its tenant's options (its liveness mode).
+    pub fn attach_tenants(&self, tenants: &Arc<crate::tenants::Tenants>) {
+        if self.tenants.set(Arc::downgrade(tenants)).is_err() {
+            tracing::warn!("the sessions already have their tenants");
+        }
     }
 
     /// The outbox of the sessions' records (drained into the records store).

@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use vision::decision::{self, DecisionPolicy, FrameEvidence, Verdict};
+use vision::liveness::actions::Action;
+use vision::liveness::track::TrackedFrame;
+use vision::liveness::verdict::{LivenessPolicy, LivenessVerdict, Mode, judge};
 use vision::video::quality::{FrameMeasures, FrameQuality, FrameQualityPolicy, assess};
 use vision::video::{SampledFrame, SamplingStats, VideoError, VideoInfo, VideoLimits};
 use vision::{Embedding, FaceAnalysis, SharedFrame, VisionError};
@@ -24,6 +27,17 @@ pub struct VerifyOptions {
     pub limits: VideoLimits,
     pub quality: FrameQualityPolicy,
     pub decision: DecisionPolicy,
+    pub liveness: LivenessOptions,
+}
+
+/// How the liveness dense pass runs and is judged.
+#[derive(Debug, Clone, Copy)]
+pub struct LivenessOptions {
+    pub policy: LivenessPolicy,
+    /// Frames a second tracked.
+    pub dense_fps: f64,
+    /// The passive model on this many tracked frames, spread over the clip.
+    pub passive_frames: usize,
 }
 
 impl VerifyOptions {
@@ -35,6 +49,11 @@ impl VerifyOptions {
             limits: v.limits(),
             quality: v.frame_quality(),
             decision: v.decision(settings.engine.match_threshold),
+            liveness: LivenessOptions {
+                policy: settings.liveness.policy(None),
+                dense_fps: settings.liveness.dense_fps,
+                passive_frames: settings.liveness.passive_frames,
+            },
         }
     }
 }
@@ -226,17 +245,43 @@ impl AssessedFrame {
     }
 }
 
-/// A selfie video, probed, sampled and every sampled frame assessed.
+/// A selfie video, probed, sampled and every sampled frame assessed; with liveness on, the
+/// dense pass's frames too.
 #[derive(Debug, Clone)]
 pub struct VideoAnalysis {
     pub info: VideoInfo,
     pub sampling: SamplingStats,
     pub frames: Vec<AssessedFrame>,
+    /// The dense pass, in time order (empty when liveness is off).
+    pub track: Vec<TrackedFrame>,
     pub timings_ms: VerifyTimings,
 }
 
-/// Probes and samples the video at `path`, sends every frame to a face worker as soon as it
-/// is decoded, and scores each frame's quality.
+impl VideoAnalysis {
+    /// The liveness verdict of this video for the challenge `asked`.
+    pub fn liveness(&self, asked: Option<&[Action]>, opts: &VerifyOptions) -> LivenessVerdict {
+        judge(&self.track, asked, &opts.liveness.policy)
+    }
+}
+
+/// A decoded frame on its way to the workers: a comparison sample, a dense-pass frame, or both.
+struct Decoded {
+    frame: SampledFrame,
+    shared: SharedFrame,
+    compare: bool,
+    dense: bool,
+}
+
+/// What a worker answered for one frame.
+enum Done {
+    Face(Box<(SampledFrame, Result<FaceAnalysis, PoolError>)>),
+    Track(Result<TrackedFrame, PoolError>),
+}
+
+/// Probes the video at `path` and decodes, in one pass, its comparison samples and (with
+/// liveness on) the dense pass's frames; sends every frame to a face worker as soon as it is
+/// decoded, and scores each sample's quality. The decoder waits while enough frames are with
+/// the workers, so memory stays bounded however long the video.
 pub async fn analyse_video(
     pool: &FacePool,
     path: PathBuf,
@@ -253,39 +298,94 @@ pub async fn analyse_video(
     let planned = vision::video::plan(info.frame_count_header.max(1), opts.samples).len();
     progress(Progress::Probed { frames: planned });
 
+    let dense = opts.liveness.policy.mode != Mode::Off && pool.tracks();
+    let step = info.fps.max(1.0) / opts.liveness.dense_fps.max(1.0);
+    // The passive model on every n-th tracked frame, so that about `passive_frames` get it.
+    let expected = (info.frame_count_header as f64 / step).ceil().max(1.0) as usize;
+    let passive_every = expected
+        .div_ceil(opts.liveness.passive_frames.max(1))
+        .max(1);
+    let in_flight = 2 * pool.status().workers.max(1) + 2;
     // The sampler thread also makes the shareable copy of each frame, off tokio's threads.
-    let (tx, mut rx) =
-        tokio::sync::mpsc::unbounded_channel::<Result<(SampledFrame, SharedFrame), VisionError>>();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Decoded, VisionError>>(in_flight);
     let k = opts.samples;
     let sampler_info = info.clone();
     let sampler = tokio::task::spawn_blocking(move || {
         let t = Instant::now();
-        let r = vision::video::sample_frames_each(&path, &sampler_info, k, limits, |f| {
-            let shared = SharedFrame::from_mat(&f.image);
-            let go_on = shared.is_ok();
-            tx.send(shared.map(|s| (f, s))).is_ok() && go_on
-        });
+        let samples = std::cell::RefCell::new(std::collections::HashSet::new());
+        let dense_set = std::cell::RefCell::new(std::collections::HashSet::new());
+        let r = vision::video::sample_plan_each(
+            &path,
+            &sampler_info,
+            limits,
+            |count, keys| {
+                let mut plan = vision::video::plan_near_keys(count, k, keys);
+                samples.borrow_mut().extend(plan.iter().copied());
+                if dense {
+                    let d = vision::video::every_nth(count, step);
+                    dense_set.borrow_mut().extend(d.iter().copied());
+                    plan.extend(d);
+                }
+                plan
+            },
+            |i| {
+                if dense_set.borrow().contains(&i) && !samples.borrow().contains(&i) {
+                    vision::video::DENSE_MAX_SIDE
+                } else {
+                    vision::video::ANALYSIS_MAX_SIDE
+                }
+            },
+            |f| {
+                let shared = SharedFrame::from_mat(&f.image);
+                let go_on = shared.is_ok();
+                let decoded = shared.map(|shared| Decoded {
+                    compare: samples.borrow().contains(&f.index),
+                    dense: dense_set.borrow().contains(&f.index),
+                    frame: f,
+                    shared,
+                });
+                tx.blocking_send(decoded).is_ok() && go_on
+            },
+        );
         (r, ms(t))
     });
-    let mut pending = FuturesUnordered::new();
+    let mut pending: FuturesUnordered<std::pin::Pin<Box<dyn Future<Output = Done> + Send + '_>>> =
+        FuturesUnordered::new();
     let mut frames = Vec::with_capacity(k);
-    let (mut decoded, mut analysed) = (0usize, 0usize);
+    let mut track = Vec::new();
+    let (mut decoded, mut analysed, mut tracked) = (0usize, 0usize, 0usize);
     let mut open = true;
     while open || !pending.is_empty() {
         tokio::select! {
-            f = rx.recv(), if open => match f {
-                Some(sampled) => {
-                    let (frame, shared) = sampled?;
-                    decoded += 1;
-                    progress(Progress::Decoded { done: decoded, total: planned.max(decoded) });
-                    pending.push(async move { (frame, pool.analyze_frame(shared).await) });
+            f = rx.recv(), if open && pending.len() < in_flight => match f {
+                Some(d) => {
+                    let Decoded { frame, shared, compare, dense: dense_frame } = d?;
+                    if dense_frame {
+                        let (shared, t_ms) = (shared.clone(), frame.timestamp_ms);
+                        let passive = tracked % passive_every == 0;
+                        tracked += 1;
+                        pending.push(Box::pin(async move {
+                            Done::Track(pool.track(shared, t_ms, passive).await)
+                        }));
+                    }
+                    if compare {
+                        decoded += 1;
+                        progress(Progress::Decoded { done: decoded, total: planned.max(decoded) });
+                        pending.push(Box::pin(async move {
+                            let r = pool.analyze_frame(shared).await;
+                            Done::Face(Box::new((frame, r)))
+                        }));
+                    }
                 }
                 None => open = false,
             },
-            Some(done) = pending.next(), if !pending.is_empty() => {
-                analysed += 1;
-                progress(Progress::Analysed { done: analysed, total: planned.max(decoded) });
-                frames.push(done);
+            Some(done) = pending.next(), if !pending.is_empty() => match done {
+                Done::Face(done) => {
+                    analysed += 1;
+                    progress(Progress::Analysed { done: analysed, total: planned.max(decoded) });
+                    frames.push(*done);
+                }
+                Done::Track(r) => track.push(r.map_err(VerifyError::Frame)?),
             }
         }
     }
@@ -294,6 +394,7 @@ pub async fn analyse_video(
         .map_err(|e| VerifyError::Task(e.to_string()))?;
     let sampling = result?;
     frames.sort_by_key(|(f, _)| f.index);
+    track.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
     let quality = opts.quality;
     let (frames, mut timings_ms) =
         tokio::task::spawn_blocking(move || assess_frames(frames, &quality))
@@ -306,6 +407,7 @@ pub async fn analyse_video(
         info,
         sampling,
         frames,
+        track,
         timings_ms,
     })
 }
@@ -387,12 +489,14 @@ pub fn compare_frames(
     (rows, verdict)
 }
 
-/// Verifies the face on the ID photo `id` (encoded image) against the selfie video at `video`.
+/// Verifies the face on the ID photo `id` (encoded image) against the selfie video at `video`,
+/// and whether the person was present and performed the challenge `asked` (liveness on).
 pub async fn verify(
     pool: &FacePool,
     id: Arc<[u8]>,
     video: PathBuf,
     opts: &VerifyOptions,
+    asked: Option<&[Action]>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<VerifyReport, VerifyError> {
     let t0 = Instant::now();
@@ -402,6 +506,7 @@ pub async fn verify(
     let side = side?;
     let t = Instant::now();
     let (rows, verdict) = compare_frames(&id_face.embedding, &side.frames, &opts.decision);
+    let verdict = verdict.with_liveness(side.liveness(asked, opts));
     progress(Progress::Compared);
     let mut timings = side.timings_ms;
     timings.detect += id_face.timings.detect_ms;

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use thiserror::Error;
 use tokio::sync::oneshot;
 use vision::face::engine::{EngineConfig, EngineInfo, FaceEngine, build_engine};
+use vision::liveness::track::{TrackedFrame, Tracker, TrackerConfig};
 use vision::{FaceAnalysis, ImageLimits, SharedFrame, VisionError};
 
 /// Errors a caller of the pool can get.
@@ -55,7 +56,7 @@ impl PoolError {
 pub type EngineBuilder =
     Arc<dyn Fn() -> Result<Box<dyn FaceEngine>, VisionError> + Send + Sync + 'static>;
 
-type Reply = RpcReplyPort<Result<FaceAnalysis, PoolError>>;
+type Reply = RpcReplyPort<Result<Answer, PoolError>>;
 
 /// What a face job looks at: an uploaded (encoded) image, or a frame already decoded (a video
 /// sample). Both are shared, so a retry costs no copy.
@@ -65,10 +66,28 @@ pub enum FaceInput {
     Frame(SharedFrame),
 }
 
+/// What a job asks of a worker: a face analysed (detected, aligned, embedded), or a frame of
+/// the liveness dense pass tracked (face, landmarks, now and then the passive score).
+#[derive(Clone)]
+pub enum FaceWork {
+    Analyze(FaceInput),
+    Track {
+        frame: SharedFrame,
+        t_ms: f64,
+        passive: bool,
+    },
+}
+
+/// A job's answer, of the kind its [`FaceWork`] asked for.
+pub enum Answer {
+    Analysis(Box<FaceAnalysis>),
+    Track(TrackedFrame),
+}
+
 /// The face pool's message: one job for one image.
 pub enum FaceJob {
     Analyze {
-        input: FaceInput,
+        input: FaceWork,
         /// 0 on the first try, 1 on the retry after a worker failure.
         attempt: u8,
         /// Taken by whoever answers (the worker, or the discard handler under backpressure).
@@ -88,6 +107,9 @@ pub struct PoolConfig {
     /// before the pool counts as ready. The server does; one-shot CLI commands don't.
     pub warm_up: bool,
     pub engine: EngineConfig,
+    /// The liveness dense pass's models, loaded by every worker beside its engine (None:
+    /// liveness is off and `track` jobs are refused).
+    pub tracker: Option<TrackerConfig>,
 }
 
 /// Live counters of a pool, shared with its workers.
@@ -122,6 +144,7 @@ pub struct PoolStatus {
 
 struct Shared {
     builder: EngineBuilder,
+    tracker: Option<TrackerConfig>,
     warm_up: bool,
     limits: ImageLimits,
     counters: Counters,
@@ -129,12 +152,12 @@ struct Shared {
 
 /// A job handed to the worker's inference thread.
 struct ThreadJob {
-    input: FaceInput,
+    input: FaceWork,
     done: oneshot::Sender<ThreadOutcome>,
 }
 
 enum ThreadOutcome {
-    Done(Box<Result<FaceAnalysis, VisionError>>),
+    Done(Box<Result<Answer, VisionError>>),
     Panicked(String),
 }
 
@@ -167,9 +190,10 @@ fn inference_thread(
         if shared.warm_up {
             engine.warm_up()?;
         }
-        Ok::<_, VisionError>(engine)
+        let tracker = shared.tracker.as_ref().map(Tracker::load).transpose()?;
+        Ok::<_, VisionError>((engine, tracker))
     }));
-    let mut engine = match built {
+    let (mut engine, mut tracker) = match built {
         Ok(Ok(e)) => e,
         Ok(Err(e)) => {
             let _ = loaded.send(Err(e.to_string()));
@@ -187,8 +211,24 @@ fn inference_thread(
     while let Ok(job) = jobs.recv() {
         let limits = shared.limits;
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| match &job.input {
-            FaceInput::Encoded(bytes) => engine.analyze_bytes(bytes, limits),
-            FaceInput::Frame(frame) => engine.analyze(&frame.to_image()?),
+            FaceWork::Analyze(FaceInput::Encoded(bytes)) => engine
+                .analyze_bytes(bytes, limits)
+                .map(|a| Answer::Analysis(Box::new(a))),
+            FaceWork::Analyze(FaceInput::Frame(frame)) => engine
+                .analyze(&frame.to_image()?)
+                .map(|a| Answer::Analysis(Box::new(a))),
+            FaceWork::Track {
+                frame,
+                t_ms,
+                passive,
+            } => match &mut tracker {
+                Some(t) => t
+                    .track(&frame.to_image()?.mat, *t_ms, *passive)
+                    .map(Answer::Track),
+                None => Err(VisionError::Runtime(
+                    "this pool was started without the liveness models".into(),
+                )),
+            },
         }));
         match r {
             Ok(res) => {
@@ -385,6 +425,7 @@ impl FacePool {
         vision::runtime::set_opencv_threads(cfg.engine.runtime.threads);
         let shared = Arc::new(Shared {
             builder,
+            tracker: cfg.tracker.clone(),
             warm_up: cfg.warm_up,
             limits: cfg.image_limits,
             counters: Counters::default(),
@@ -447,15 +488,48 @@ impl FacePool {
 
     /// Detects, aligns and embeds the largest face of an encoded image.
     pub async fn analyze(&self, bytes: Arc<[u8]>) -> Result<FaceAnalysis, PoolError> {
-        self.run(FaceInput::Encoded(bytes)).await
+        self.analysis(FaceInput::Encoded(bytes)).await
     }
 
     /// Detects, aligns and embeds the largest face of a decoded frame.
     pub async fn analyze_frame(&self, frame: SharedFrame) -> Result<FaceAnalysis, PoolError> {
-        self.run(FaceInput::Frame(frame)).await
+        self.analysis(FaceInput::Frame(frame)).await
     }
 
-    async fn run(&self, input: FaceInput) -> Result<FaceAnalysis, PoolError> {
+    /// Tracks the largest face of a dense-pass frame at `t_ms`: its landmarks and motion, and
+    /// its passive score when `passive`.
+    pub async fn track(
+        &self,
+        frame: SharedFrame,
+        t_ms: f64,
+        passive: bool,
+    ) -> Result<TrackedFrame, PoolError> {
+        match self
+            .run(FaceWork::Track {
+                frame,
+                t_ms,
+                passive,
+            })
+            .await?
+        {
+            Answer::Track(t) => Ok(t),
+            Answer::Analysis(_) => Err(PoolError::EngineFailed("a mismatched answer".into())),
+        }
+    }
+
+    /// Whether the workers hold the liveness models.
+    pub fn tracks(&self) -> bool {
+        self.shared.tracker.is_some()
+    }
+
+    async fn analysis(&self, input: FaceInput) -> Result<FaceAnalysis, PoolError> {
+        match self.run(FaceWork::Analyze(input)).await? {
+            Answer::Analysis(a) => Ok(*a),
+            Answer::Track(_) => Err(PoolError::EngineFailed("a mismatched answer".into())),
+        }
+    }
+
+    async fn run(&self, input: FaceWork) -> Result<Answer, PoolError> {
         let key = self.next_job.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = Job {

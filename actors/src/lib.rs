@@ -6,5 +6,6 @@ pub mod face_pool;
 pub mod session;
 
 pub use face_pool::{
-    EngineBuilder, FaceInput, FaceJob, FacePool, PoolConfig, PoolError, PoolStatus,
+    Answer, EngineBuilder, FaceInput, FaceJob, FacePool, FaceWork, PoolConfig, PoolError,
+    PoolStatus,
 };

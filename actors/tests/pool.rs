@@ -24,6 +24,7 @@ fn engine_config(kind: EngineKind) -> EngineConfig {
 
 fn pool_config(workers: usize, queue: usize) -> PoolConfig {
     PoolConfig {
+        tracker: None,
         name: "face-test".into(),
         workers,
         queue_capacity: queue,

@@ -79,6 +79,7 @@ fn decided(session_id: Uuid, frames: u32) -> Vec<RecordEntry> {
                 consistency: Some(0.5),
                 frames_sampled: Some(30),
                 frames_kept: Some(12),
+                liveness: None,
             },
         }),
         Record::Decision(DecisionRecord {

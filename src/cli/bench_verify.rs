@@ -24,6 +24,8 @@ pub struct VerifyBenchArgs {
     /// Face workers (default: engine.workers, i.e. the number of cores).
     #[arg(long)]
     pub workers: Option<usize>,
+    #[command(flatten)]
+    pub live: super::verify::LivenessArgs,
 }
 
 pub fn run(args: VerifyBenchArgs) -> ExitCode {
@@ -38,13 +40,22 @@ pub fn run(args: VerifyBenchArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let opts = VerifyOptions::from_settings(&settings);
+    let (mode, asked) = match args.live.resolve(&settings) {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("kyc bench: {msg}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let mut opts = VerifyOptions::from_settings(&settings);
+    opts.liveness.policy.mode = mode;
     let rt = match super::runtime("bench") {
         Ok(rt) => rt,
         Err(code) => return code,
     };
     rt.block_on(async {
-        let cfg = engines::face_pool_config(&settings, None, args.workers, true);
+        let mut cfg = engines::face_pool_config(&settings, None, args.workers, true);
+        cfg.tracker = engines::tracker_config(&settings, Some(mode));
         let pool = match FacePool::start(cfg).await {
             Ok(p) => p,
             Err(e) => {
@@ -56,7 +67,9 @@ pub fn run(args: VerifyBenchArgs) -> ExitCode {
         let mut cols: [Vec<f64>; 6] = Default::default();
         let mut last = None;
         for run in 0..=args.runs.max(1) {
-            let r = match verify(&pool, id.clone(), args.video.clone(), &opts, &|_| {}).await {
+            let video = args.video.clone();
+            let r = match verify(&pool, id.clone(), video, &opts, asked.as_deref(), &|_| {}).await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("kyc bench: {e}");
@@ -92,6 +105,12 @@ pub fn run(args: VerifyBenchArgs) -> ExitCode {
                 r.verdict.frames_kept,
                 r.verdict.frames_sampled,
             );
+            if let Some(live) = r.verdict.liveness.as_ref().filter(|l| l.mode != vision::liveness::verdict::Mode::Off) {
+                println!(
+                    "liveness {:?}: {:?}, {} of {} dense frames tracked",
+                    live.mode, live.finding, live.frames_tracked, live.frames
+                );
+            }
         }
         let [total, probe, decode, detect, embed, compare] = &mut cols;
         println!(

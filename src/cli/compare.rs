@@ -82,7 +82,9 @@ pub fn run(args: CompareArgs) -> ExitCode {
     let code = rt.block_on(async {
         // One worker: a second one would run the two analyses at once but double the CPU of
         // the model loading, which shares the cores with the codecs (BENCHMARKS.md).
-        let cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(1), false);
+        let mut cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(1), false);
+        // Two photos: no video, no liveness models.
+        cfg.tracker = None;
         let pool = match FacePool::start(cfg).await {
             Ok(p) => p,
             Err(e) => {

@@ -6,6 +6,7 @@
 //! and write their audit entry into the data folder's journal.
 //! A key is printed once: only its SHA-256 is kept.
 
+use super::verify::parse_mode;
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
 use crate::http::admin_tenants::{TenantKeyView, TenantView};
 use crate::records::{AuditEvent, AuditLog, Outbox, Store, TenantOptions};
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use vision::liveness::verdict::Mode;
 
 #[derive(Debug, Args)]
 pub struct TenantsArgs {
@@ -52,6 +54,9 @@ pub enum TenantsCommand {
         /// repeat for more.
         #[arg(long = "allowed-origin", value_name = "ORIGIN")]
         allowed_origins: Vec<String>,
+        /// Liveness in its sessions: off, passive or challenge (default: liveness.mode).
+        #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+        liveness_mode: Option<Mode>,
     },
     /// Every tenant (a hint of each key, never the key).
     List,
@@ -262,6 +267,7 @@ async fn change(store: Store, command: TenantsCommand) -> Outcome {
             sessions_per_minute,
             max_open_sessions,
             allowed_origins,
+            liveness_mode,
         } => tenants
             .create(
                 &name,
@@ -270,6 +276,7 @@ async fn change(store: Store, command: TenantsCommand) -> Outcome {
                     sessions_per_minute,
                     max_open_sessions,
                     allowed_origins,
+                    liveness_mode,
                 },
             )
             .await
@@ -334,6 +341,7 @@ impl Api {
                 sessions_per_minute,
                 max_open_sessions,
                 allowed_origins,
+                liveness_mode,
             } => post("/admin/tenants".into()).json(&serde_json::json!({
                 "name": name,
                 "options": {
@@ -341,6 +349,7 @@ impl Api {
                     "sessionsPerMinute": sessions_per_minute,
                     "maxOpenSessions": max_open_sessions,
                     "allowedOrigins": allowed_origins,
+                    "livenessMode": liveness_mode,
                 },
             })),
             TenantsCommand::List => self.client.get(format!("{}/admin/tenants", self.base)),

@@ -16,6 +16,53 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 use vision::decision::Outcome;
+use vision::liveness::actions::Action;
+use vision::liveness::challenge::Challenge;
+use vision::liveness::verdict::{Finding, Mode};
+
+/// The challenge given on the command line.
+#[derive(Debug, Clone)]
+pub struct ChallengeArg(pub Vec<Action>);
+
+fn parse_challenge(s: &str) -> Result<ChallengeArg, String> {
+    Challenge::parse_actions(s).map(ChallengeArg)
+}
+
+pub(super) fn parse_mode(s: &str) -> Result<Mode, String> {
+    Mode::parse(s).ok_or_else(|| format!("{s:?} is not off, passive or challenge"))
+}
+
+/// `--liveness` and `--challenge`, shared by `kyc verify` and `kyc bench verify`.
+#[derive(Debug, Args)]
+pub struct LivenessArgs {
+    /// Liveness: off, passive or challenge (default: liveness.mode).
+    #[arg(long, value_parser = parse_mode)]
+    pub liveness: Option<Mode>,
+    /// The actions the person performs in the video, in order (challenge mode): e.g.
+    /// `left,blink`; each of left, right, up, blink.
+    #[arg(long, value_parser = parse_challenge)]
+    pub challenge: Option<ChallengeArg>,
+}
+
+impl LivenessArgs {
+    /// The mode and the challenge; an error when challenge mode has no challenge to hold the
+    /// video against.
+    pub fn resolve(
+        &self,
+        settings: &crate::settings::Settings,
+    ) -> Result<(Mode, Option<Vec<Action>>), String> {
+        let mode = self.liveness.unwrap_or(settings.liveness.mode);
+        let asked = self.challenge.as_ref().map(|c| c.0.clone());
+        if mode == Mode::Challenge && asked.is_none() {
+            return Err(
+                "liveness is in challenge mode: give the actions the person performs \
+                 with --challenge (e.g. left,blink), or choose --liveness passive or off"
+                    .into(),
+            );
+        }
+        Ok((mode, asked))
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -32,6 +79,8 @@ pub struct VerifyArgs {
     /// Face engine.
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
     pub engine: EngineChoice,
+    #[command(flatten)]
+    pub live: LivenessArgs,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -125,7 +174,12 @@ pub fn run(args: VerifyArgs) -> ExitCode {
             return fail(args.json, "UNREADABLE_FILE", &msg, EXIT_BAD_INPUT);
         }
     };
+    let (mode, asked) = match args.live.resolve(&settings) {
+        Ok(r) => r,
+        Err(msg) => return fail(args.json, "VALIDATION_FAILED", &msg, EXIT_BAD_INPUT),
+    };
     let mut opts = VerifyOptions::from_settings(&settings);
+    opts.liveness.policy.mode = mode;
     if let Some(n) = args.samples {
         opts.samples = n.max(1);
     }
@@ -139,13 +193,18 @@ pub fn run(args: VerifyArgs) -> ExitCode {
     );
     rt.block_on(async {
         // Two workers: the ID photo and the first frames are analysed in parallel.
-        let cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(2), false);
+        let mut cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(2), false);
+        cfg.tracker = engines::tracker_config(&settings, Some(mode));
         let pool = match FacePool::start(cfg).await {
             Ok(p) => p,
             Err(e) => return fail(args.json, "ENGINE_ERROR", &e.to_string(), EXIT_FAILURE),
         };
         let load_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        let result = verify(&pool, id, args.video.clone(), &opts, &|p| bars.update(p)).await;
+        let video = args.video.clone();
+        let result = verify(&pool, id, video, &opts, asked.as_deref(), &|p| {
+            bars.update(p)
+        })
+        .await;
         pool.stop().await;
         bars.clear();
         let report = match result {
@@ -196,6 +255,43 @@ fn print_human(args: &VerifyArgs, report: &VerifyReport, load_ms: f64) {
     );
     for reason in &r.reasons {
         println!("  - {reason}");
+    }
+    if let Some(live) = r.liveness.as_ref().filter(|l| l.mode != Mode::Off) {
+        let finding = |f: Finding| match f {
+            Finding::Passed => "passed",
+            Finding::Failed => "FAILED",
+            Finding::Uncertain => "uncertain",
+            Finding::Unavailable => "-",
+        };
+        println!(
+            "liveness ({:?}): {}, {} of {} frames tracked",
+            live.mode,
+            finding(live.finding),
+            live.frames_tracked,
+            live.frames
+        );
+        for a in &live.actions {
+            match (a.start_ms, a.end_ms) {
+                (Some(s), Some(e)) => {
+                    println!(
+                        "  {:<6} performed at {:.1}–{:.1} s",
+                        a.action.short(),
+                        s / 1000.0,
+                        e / 1000.0
+                    )
+                }
+                _ => println!("  {:<6} not performed", a.action.short()),
+            }
+        }
+        for (name, c) in [
+            ("challenge", &live.challenge),
+            ("blink", &live.blink),
+            ("still", &live.still),
+            ("passive", &live.passive),
+            ("planar", &live.planar),
+        ] {
+            println!("  {name:<9} {:<9} {}", finding(c.finding), c.reason);
+        }
     }
     println!(
         "ID {}: face by {} ({}), score {:.2}, {} face(s)",

@@ -52,6 +52,10 @@ pub(super) async fn run(
         tokio::task::spawn_blocking(move || compare_frames(&embedding, &frames, &policy))
             .await
             .context("the comparison stopped")?;
+    let verdict = match video.liveness {
+        Some(live) => verdict.with_liveness(live),
+        None => verdict,
+    };
     let report = ComparisonReport {
         comparison_id,
         session_id: session,
@@ -83,10 +87,16 @@ pub(super) async fn run(
         Outcome::Rejected => (
             SessionState::Decided,
             Some(Decision::Rejected),
-            Message::new(
-                "Rejected: the face in the video does not match the ID card.",
-                "인증되지 않았습니다. 영상의 얼굴이 신분증과 일치하지 않습니다.",
-            ),
+            match not_alive(&report.verdict) {
+                Some(reason) => Message::new(
+                    format!("Rejected: {}.", reason.trim_end_matches('.')),
+                    "인증되지 않았습니다. 요청한 동작이 영상에서 확인되지 않았거나 실제 사람이 아닌 것으로 보입니다.",
+                ),
+                None => Message::new(
+                    "Rejected: the face in the video does not match the ID card.",
+                    "인증되지 않았습니다. 영상의 얼굴이 신분증과 일치하지 않습니다.",
+                ),
+            },
         ),
         Outcome::Review => (
             SessionState::Decided,
@@ -115,4 +125,19 @@ pub(super) async fn run(
         .ending_job();
     steps.step(step).await?;
     Ok(())
+}
+
+/// Why liveness failed, as the person may read it (no figures: with them a spoof can be tuned),
+/// if it did: what the challenge missed, or that no live person was seen.
+fn not_alive(v: &vision::decision::Verdict) -> Option<String> {
+    use vision::liveness::verdict::Finding;
+    let live = v.liveness.as_ref()?;
+    if live.finding != Finding::Failed {
+        return None;
+    }
+    Some(if live.challenge.finding == Finding::Failed {
+        live.challenge.reason.clone()
+    } else {
+        "the video does not show a live person in front of the camera".into()
+    })
 }

@@ -6,7 +6,7 @@
 
 use super::mask::mask_field;
 use super::records::{document_read, id_face_samples};
-use super::{ID_CAPTURE, ID_FACE, IdFaceArtifact, Inner, progress};
+use super::{CHALLENGE, ID_CAPTURE, ID_FACE, IdFaceArtifact, Inner, progress};
 use crate::records::Record;
 use crate::verify::{FaceSample, IdFace};
 use actors::session::{Artifacts, Message, SessionState, Stage, Step, StepSink};
@@ -18,6 +18,8 @@ use std::sync::Arc;
 use vision::card::read::CardReader;
 use vision::card::rectify::{photo_region, rectify};
 use vision::card::{DocumentType, ID1_ASPECT};
+use vision::liveness::challenge::Challenge;
+use vision::liveness::verdict::Mode;
 use vision::quality::QualityReport;
 use vision::{SharedFrame, decode_image};
 
@@ -41,6 +43,11 @@ pub struct IdCaptureStatus {
     pub fields: BTreeMap<String, MaskedField>,
     pub warnings: Vec<String>,
     pub face: Option<IdFace>,
+    /// The liveness challenge for the selfie video, drawn when the card is accepted
+    /// (liveness mode `challenge`): the actions to perform, in order, with its nonce and the
+    /// time its video must be uploaded by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<Challenge>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -64,6 +71,7 @@ impl IdCaptureStatus {
             fields: BTreeMap::new(),
             warnings: Vec::new(),
             face: None,
+            challenge: None,
         }
     }
 }
@@ -164,6 +172,7 @@ struct IdJob<'a> {
     capture_id: uuid::Uuid,
     /// The stored photo.
     file: PathBuf,
+    mode: Mode,
     steps: &'a StepSink,
     artifacts: &'a Artifacts,
     /// Records for the job's last step, gathered as the job learns them (the fields read).
@@ -176,19 +185,32 @@ enum Next<T> {
     Retake(Box<IdCaptureStatus>, Message),
 }
 
+/// An ID photo job: the stored upload, and the session's liveness mode (whether a challenge
+/// is drawn when the card is accepted).
+pub(super) struct Upload {
+    pub capture_id: uuid::Uuid,
+    pub file: PathBuf,
+    pub mode: Mode,
+}
+
 pub(super) async fn run(
     inner: &Inner,
     session: actors::session::SessionId,
-    capture_id: uuid::Uuid,
-    file: PathBuf,
+    upload: Upload,
     steps: &StepSink,
     artifacts: &Artifacts,
 ) -> anyhow::Result<()> {
+    let Upload {
+        capture_id,
+        file,
+        mode,
+    } = upload;
     let job = IdJob {
         inner,
         session,
         capture_id,
         file: file.clone(),
+        mode,
         steps,
         artifacts,
         found: std::sync::Mutex::default(),
@@ -375,6 +397,7 @@ impl IdJob<'_> {
             fields,
             warnings: reading.warnings.clone(),
             face: None,
+            challenge: None,
         };
         Ok((status, crop))
     }
@@ -435,18 +458,25 @@ impl IdJob<'_> {
                 info,
             },
         )?;
+        // The challenge for the video the person records next.
+        status.challenge = super::challenge::draw(&self.inner.settings, self.mode)?;
+        if let Some(c) = &status.challenge {
+            self.artifacts.put(CHALLENGE, c)?;
+        }
         self.artifacts.put(ID_CAPTURE, &status)?;
-        let step = Step::reached(
-            SessionState::IdAccepted,
-            Stage::IdCapture,
-            Message::new(
-                "ID card accepted. Now record the selfie video.",
-                "신분증이 확인되었습니다. 이제 셀피 영상을 찍어 주세요.",
-            ),
-        )
-        .with_result(serde_json::to_value(&status)?)
-        .with_records(self.records(Some(samples)).await?)
-        .ending_job();
+        let mut message = Message::new(
+            "ID card accepted. Now record the selfie video.",
+            "신분증이 확인되었습니다. 이제 셀피 영상을 찍어 주세요.",
+        );
+        if let Some(c) = &status.challenge {
+            let asked = super::challenge::prompts(c);
+            message.en = format!("{} {}", message.en, asked.en);
+            message.ko = format!("{} {}", message.ko, asked.ko);
+        }
+        let step = Step::reached(SessionState::IdAccepted, Stage::IdCapture, message)
+            .with_result(serde_json::to_value(&status)?)
+            .with_records(self.records(Some(samples)).await?)
+            .ending_job();
         self.steps.step(step).await?;
         Ok(())
     }

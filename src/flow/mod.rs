@@ -3,6 +3,7 @@
 //! the one implementation of the actors' [`Pipeline`]; it calls the same vision code and face
 //! pool as the CLI.
 
+mod challenge;
 mod decide;
 mod id_capture;
 pub mod live;
@@ -29,12 +30,15 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use vision::liveness::verdict::Mode;
 
 /// Artifact names in the journal.
 pub(crate) const ID_FACE: &str = "id-face";
 pub(crate) const ID_CAPTURE: &str = "id-capture";
 pub(crate) const VIDEO: &str = "video";
 pub(crate) const COMPARISON: &str = "comparison";
+/// The liveness challenge drawn for the video.
+pub(crate) const CHALLENGE: &str = "challenge";
 
 /// The accepted ID photo's face, kept for the comparison.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,9 +64,41 @@ struct Inner {
     media: Arc<MediaStore>,
     /// Where a stage's records wait (written with the stage's step).
     outbox: Outbox,
+    /// The tenants (for each one's own liveness mode), set once they are open: they are read
+    /// from the records store, which opens after the sessions.
+    tenants: Arc<TenantsCell>,
 }
 
+/// The tenants, set once after the sessions started; weak, so the sessions do not keep the
+/// records store (which the tenants read) open after the server let it go.
+pub type TenantsCell = tokio::sync::SetOnce<std::sync::Weak<crate::tenants::Tenants>>;
+
+/// How long a job that starts before the tenants are open (a job rerun at start) waits for them.
+const TENANTS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Inner {
+    /// The liveness mode of `tenant`'s sessions: its own choice, else `liveness.mode`.
+    async fn liveness_mode(&self, tenant: Option<&str>) -> Mode {
+        let default = self.settings.liveness.mode;
+        let Some(id) = tenant else {
+            return default;
+        };
+        let tenants = match tokio::time::timeout(TENANTS_WAIT, self.tenants.wait()).await {
+            Ok(t) => t,
+            Err(_) => {
+                tracing::warn!("the tenants are not open yet; the server's liveness mode applies");
+                return default;
+            }
+        };
+        let Some(tenants) = tenants.upgrade() else {
+            return default;
+        };
+        tenants
+            .get(id)
+            .and_then(|t| t.options.liveness_mode)
+            .unwrap_or(default)
+    }
+
     /// `records` as a step's records.
     fn records(&self, records: Vec<Record>) -> StepRecords {
         OutboxRecords::step(&self.outbox, records)
@@ -97,6 +133,7 @@ impl KycPipeline {
         metrics: Arc<Metrics>,
         media: Arc<MediaStore>,
         outbox: Outbox,
+        tenants: Arc<TenantsCell>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -109,6 +146,7 @@ impl KycPipeline {
                 metrics,
                 media,
                 outbox,
+                tenants,
             }),
         }
     }
@@ -155,7 +193,13 @@ impl Pipeline for KycPipeline {
                 };
                 match job {
                     Job::IdCapture { capture_id, file } => {
-                        id_capture::run(&inner, session, capture_id, file, &steps, &artifacts).await
+                        let mode = inner.liveness_mode(tenant.as_deref()).await;
+                        let upload = id_capture::Upload {
+                            capture_id,
+                            file,
+                            mode,
+                        };
+                        id_capture::run(&inner, session, upload, &steps, &artifacts).await
                     }
                     Job::Video { video_id, file } => {
                         // The decoder stops by itself at the job's limit, also when the job
@@ -165,6 +209,7 @@ impl Pipeline for KycPipeline {
                             video_id,
                             file,
                             deadline,
+                            mode: inner.liveness_mode(tenant.as_deref()).await,
                         };
                         video::run(&inner, session, job, &steps, &artifacts).await
                     }

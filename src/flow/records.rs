@@ -230,6 +230,7 @@ pub fn comparison_records(report: &ComparisonReport) -> (Comparison, DecisionRec
             consistency: report.verdict.consistency,
             frames_sampled: u32::try_from(report.verdict.frames_sampled).ok(),
             frames_kept: u32::try_from(report.verdict.frames_kept).ok(),
+            liveness: report.verdict.liveness.clone().map(Box::new),
         },
     };
     let decision = DecisionRecord {

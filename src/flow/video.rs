@@ -5,13 +5,15 @@
 //! video and, when accepted, the faces of its frames (embeddings sealed).
 
 use super::records::video_face_samples;
-use super::{Inner, VIDEO, progress};
+use super::{CHALLENGE, Inner, VIDEO, progress};
 use crate::verify::{AssessedFrame, Progress, VerifyOptions, analyse_video};
 use actors::session::{Artifacts, Message, SessionState, Stage, Step, StepSink};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use vision::decision;
+use vision::liveness::challenge::Challenge;
+use vision::liveness::verdict::{LivenessVerdict, Mode};
 
 /// The analysed video, kept for the comparison.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +23,10 @@ pub(crate) struct VideoArtifact {
     pub frame_count: u64,
     pub duration_s: f64,
     pub frames: Vec<AssessedFrame>,
+    /// Whether the person was present and performed the challenge (absent in journals from
+    /// before liveness).
+    #[serde(default)]
+    pub liveness: Option<LivenessVerdict>,
 }
 
 /// A video job: the stored upload and when its reading must have ended.
@@ -28,6 +34,8 @@ pub(super) struct VideoJob {
     pub video_id: uuid::Uuid,
     pub file: PathBuf,
     pub deadline: std::time::Instant,
+    /// The session's liveness mode.
+    pub mode: Mode,
 }
 
 pub(super) async fn run(
@@ -41,11 +49,65 @@ pub(super) async fn run(
         video_id,
         file,
         deadline,
+        mode,
     } = job;
     let (state, stage) = (SessionState::Video, Stage::Video);
     let mut opts = VerifyOptions::from_settings(&inner.settings);
     opts.limits.deadline = Some(deadline);
+    opts.liveness.policy.mode = mode;
     let stored = inner.media_record(video_id, "video", &file).await?;
+    let challenge: Option<Challenge> = match mode {
+        Mode::Challenge => artifacts.get(CHALLENGE)?,
+        Mode::Off | Mode::Passive => None,
+    };
+    let now = actors::session::event::now_ms();
+    let refused = match &challenge {
+        _ if mode != Mode::Challenge => None,
+        // The tenant turned the challenge on after the card was accepted.
+        None => Some((
+            "CHALLENGE_MISSING",
+            "No challenge was set for this video yet. Record it again.",
+            "영상에 대한 요청 동작이 아직 없었습니다. 다시 찍어 주세요.",
+        )),
+        Some(c) if now > c.deadline_ms => Some((
+            "CHALLENGE_EXPIRED",
+            "The video came after its challenge expired. Record it again.",
+            "영상 제출 시간이 지났습니다. 다시 찍어 주세요.",
+        )),
+        Some(_) => None,
+    };
+    if let Some((code, en, ko)) = refused {
+        // A new challenge, and the video is recorded again for it.
+        let fresh = super::challenge::draw(&inner.settings, mode)?;
+        if let Some(f) = &fresh {
+            artifacts.put(CHALLENGE, f)?;
+        }
+        let asked = fresh.as_ref().map(super::challenge::prompts);
+        let step = Step::reached(
+            state,
+            stage,
+            Message::new(
+                format!(
+                    "{en} {}",
+                    asked.as_ref().map(|m| m.en.as_str()).unwrap_or_default()
+                ),
+                format!(
+                    "{ko} {}",
+                    asked.as_ref().map(|m| m.ko.as_str()).unwrap_or_default()
+                ),
+            ),
+        )
+        .with_result(serde_json::json!({
+            "videoId": video_id,
+            "accepted": false,
+            "code": code,
+            "challenge": fresh,
+        }))
+        .with_records(inner.records(vec![stored]))
+        .ending_job();
+        steps.step(step).await?;
+        return Ok(());
+    }
     // FFmpeg reads a path: the video decrypted into an unnamed file that lives as long as this
     // job (dropped at the end of this function, or freed by the kernel if the process dies).
     let media = std::sync::Arc::clone(&inner.media);
@@ -139,6 +201,7 @@ pub(super) async fn run(
         steps.step(step).await?;
         return Ok(());
     }
+    let liveness = analysed.liveness(challenge.as_ref().map(|c| c.actions.as_slice()), &opts);
     let samples = video_face_samples(
         &inner.data_key(&session)?,
         &session,
@@ -152,6 +215,7 @@ pub(super) async fn run(
             frame_count: analysed.sampling.frame_count,
             duration_s: analysed.info.duration_s,
             frames: analysed.frames,
+            liveness: Some(liveness.clone()),
         },
     )?;
     let mut result = summary;

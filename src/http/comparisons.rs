@@ -67,7 +67,7 @@ impl ComparisonView {
             model: c.model.clone(),
             threshold: c.threshold,
             best_similarity: c.best_similarity,
-            verdict: c.verdict,
+            verdict: c.verdict.clone(),
             pairs: c.pairs.clone(),
             compared_at_ms,
             source,

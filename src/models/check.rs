@@ -168,3 +168,13 @@ pub(super) fn locate_external(x: &ExternalFile, dirs: &[PathBuf]) -> (PathBuf, F
 pub fn find_yunet<P: AsRef<Path>>(dirs: &[P]) -> Option<PathBuf> {
     Manifest::builtin().find_external(YUNET, dirs)
 }
+
+/// MiniFASNetV2 and V1SE, the first of each in `dirs` whose sha256 is the manifest's, when both
+/// are found. `None` means the passive liveness check is unavailable.
+pub fn find_passive<P: AsRef<Path>>(dirs: &[P]) -> Option<(PathBuf, PathBuf)> {
+    let m = Manifest::builtin();
+    Some((
+        m.find_external(vision::liveness::passive::V2_FILE, dirs)?,
+        m.find_external(vision::liveness::passive::V1SE_FILE, dirs)?,
+    ))
+}

@@ -242,7 +242,7 @@ async fn insert_entry(
             sqlx::query(
                 "INSERT INTO comparisons (id, session_id, seq, tenant_id, engine, model, \
                  threshold, best_similarity, compared_ms, score, consistency, frames_sampled, \
-                 frames_kept) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 frames_kept, liveness) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(cid)
             .bind(sid)
@@ -257,6 +257,18 @@ async fn insert_entry(
             .bind(c.verdict.consistency)
             .bind(c.verdict.frames_sampled)
             .bind(c.verdict.frames_kept)
+            .bind(
+                c.verdict
+                    .liveness
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .map_err(|e| {
+                        RecordsError::Corrupt(format!(
+                            "a comparison's liveness does not encode: {e}"
+                        ))
+                    })?,
+            )
             .execute(&mut **tx)
             .await?;
             insert_pairs(tx, cid, &c.pairs).await?;

@@ -161,7 +161,7 @@ impl MariaDb {
         let cid = id.as_bytes().as_slice();
         let Some(row) = sqlx::query(
             "SELECT session_id, seq, tenant_id, engine, model, threshold, best_similarity, \
-             compared_ms, score, consistency, frames_sampled, frames_kept FROM comparisons \
+             compared_ms, score, consistency, frames_sampled, frames_kept, liveness FROM comparisons \
              WHERE id = ?",
         )
         .bind(cid)
@@ -204,6 +204,14 @@ impl MariaDb {
                     consistency: row.try_get("consistency")?,
                     frames_sampled: row.try_get("frames_sampled")?,
                     frames_kept: row.try_get("frames_kept")?,
+                    liveness: row
+                        .try_get::<Option<String>, _>("liveness")?
+                        .map(|j| serde_json::from_str(&j))
+                        .transpose()
+                        .map(|l| l.map(Box::new))
+                        .map_err(|e| {
+                            RecordsError::Corrupt(format!("a comparison's liveness: {e}"))
+                        })?,
                 },
             },
         }))

@@ -65,6 +65,10 @@ pub struct TenantOptions {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(example = json!(["https://shop.example"]))]
     pub allowed_origins: Vec<String>,
+    /// How much liveness counts in its sessions: `off`, `passive` or `challenge` (`null`: the
+    /// server's `liveness.mode`). Applies to the steps a session takes from then on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness_mode: Option<vision::liveness::verdict::Mode>,
 }
 
 impl TenantOptions {

@@ -155,7 +155,7 @@ pub struct Comparison {
 
 /// A comparison's verdict in numbers: what `GET /api/v1/face-similarity/{id}` shows beside the
 /// pairs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerdictFigures {
     /// Median similarity of the best kept frames (None when the comparison failed).
@@ -165,6 +165,11 @@ pub struct VerdictFigures {
     /// Frames sampled from the video, and those kept (a face good enough to compare).
     pub frames_sampled: Option<u32>,
     pub frames_kept: Option<u32>,
+    /// The liveness verdict: each check's finding, score and reason, each asked action with
+    /// its time (absent when liveness was off or in records written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub liveness: Option<Box<vision::liveness::verdict::LivenessVerdict>>,
 }
 
 /// One cell of the ID image × video frame table.

@@ -23,6 +23,7 @@ use std::str::FromStr;
 mod database;
 mod edge;
 pub mod home;
+mod liveness;
 pub mod public;
 mod retention;
 pub mod security;
@@ -32,6 +33,7 @@ mod webhooks;
 pub use database::DatabaseSettings;
 pub use edge::EdgeSettings;
 pub use home::Home;
+pub use liveness::LivenessSettings;
 pub use retention::RetentionSettings;
 pub use security::{MASTER_KEY_VAR, SecuritySettings};
 pub use sessions::SessionSettings;
@@ -145,6 +147,8 @@ pub struct Settings {
     pub images: ImageSettings,
     #[serde(default)]
     pub video: VideoSettings,
+    #[serde(default)]
+    pub liveness: LivenessSettings,
     #[serde(default)]
     pub sessions: SessionSettings,
     #[serde(default)]
@@ -445,6 +449,7 @@ impl Settings {
         }
 
         self.video.validate()?;
+        self.liveness.validate()?;
         self.sessions.validate()?;
 
         let i = &self.images;

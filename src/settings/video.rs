@@ -21,6 +21,19 @@ pub struct VideoSettings {
     pub top_k: usize,
     pub review_margin: f32,
     pub consistency_threshold: f32,
+    pub other_person_share: f32,
+    pub min_usable_share: f32,
+    /// `review` or `rejected`: what another person in the picture, or too few usable
+    /// frames, makes of a match.
+    pub crowd_outcome: CrowdOutcome,
+}
+
+/// What `video.crowd_outcome` may say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrowdOutcome {
+    Review,
+    Rejected,
 }
 
 impl Default for VideoSettings {
@@ -38,6 +51,9 @@ impl Default for VideoSettings {
             top_k: d.top_k,
             review_margin: d.review_margin,
             consistency_threshold: d.consistency_threshold,
+            other_person_share: d.other_person_share,
+            min_usable_share: d.min_usable_share,
+            crowd_outcome: CrowdOutcome::Review,
         }
     }
 }
@@ -68,6 +84,12 @@ impl VideoSettings {
             top_k: self.top_k,
             min_frames: self.min_frames,
             consistency_threshold: self.consistency_threshold,
+            other_person_share: self.other_person_share,
+            min_usable_share: self.min_usable_share,
+            crowd_outcome: match self.crowd_outcome {
+                CrowdOutcome::Review => vision::decision::Outcome::Review,
+                CrowdOutcome::Rejected => vision::decision::Outcome::Rejected,
+            },
         }
     }
 
@@ -115,6 +137,8 @@ impl VideoSettings {
             ("video.min_frame_quality", self.min_frame_quality),
             ("video.review_margin", self.review_margin),
             ("video.consistency_threshold", self.consistency_threshold),
+            ("video.other_person_share", self.other_person_share),
+            ("video.min_usable_share", self.min_usable_share),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(SettingsError::invalid(

@@ -2,6 +2,7 @@
 //! clear failure where it is missing, selfie-like and synthetic videos made with FFmpeg, bad
 //! media, and a small seeded random generator that prints its seed.
 
+pub mod attacks;
 pub mod data;
 pub mod media;
 pub mod rng;

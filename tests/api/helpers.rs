@@ -60,6 +60,8 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
         .var("KYC__SERVER__HOST", "127.0.0.1")
         .var("KYC__SERVER__PORT", "0")
         .var("KYC__SERVER__DATA_DIR", data_dir.display().to_string())
+        // Photo-made test videos test matching, not liveness.
+        .var("KYC__LIVENESS__MODE", "off")
         .build()
         .expect("test settings load")
 }

@@ -4,6 +4,7 @@
 
 mod home;
 mod keys;
+mod liveness;
 mod verify;
 
 use cardgen::{Degradation, FontChoice, Sample, generate, generate_with};

@@ -68,7 +68,7 @@ async fn clips_of_every_person_are_verified_against_their_own_photos_only() {
                 continue;
             }
             let bytes: Arc<[u8]> = Arc::from(std::fs::read(dir.join(id)).expect("photo"));
-            let r = verify(&pool, bytes, video.clone(), &opts, &|_| {})
+            let r = verify(&pool, bytes, video.clone(), &opts, None, &|_| {})
                 .await
                 .unwrap_or_else(|e| panic!("{id} vs clip of {source}: {e}"));
             let score = r.verdict.score.unwrap_or(f32::NAN);

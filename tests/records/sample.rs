@@ -54,6 +54,12 @@ pub fn comparison(ids: &[FaceSample], frames: &[FaceSample]) -> Comparison {
             consistency: Some(0.5),
             frames_sampled: Some(30),
             frames_kept: Some(12),
+            // A liveness verdict with every part filled (a clip where no face was tracked).
+            liveness: Some(Box::new(vision::liveness::verdict::judge(
+                &[],
+                Some(&[vision::liveness::actions::Action::Blink]),
+                &vision::liveness::verdict::LivenessPolicy::default(),
+            ))),
         },
     }
 }

@@ -15,6 +15,7 @@ mod heartbeat;
 mod helpers;
 mod isolation;
 mod live;
+mod liveness;
 mod outage;
 mod records;
 /// A fresh MariaDB database per test (the records tests' own helper).

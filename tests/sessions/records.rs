@@ -11,7 +11,7 @@ use super::erasure;
 use super::flow::run_with;
 use super::helpers::{Client, Server, answer, document, spawn, video};
 use super::records_db::TestDb;
-use kyc::records::{Embedded, Record, RecordEntry, Records, SampleSource};
+use kyc::records::{Record, RecordEntry, Records, SampleSource};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -303,7 +303,7 @@ async fn a_session_leaves_every_record_once_in_the_embedded_store_and_nothing_in
     assert!(done.licence.is_some());
     // The embedded store is the server's own sled database: read it once the server stopped.
     server.halt().await;
-    let store = Embedded::open(&server.data_dir.path().join("records")).expect("the store");
+    let store = server.records_store().await;
     let entries = store.session_records(done.session).await.expect("records");
     drop(store);
     let embedding = check_records(&server, &done, &entries);

@@ -3,7 +3,7 @@
 //! the purge audited once; a restart runs the purge again and changes nothing more.
 
 use super::helpers::{Client, Server, answer, card, spawn};
-use kyc::records::{Embedded, Record, Records};
+use kyc::records::{Record, Records};
 use std::time::Duration;
 
 const ADMIN: &str = "admin-token-for-retention-tests-01";
@@ -110,7 +110,7 @@ async fn media_then_sessions_leave_on_schedule_and_the_purge_is_idempotent_acros
     server.restart().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     server.halt().await;
-    let store = Embedded::open(&server.data_dir.path().join("records")).expect("the store");
+    let store = server.records_store().await;
     let records = store.session_records(id).await.expect("records");
     drop(store);
     let mut kinds: Vec<String> = records

@@ -286,9 +286,40 @@ async fn kyc_tenants_works_on_a_stopped_server_and_through_a_running_ones_admin_
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().to_str().expect("utf-8");
     // No server: on the data folder's store directly.
-    let out = kyc(&["create", "Bank C", "--json", "--data-dir", data], &[]);
+    let out = kyc(
+        &[
+            "create",
+            "Bank C",
+            "--liveness-mode",
+            "sometimes",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not off, passive or challenge"),
+        "{out:?}"
+    );
+    let out = kyc(
+        &[
+            "create",
+            "Bank C",
+            "--liveness-mode",
+            "passive",
+            "--json",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{out:?}");
     let made: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        made["tenant"]["options"]["livenessMode"], "passive",
+        "{made}"
+    );
     let key = made["apiKey"].as_str().expect("apiKey").to_owned();
     assert!(made["tenantId"].is_string(), "{made}");
     let out = kyc(&["create", "Bank C", "--data-dir", data], &[]);
@@ -320,6 +351,7 @@ async fn kyc_tenants_works_on_a_stopped_server_and_through_a_running_ones_admin_
     assert!(out.status.success(), "{out:?}");
     let all: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(all[0]["name"], "Bank C", "{all}");
+    assert_eq!(all[0]["options"]["livenessMode"], "passive", "{all}");
     let id = made["tenantId"].as_str().expect("id");
     let out = kyc(
         &["disable", id, "--url", &url],

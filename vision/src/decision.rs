@@ -6,6 +6,7 @@
 
 use crate::face::Embedding;
 use crate::face::compare::compare;
+use crate::liveness::verdict::{Finding, LivenessVerdict, Mode};
 use crate::video::quality::{FrameIssue, FrameQuality};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -25,6 +26,13 @@ pub struct DecisionPolicy {
     /// A frame whose median similarity to the other usable frames is below this shows
     /// someone else (the person in the video changed).
     pub consistency_threshold: f32,
+    /// Another person in at least this share of the sampled frames is a reason: the video
+    /// is not verified on the few frames where the holder is alone.
+    pub other_person_share: f32,
+    /// Fewer usable frames than this share of the sampled ones is a reason too.
+    pub min_usable_share: f32,
+    /// What either reason makes of a match: `Review` or `Rejected`.
+    pub crowd_outcome: Outcome,
 }
 
 impl Default for DecisionPolicy {
@@ -35,6 +43,9 @@ impl Default for DecisionPolicy {
             top_k: 5,
             min_frames: 3,
             consistency_threshold: 0.35,
+            other_person_share: 0.25,
+            min_usable_share: 0.5,
+            crowd_outcome: Outcome::Review,
         }
     }
 }
@@ -90,6 +101,48 @@ pub struct Verdict {
     pub reasons: Vec<String>,
     pub frames_sampled: usize,
     pub frames_kept: usize,
+    /// Whether the person was present and alive: each check's finding and reason (absent when
+    /// liveness was not judged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub liveness: Option<LivenessVerdict>,
+}
+
+impl Verdict {
+    /// Takes the liveness verdict into the decision: a failed check rejects a match (the reason
+    /// first: it is why), an uncertain one sends it to review. A face that does not match, or
+    /// nothing decided, stays as it is; the liveness verdict is attached either way.
+    pub fn with_liveness(mut self, live: LivenessVerdict) -> Self {
+        if self.decision != Outcome::Failed && live.mode != Mode::Off {
+            let before = self.decision;
+            match live.finding {
+                Finding::Failed => self.decision = Outcome::Rejected,
+                Finding::Uncertain if before == Outcome::Verified => {
+                    self.decision = Outcome::Review
+                }
+                _ => {}
+            }
+            let mut reasons: Vec<String> = live
+                .reasons
+                .iter()
+                .map(|r| format!("liveness: {r}"))
+                .collect();
+            if before != self.decision || live.finding != Finding::Passed {
+                reasons.append(&mut self.reasons);
+                self.reasons = reasons;
+            } else {
+                self.reasons.push(format!(
+                    "liveness passed ({})",
+                    match live.mode {
+                        Mode::Challenge => "the challenge was performed",
+                        _ => "passive checks",
+                    }
+                ));
+            }
+        }
+        self.liveness = Some(live);
+        self
+    }
 }
 
 fn median(mut v: Vec<f32>) -> Option<f32> {
@@ -174,6 +227,7 @@ pub fn decide(frames: &[FrameEvidence], policy: &DecisionPolicy) -> Verdict {
         reasons: Vec::new(),
         frames_sampled: frames.len(),
         frames_kept: kept.len(),
+        liveness: None,
     };
     if let Some(reason) = too_few_frames(frames, kept.len(), policy) {
         verdict.reasons.push(reason);
@@ -231,6 +285,7 @@ pub fn decide(frames: &[FrameEvidence], policy: &DecisionPolicy) -> Verdict {
             )
         });
     }
+    crowd_rules(frames, kept.len(), policy, &mut verdict);
     let dropped = frames.len() - kept.len();
     if dropped > 0
         && let Some(main) = main_issue(frames)
@@ -240,6 +295,44 @@ pub fn decide(frames: &[FrameEvidence], policy: &DecisionPolicy) -> Verdict {
             .push(format!("{dropped} frames not used, mostly: {main}"));
     }
     verdict
+}
+
+/// Someone else in a real share of the frames, or too few usable ones, is a reason: a match
+/// becomes `policy.crowd_outcome` instead of being verified on the few frames left.
+fn crowd_rules(
+    frames: &[FrameEvidence],
+    usable: usize,
+    policy: &DecisionPolicy,
+    verdict: &mut Verdict,
+) {
+    let n = frames.len();
+    let others = frames
+        .iter()
+        .filter(|f| f.quality.issue == Some(FrameIssue::MoreThanOnePerson))
+        .count();
+    let mut reasons = Vec::new();
+    if n > 0 && others > 0 && others as f32 >= policy.other_person_share * n as f32 {
+        reasons.push(format!(
+            "another person appears beside the holder in {others} of {n} frames"
+        ));
+    }
+    if n > 0 && (usable as f32) < policy.min_usable_share * n as f32 {
+        reasons.push(format!(
+            "only {usable} of {n} sampled frames are usable (at least {:.0} % needed)",
+            policy.min_usable_share * 100.0
+        ));
+    }
+    if reasons.is_empty() {
+        return;
+    }
+    if verdict.decision == Outcome::Verified
+        || (verdict.decision == Outcome::Review && policy.crowd_outcome == Outcome::Rejected)
+    {
+        verdict.decision = policy.crowd_outcome;
+    }
+    // The crowd's reasons come first: they are why the match does not count.
+    reasons.append(&mut verdict.reasons);
+    verdict.reasons = reasons;
 }
 
 #[cfg(test)]
@@ -319,6 +412,50 @@ mod tests {
         assert_eq!(v.decision, Outcome::Failed);
         assert_eq!(v.score, None);
         assert!(v.reasons[0].contains("too dark (9 of 11 frames)"), "{v:?}");
+    }
+
+    #[test]
+    fn another_person_in_a_real_share_of_the_frames_is_not_verified() {
+        // The holder alone in 8 frames matches well; 4 frames show a second person.
+        let mut frames: Vec<_> = (0..8).map(|i| frame(i, 0.7, 0.8)).collect();
+        frames.extend((8..12).map(|i| dropped(i, FrameIssue::MoreThanOnePerson)));
+        let v = decide(&frames, &DecisionPolicy::default());
+        assert_eq!(v.decision, Outcome::Review, "{v:?}");
+        assert!(
+            v.reasons[0].contains("another person appears beside the holder in 4 of 12"),
+            "{v:?}"
+        );
+        let strict = DecisionPolicy {
+            crowd_outcome: Outcome::Rejected,
+            ..DecisionPolicy::default()
+        };
+        assert_eq!(decide(&frames, &strict).decision, Outcome::Rejected);
+        // One such frame in twelve is not a real share.
+        let mut frames: Vec<_> = (0..11).map(|i| frame(i, 0.7, 0.8)).collect();
+        frames.push(dropped(11, FrameIssue::MoreThanOnePerson));
+        assert_eq!(
+            decide(&frames, &DecisionPolicy::default()).decision,
+            Outcome::Verified
+        );
+    }
+
+    #[test]
+    fn fewer_than_half_the_frames_usable_is_not_verified() {
+        let mut frames: Vec<_> = (0..5).map(|i| frame(i, 0.7, 0.8)).collect();
+        frames.extend((5..12).map(|i| dropped(i, FrameIssue::Blurred)));
+        let v = decide(&frames, &DecisionPolicy::default());
+        assert_eq!(v.decision, Outcome::Review, "{v:?}");
+        assert!(
+            v.reasons[0].contains("only 5 of 12 sampled frames"),
+            "{v:?}"
+        );
+        // A clear mismatch stays rejected.
+        let mut frames: Vec<_> = (0..5).map(|i| frame(i, 0.05, 0.8)).collect();
+        frames.extend((5..12).map(|i| dropped(i, FrameIssue::Blurred)));
+        assert_eq!(
+            decide(&frames, &DecisionPolicy::default()).decision,
+            Outcome::Rejected
+        );
     }
 
     #[test]

@@ -9,17 +9,12 @@
 //!
 //! And the attack every photo-made test video is: a still photo panned and zoomed.
 
-use test_support::{models_dir, require, shared_dir};
-use vision::RuntimeConfig;
-use vision::face::detect::Detector;
-use vision::face::engine::SCRFD_FILE;
-use vision::face::scrfd::Scrfd;
+mod common;
+
+use common::tracked;
+use test_support::{require, shared_dir};
 use vision::liveness::actions::{Action, Found, Sample, find_actions, match_challenge};
-use vision::liveness::landmarks::{LANDMARKS_FILE, Landmarks};
-use vision::liveness::motion::face_motion;
-use vision::liveness::passive::FaceRect;
-use vision::runtime::ORT_DYLIB_FILE;
-use vision::video::{VideoLimits, probe, sample_frames};
+use vision::liveness::track::TrackedFrame;
 
 /// The clip's frames at about 15 a second, each with its time and the largest face's motion.
 fn series(clip: &str) -> Vec<Sample> {
@@ -31,47 +26,9 @@ fn series(clip: &str) -> Vec<Sample> {
 
 /// As [`series`], for the video at `path`.
 fn series_of(path: &std::path::Path) -> Vec<Sample> {
-    let cfg = RuntimeConfig::cpu(models_dir().join(ORT_DYLIB_FILE), 2);
-    let mut scrfd = Scrfd::load(
-        &cfg,
-        &require(models_dir().join(SCRFD_FILE), "SCRFD"),
-        320,
-        0.5,
-    )
-    .expect("SCRFD loads");
-    let mut marks = Landmarks::load(
-        &cfg,
-        &require(models_dir().join(LANDMARKS_FILE), "the 106-point model"),
-    )
-    .expect("the landmark model loads");
-    let limits = VideoLimits {
-        min_side: 100,
-        ..VideoLimits::default()
-    };
-    let info = probe(path, limits).expect("probed");
-    let k = (info.duration_s * 15.0) as usize;
-    let (frames, _) = sample_frames(path, &info, k, limits).expect("decoded");
-    frames
+    tracked(path, 15.0, false)
         .iter()
-        .map(|f| {
-            let faces = scrfd.detect(&f.image).expect("detected");
-            let m = faces
-                .iter()
-                .max_by(|a, b| a.area().total_cmp(&b.area()))
-                .map(|b| {
-                    let rect = FaceRect {
-                        x: b.x,
-                        y: b.y,
-                        width: b.width,
-                        height: b.height,
-                    };
-                    face_motion(&marks.points(&f.image, rect).expect("landmarks"))
-                });
-            Sample {
-                t_ms: f.timestamp_ms,
-                motion: m,
-            }
-        })
+        .map(TrackedFrame::sample)
         .collect()
 }
 

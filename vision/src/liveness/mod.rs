@@ -1,9 +1,13 @@
-//! Liveness: whether the person in the video is present and alive. So far the passive check
-//! (MiniFASNet anti-spoofing on face crops), the 106 landmarks, the head turn, tilt and eye
-//! opening measured from them, and the actions found in a clip and matched to a challenge;
-//! drawing the challenge, the replay cues and the verdict come next.
+//! Liveness: whether the person in the video is present and alive. A challenge drawn for the
+//! session; a dense pass over the clip (face, 106 landmarks, head turn, tilt and eye opening,
+//! now and then the MiniFASNet passive score); the actions found and matched to the challenge;
+//! the replay cues (a still, a flat picture); the verdict with each check's reason.
 
 pub mod actions;
+pub mod challenge;
 pub mod landmarks;
 pub mod motion;
 pub mod passive;
+pub mod planar;
+pub mod track;
+pub mod verdict;

@@ -223,7 +223,9 @@ struct Decoder {
     tick_s: f64,
     start_pts: i64,
     rotation_deg: i32,
-    scaler: Option<(ff::software::scaling::Context, ff::format::Pixel, u32, u32)>,
+    /// Converters to BGR, one per (input format and size, output size) in use: the comparison
+    /// samples' and the dense pass's.
+    scalers: Vec<(ff::software::scaling::Context, [u32; 4], ff::format::Pixel)>,
     /// Timestamp of the last frame decoded since the last seek (None: nothing yet).
     last_pts: Option<i64>,
     at_eof: bool,
@@ -270,7 +272,7 @@ impl Decoder {
             tick_s,
             start_pts,
             rotation_deg,
-            scaler: None,
+            scalers: Vec::new(),
             last_pts: None,
             at_eof: false,
             frame: ff::frame::Video::empty(),
@@ -351,29 +353,37 @@ impl Decoder {
     }
 
     /// The current frame as a BGR `Mat`, rotation applied.
-    fn current_bgr(&mut self) -> Result<Mat, VideoError> {
+    fn current_bgr(&mut self, max_side: u32) -> Result<Mat, VideoError> {
         let (fmt, w, h) = (self.frame.format(), self.frame.width(), self.frame.height());
-        let (ow, oh) = analysis_size(w, h);
-        let stale = self
-            .scaler
-            .as_ref()
-            .is_none_or(|(_, f, sw, sh)| (*f, *sw, *sh) != (fmt, w, h));
-        if stale {
-            let ctx = ff::software::scaling::Context::get(
-                fmt,
-                w,
-                h,
-                ff::format::Pixel::BGR24,
-                ow,
-                oh,
-                ff::software::scaling::Flags::AREA,
-            )?;
-            self.scaler = Some((ctx, fmt, w, h));
-        }
+        let (ow, oh) = scaled_size(w, h, max_side);
+        let key = [w, h, ow, oh];
+        let at = match self
+            .scalers
+            .iter()
+            .position(|(_, k, f)| *k == key && *f == fmt)
+        {
+            Some(i) => i,
+            None => {
+                let ctx = ff::software::scaling::Context::get(
+                    fmt,
+                    w,
+                    h,
+                    ff::format::Pixel::BGR24,
+                    ow,
+                    oh,
+                    ff::software::scaling::Flags::AREA,
+                )?;
+                // Two sizes are in use at most; a stream whose frames change size drops the
+                // oldest.
+                if self.scalers.len() >= 2 {
+                    self.scalers.remove(0);
+                }
+                self.scalers.push((ctx, key, fmt));
+                self.scalers.len() - 1
+            }
+        };
         let mut bgr = ff::frame::Video::empty();
-        if let Some((ctx, ..)) = self.scaler.as_mut() {
-            ctx.run(&self.frame, &mut bgr)?;
-        }
+        self.scalers[at].0.run(&self.frame, &mut bgr)?;
         let mut mat = Mat::new_rows_cols_with_default(
             oh as i32,
             ow as i32,
@@ -400,15 +410,24 @@ impl Decoder {
 /// which costs less than converting it at full size.
 pub const ANALYSIS_MAX_SIDE: u32 = 1280;
 
+/// Longest side of a frame only the liveness dense pass looks at: its face is found at 160 px
+/// and its landmarks read at 192 px, so a smaller copy converts faster and travels lighter.
+pub const DENSE_MAX_SIDE: u32 = 640;
+
 /// The size a `w`×`h` frame is handed over at: the same, or scaled to `ANALYSIS_MAX_SIDE`.
+#[cfg(test)]
 fn analysis_size(w: u32, h: u32) -> (u32, u32) {
+    scaled_size(w, h, ANALYSIS_MAX_SIDE)
+}
+
+/// `w`×`h`, or scaled down so that its longer side is `max_side` (even sides).
+fn scaled_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
     let long = w.max(h);
-    if long <= ANALYSIS_MAX_SIDE {
+    if long <= max_side {
         return (w, h);
     }
-    let scale = |v: u32| {
-        ((u64::from(v) * u64::from(ANALYSIS_MAX_SIDE) / u64::from(long)) as u32).max(2) & !1
-    };
+    let scale =
+        |v: u32| ((u64::from(v) * u64::from(max_side) / u64::from(long)) as u32).max(2) & !1;
     (scale(w), scale(h))
 }
 
@@ -462,6 +481,43 @@ pub fn sample_frames_each(
     info: &VideoInfo,
     k: usize,
     limits: VideoLimits,
+    on_frame: impl FnMut(SampledFrame) -> bool,
+) -> Result<SamplingStats, VideoError> {
+    sample_plan_each(
+        path,
+        info,
+        limits,
+        |count, keys| plan_near_keys(count, k, keys),
+        |_| ANALYSIS_MAX_SIDE,
+        on_frame,
+    )
+}
+
+/// Every `step`-th frame index of `count` (`step` ≥ 1), starting half a step in: the dense
+/// pass's frames.
+pub fn every_nth(count: u64, step: f64) -> Vec<u64> {
+    let step = step.max(1.0);
+    let mut out = Vec::new();
+    let mut t = step / 2.0;
+    while (t as u64) < count {
+        let i = t as u64;
+        if out.last() != Some(&i) {
+            out.push(i);
+        }
+        t += step;
+    }
+    out
+}
+
+/// As [`sample_frames_each`], for the frame indices `plan` chooses from the true frame count
+/// and the key frames' indices (ascending, deduplicated here), each frame handed over with its
+/// longer side at most `max_side(index)` (and [`ANALYSIS_MAX_SIDE`]).
+pub fn sample_plan_each(
+    path: &Path,
+    info: &VideoInfo,
+    limits: VideoLimits,
+    plan: impl FnOnce(u64, &[u64]) -> Vec<u64>,
+    max_side: impl Fn(u64) -> u32,
     mut on_frame: impl FnMut(SampledFrame) -> bool,
 ) -> Result<SamplingStats, VideoError> {
     ensure_init()?;
@@ -477,7 +533,12 @@ pub fn sample_frames_each(
         index.pts[0],
         limits.max_side,
     )?;
-    let wanted = plan_near_keys(count, k, &index.key_frames());
+    let mut wanted: Vec<u64> = plan(count, &index.key_frames())
+        .into_iter()
+        .filter(|&i| i < count)
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
     dec.wanted = wanted.iter().map(|&i| index.pts[i as usize]).collect();
     for i in wanted {
         limits.in_time()?;
@@ -504,7 +565,7 @@ pub fn sample_frames_each(
         let frame = SampledFrame {
             index: i,
             timestamp_ms: dec.timestamp_ms(pts),
-            image: dec.current_bgr()?,
+            image: dec.current_bgr(max_side(i).min(ANALYSIS_MAX_SIDE))?,
         };
         if !on_frame(frame) {
             break;
@@ -582,6 +643,15 @@ mod tests {
         );
         assert_eq!(plan_near_keys(900, 12, &[]), plan(900, 12));
         assert_eq!(plan_near_keys(5, 12, &[0, 4]), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn every_nth_frame_spreads_and_stays_inside() {
+        assert_eq!(every_nth(10, 2.5), vec![1, 3, 6, 8]);
+        assert_eq!(every_nth(4, 1.0), vec![0, 1, 2, 3]);
+        assert_eq!(every_nth(3, 0.2), vec![0, 1, 2]);
+        assert!(every_nth(0, 2.0).is_empty());
+        assert_eq!(every_nth(300, 2.5).len(), 120);
     }
 
     #[test]

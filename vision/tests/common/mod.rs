@@ -1,0 +1,47 @@
+//! What the liveness tests share: the dense pass over a video, as the server runs it.
+
+use test_support::{models_dir, require, shared_dir};
+use vision::RuntimeConfig;
+use vision::face::engine::SCRFD_FILE;
+use vision::liveness::landmarks::LANDMARKS_FILE;
+use vision::liveness::passive::find_models;
+use vision::liveness::track::{TrackedFrame, Tracker, TrackerConfig};
+use vision::runtime::ORT_DYLIB_FILE;
+use vision::video::{VideoLimits, probe, sample_frames};
+
+/// The dense pass over the video at `path` as the server's defaults run it: `fps` frames a
+/// second through the tracker (SCRFD at 160, the 106 landmarks), with the passive models on
+/// about 16 frames when `passive`.
+pub fn tracked(path: &std::path::Path, fps: f64, passive: bool) -> Vec<TrackedFrame> {
+    let mut cfg = TrackerConfig::new(
+        RuntimeConfig::cpu(models_dir().join(ORT_DYLIB_FILE), 2),
+        &require(models_dir().join(SCRFD_FILE), "SCRFD"),
+        &models_dir(),
+    );
+    require(models_dir().join(LANDMARKS_FILE), "the 106-point model");
+    if passive {
+        cfg.passive = Some(
+            find_models(&[shared_dir().join("models")])
+                .expect("the MiniFASNet models in ../shared/models"),
+        );
+    }
+    let mut tracker = Tracker::load(&cfg).expect("the tracker loads");
+    let limits = VideoLimits {
+        min_side: 100,
+        ..VideoLimits::default()
+    };
+    let info = probe(path, limits).expect("probed");
+    let k = (info.duration_s * fps) as usize;
+    let (frames, _) = sample_frames(path, &info, k, limits).expect("decoded");
+    let every = frames.len().div_ceil(16).max(1);
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let passive = passive && i % every == 0;
+            tracker
+                .track(&f.image, f.timestamp_ms, passive)
+                .expect("tracked")
+        })
+        .collect()
+}
