@@ -270,6 +270,8 @@ struct Decoded {
     shared: SharedFrame,
     compare: bool,
     dense: bool,
+    /// How many frames the dense pass has in all.
+    dense_total: usize,
 }
 
 /// What a worker answered for one frame.
@@ -291,7 +293,7 @@ pub async fn analyse_video(
     let t = Instant::now();
     let limits = opts.limits;
     let p = path.clone();
-    let info = tokio::task::spawn_blocking(move || vision::video::probe(&p, limits))
+    let mut info = tokio::task::spawn_blocking(move || vision::video::probe(&p, limits))
         .await
         .map_err(|e| VerifyError::Task(e.to_string()))??;
     let probe_ms = ms(t);
@@ -299,12 +301,9 @@ pub async fn analyse_video(
     progress(Progress::Probed { frames: planned });
 
     let dense = opts.liveness.policy.mode != Mode::Off && pool.tracks();
-    let step = info.fps.max(1.0) / opts.liveness.dense_fps.max(1.0);
-    // The passive model on every n-th tracked frame, so that about `passive_frames` get it.
-    let expected = (info.frame_count_header as f64 / step).ceil().max(1.0) as usize;
-    let passive_every = expected
-        .div_ceil(opts.liveness.passive_frames.max(1))
-        .max(1);
+    // By the frames' timestamps: a browser's WebM has no frame rate in its header.
+    let interval_s = 1.0 / opts.liveness.dense_fps.max(1.0);
+    let passive_frames = opts.liveness.passive_frames.max(1);
     let in_flight = 2 * pool.status().workers.max(1) + 2;
     // The sampler thread also makes the shareable copy of each frame, off tokio's threads.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Decoded, VisionError>>(in_flight);
@@ -318,11 +317,11 @@ pub async fn analyse_video(
             &path,
             &sampler_info,
             limits,
-            |count, keys| {
+            |count, keys, times| {
                 let mut plan = vision::video::plan_near_keys(count, k, keys);
                 samples.borrow_mut().extend(plan.iter().copied());
                 if dense {
-                    let d = vision::video::every_nth(count, step);
+                    let d = vision::video::every_interval(times, interval_s);
                     dense_set.borrow_mut().extend(d.iter().copied());
                     plan.extend(d);
                 }
@@ -341,6 +340,7 @@ pub async fn analyse_video(
                 let decoded = shared.map(|shared| Decoded {
                     compare: samples.borrow().contains(&f.index),
                     dense: dense_set.borrow().contains(&f.index),
+                    dense_total: dense_set.borrow().len(),
                     frame: f,
                     shared,
                 });
@@ -359,9 +359,12 @@ pub async fn analyse_video(
         tokio::select! {
             f = rx.recv(), if open && pending.len() < in_flight => match f {
                 Some(d) => {
-                    let Decoded { frame, shared, compare, dense: dense_frame } = d?;
+                    let Decoded { frame, shared, compare, dense: dense_frame, dense_total } = d?;
                     if dense_frame {
                         let (shared, t_ms) = (shared.clone(), frame.timestamp_ms);
+                        // The passive model on every n-th tracked frame, so that about
+                        // `passive_frames` get it.
+                        let passive_every = dense_total.div_ceil(passive_frames).max(1);
                         let passive = tracked % passive_every == 0;
                         tracked += 1;
                         pending.push(Box::pin(async move {
@@ -393,6 +396,12 @@ pub async fn analyse_video(
         .await
         .map_err(|e| VerifyError::Task(e.to_string()))?;
     let sampling = result?;
+    if info.duration_s <= 0.0 {
+        // No duration in the header (WebM from MediaRecorder, whose "frame rate" is then its
+        // time base's): the timestamps tell both.
+        info.duration_s = sampling.duration_s;
+        info.fps = sampling.fps;
+    }
     frames.sort_by_key(|(f, _)| f.index);
     track.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
     let quality = opts.quality;

@@ -158,3 +158,55 @@ pub fn with_rotation(src: &Path, dir: &Path, name: &str, degrees: u32) -> PathBu
     ]);
     out
 }
+
+/// `src` re-recorded as a browser's MediaRecorder writes it: WebM/VP8 written as a stream (no
+/// duration, no cues), frame times uneven by up to 12 ms, and no frame rate in the header (its
+/// `DefaultDuration` blanked out, so FFmpeg reports only the 1 kHz time base: "1k tbr").
+#[track_caller]
+pub fn media_recorder_webm(dir: &Path, src: &Path, name: &str) -> PathBuf {
+    let out = dir.join(name);
+    let bytes = ffmpeg_output(&[
+        "-i",
+        utf8(src),
+        "-an",
+        "-vf",
+        "settb=1/1000,setpts='floor(PTS+12*random(1))'",
+        "-fps_mode",
+        "vfr",
+        "-enc_time_base",
+        "1/1000",
+        "-c:v",
+        "libvpx",
+        "-b:v",
+        "2M",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-f",
+        "webm",
+        "-",
+    ]);
+    let stripped = without_default_duration(bytes);
+    std::fs::write(&out, stripped).expect("write the WebM");
+    out
+}
+
+/// `webm` with its track's DefaultDuration element (ID 0x23E383) overwritten by a Void
+/// element of the same length.
+#[track_caller]
+fn without_default_duration(mut webm: Vec<u8>) -> Vec<u8> {
+    const ID: [u8; 3] = [0x23, 0xE3, 0x83];
+    let at = webm
+        .windows(3)
+        .position(|w| w == ID)
+        .expect("FFmpeg's WebM names a DefaultDuration");
+    let size = webm[at + 3];
+    assert!(size & 0x80 != 0, "a one-byte element size");
+    let total = 4 + usize::from(size & 0x7f);
+    let void = total - 2;
+    webm[at] = 0xEC;
+    webm[at + 1] = 0x80 | u8::try_from(void).expect("short");
+    webm[at + 2..at + total].fill(0);
+    webm
+}

@@ -8,7 +8,7 @@
 use super::{Run, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use test_support::video::{clip, ffmpeg};
+use test_support::video::{clip, ffmpeg, media_recorder_webm};
 use test_support::{faces_dir, require, shared_dir};
 
 fn real_clip(name: &str) -> PathBuf {
@@ -158,4 +158,38 @@ fn attacks_built_on_real_clips_are_never_verified() {
         "{}",
         reasons(&v)
     );
+}
+
+/// What a browser uploads: WebM from MediaRecorder has no duration, no index and no frame rate
+/// in its header (FFmpeg sees only its 1 kHz time base), and uneven frame times. The dense
+/// pass follows the timestamps, so the real clips recorded that way still pass their
+/// challenges with as many frames tracked as the MP4s, and the duration is measured.
+#[test]
+fn a_browser_recording_without_a_frame_rate_passes_its_challenge() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (name, asked, seconds) in [
+        ("single_face_blink.mp4", "blink", 2.4),
+        ("head_turns_10s.mp4", "blink,blink", 10.0),
+    ] {
+        let mp4 = real_clip(name);
+        let id = still(dir.path(), &mp4, 2.0, &format!("{name}.jpg"));
+        let webm = media_recorder_webm(dir.path(), &mp4, &format!("{name}.webm"));
+        let v = decided(&verify(&id, &webm, &["--challenge", asked]));
+        assert_eq!(v["decision"], "verified", "{name}: {}", reasons(&v));
+        let video = &v["video"];
+        assert_eq!(
+            video["frame_count_header"], 0,
+            "no count in the header: {video}"
+        );
+        let duration = video["duration_s"].as_f64().unwrap_or_default();
+        assert!(
+            (duration - seconds).abs() < 0.5,
+            "{name}: the duration from the timestamps: {video}"
+        );
+        let tracked = v["liveness"]["framesTracked"].as_f64().unwrap_or_default();
+        assert!(
+            (tracked - 8.0 * duration).abs() <= 2.0,
+            "{name}: 8 frames a second tracked: {tracked} in {duration} s"
+        );
+    }
 }

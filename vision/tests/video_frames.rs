@@ -301,3 +301,31 @@ fn a_rotated_phone_video_comes_out_upright_as_ffmpeg_shows_it() {
         }
     }
 }
+
+#[test]
+fn a_browser_recording_without_duration_or_frame_rate_is_read_by_its_timestamps() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mp4 = indexed_video(dir.path(), "src.mp4", 300, 30, &X264_2S_GOP);
+    let webm = test_support::video::media_recorder_webm(dir.path(), &mp4, "recorded.webm");
+    let info = probe(&webm, VideoLimits::default()).expect("probe");
+    assert_eq!(
+        (info.duration_s, info.frame_count_header),
+        (0.0, 0),
+        "the header says nothing of its length: {info:?}"
+    );
+    let ((_, got), stats) = check_stats(&webm, 12);
+    let indices: Vec<u64> = got.iter().map(|g| g.0).collect();
+    assert_spread(&indices, 300, 12);
+    assert_eq!(stats.frame_count, 300);
+    assert!((stats.duration_s - 10.0).abs() < 0.05, "{stats:?}");
+    assert!((stats.fps - 30.0).abs() < 0.5, "{stats:?}");
+    // The duration limit holds without a duration in the header.
+    let short = VideoLimits {
+        max_duration_s: 5.0,
+        ..VideoLimits::default()
+    };
+    let Err(err) = sample_frames(&webm, &info, 12, short) else {
+        panic!("a 10 s recording sampled under a 5 s limit");
+    };
+    assert!(err.to_string().contains("at most 5 s"), "{err}");
+}

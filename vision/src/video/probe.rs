@@ -198,7 +198,7 @@ fn rotation(stream: &ff::format::stream::Stream) -> i32 {
     0
 }
 
-fn rate(r: ff::Rational) -> f64 {
+pub(super) fn rate(r: ff::Rational) -> f64 {
     if r.denominator() == 0 {
         0.0
     } else {

@@ -77,6 +77,12 @@ struct PacketIndex {
 }
 
 impl PacketIndex {
+    /// Each frame's time in seconds after the first frame's, with `tb` the stream's time base.
+    fn times_s(&self, tb: f64) -> Vec<f64> {
+        let first = self.pts[0];
+        self.pts.iter().map(|&p| (p - first) as f64 * tb).collect()
+    }
+
     /// Frame indices of the key frames, ascending.
     fn key_frames(&self) -> Vec<u64> {
         self.keys
@@ -152,6 +158,7 @@ fn index_packets(
     input: &mut ff::format::context::Input,
     stream: usize,
     fps: f64,
+    tb: f64,
     limits: &VideoLimits,
 ) -> Result<PacketIndex, VideoError> {
     let max_s = limits.max_duration_s;
@@ -206,6 +213,15 @@ fn index_packets(
     keys.dedup();
     if pts.is_empty() {
         return Err(VideoError::Undecodable("the video holds no frames".into()));
+    }
+    // A header without a duration (WebM from a browser's MediaRecorder) was not checked by
+    // the probe: the timestamps say how long the video is.
+    let span_s = (pts[pts.len() - 1] - pts[0]) as f64 * tb;
+    if span_s > max_s {
+        return Err(VideoError::TooLong {
+            duration_s: span_s,
+            max_s,
+        });
     }
     if keys.first().is_none_or(|&k| k > pts[0]) {
         // Streams whose first packet is not flagged key still decode from the start.
@@ -463,7 +479,7 @@ pub fn sample_frames(
 }
 
 /// What sampling a video cost.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct SamplingStats {
     /// Frames in the video, counted from its packets.
     pub frame_count: u64,
@@ -472,6 +488,11 @@ pub struct SamplingStats {
     /// Non-reference frames passed on the way and left undecoded.
     pub skipped: u64,
     pub seeks: u64,
+    /// How long the video is by its frames' timestamps (the first frame's to the last's, and
+    /// one mean frame interval more): a header may have no duration (WebM from MediaRecorder).
+    pub duration_s: f64,
+    /// The mean frame rate by the timestamps (0 for a single frame).
+    pub fps: f64,
 }
 
 /// As [`sample_frames`], handing each frame to `on_frame` as soon as it is decoded (so the
@@ -487,24 +508,35 @@ pub fn sample_frames_each(
         path,
         info,
         limits,
-        |count, keys| plan_near_keys(count, k, keys),
+        |count, keys, _| plan_near_keys(count, k, keys),
         |_| ANALYSIS_MAX_SIDE,
         on_frame,
     )
 }
 
-/// Every `step`-th frame index of `count` (`step` ≥ 1), starting half a step in: the dense
-/// pass's frames.
-pub fn every_nth(count: u64, step: f64) -> Vec<u64> {
-    let step = step.max(1.0);
-    let mut out = Vec::new();
-    let mut t = step / 2.0;
-    while (t as u64) < count {
-        let i = t as u64;
-        if out.last() != Some(&i) {
-            out.push(i);
+/// The frames nearest to every `interval_s` of the video by their timestamps (`times_s`,
+/// ascending, one per frame), starting half an interval in: the dense pass's frames. By
+/// time, not by a frame rate: a browser's recording has none in its header and an uneven one
+/// in its frames.
+pub fn every_interval(times_s: &[f64], interval_s: f64) -> Vec<u64> {
+    let Some(&last) = times_s.last() else {
+        return Vec::new();
+    };
+    let interval = interval_s.max(1e-3);
+    let mut out: Vec<u64> = Vec::new();
+    let mut t = interval / 2.0;
+    while t <= last + interval / 2.0 {
+        let after = times_s.partition_point(|&x| x < t);
+        let i = match after {
+            0 => 0,
+            n if n >= times_s.len() => times_s.len() - 1,
+            n if t - times_s[n - 1] <= times_s[n] - t => n - 1,
+            n => n,
+        };
+        if out.last() != Some(&(i as u64)) {
+            out.push(i as u64);
         }
-        t += step;
+        t += interval;
     }
     out
 }
@@ -516,16 +548,29 @@ pub fn sample_plan_each(
     path: &Path,
     info: &VideoInfo,
     limits: VideoLimits,
-    plan: impl FnOnce(u64, &[u64]) -> Vec<u64>,
+    plan: impl FnOnce(u64, &[u64], &[f64]) -> Vec<u64>,
     max_side: impl Fn(u64) -> u32,
     mut on_frame: impl FnMut(SampledFrame) -> bool,
 ) -> Result<SamplingStats, VideoError> {
     ensure_init()?;
     let started = std::time::Instant::now();
     let (mut input, stream) = open_input(path)?;
-    let index = index_packets(&mut input, stream, info.fps.max(1.0), &limits)?;
+    let tb = input
+        .stream(stream)
+        .map(|s| super::probe::rate(s.time_base()))
+        .filter(|tb| tb.is_finite() && *tb > 0.0)
+        .ok_or_else(|| VideoError::Undecodable("the video stream has no time base".into()))?;
+    let index = index_packets(&mut input, stream, info.fps.max(1.0), tb, &limits)?;
     let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     let count = index.pts.len() as u64;
+    let times = index.times_s(tb);
+    let span_s = times.last().copied().unwrap_or(0.0);
+    let fps = if count > 1 && span_s > 0.0 {
+        (count - 1) as f64 / span_s
+    } else {
+        0.0
+    };
+    let duration_s = if fps > 0.0 { span_s + 1.0 / fps } else { 0.0 };
     let mut dec = Decoder::new(
         input,
         stream,
@@ -533,7 +578,7 @@ pub fn sample_plan_each(
         index.pts[0],
         limits.max_side,
     )?;
-    let mut wanted: Vec<u64> = plan(count, &index.key_frames())
+    let mut wanted: Vec<u64> = plan(count, &index.key_frames(), &times)
         .into_iter()
         .filter(|&i| i < count)
         .collect();
@@ -585,6 +630,8 @@ pub fn sample_plan_each(
         decoded: dec.decoded,
         skipped: dec.skipped,
         seeks: dec.seeks,
+        duration_s,
+        fps,
     })
 }
 
@@ -646,12 +693,18 @@ mod tests {
     }
 
     #[test]
-    fn every_nth_frame_spreads_and_stays_inside() {
-        assert_eq!(every_nth(10, 2.5), vec![1, 3, 6, 8]);
-        assert_eq!(every_nth(4, 1.0), vec![0, 1, 2, 3]);
-        assert_eq!(every_nth(3, 0.2), vec![0, 1, 2]);
-        assert!(every_nth(0, 2.0).is_empty());
-        assert_eq!(every_nth(300, 2.5).len(), 120);
+    fn every_interval_follows_the_timestamps() {
+        // 30 fps: every 0.125 s from 0.0625 s.
+        let even: Vec<f64> = (0..30).map(|i| f64::from(i) / 30.0).collect();
+        assert_eq!(
+            every_interval(&even, 0.125),
+            vec![2, 6, 9, 13, 17, 21, 24, 28]
+        );
+        // Uneven frames (a browser's recording) are chosen by time, not by index.
+        let uneven = [0.0, 0.01, 0.02, 0.3, 0.31, 0.6, 1.0];
+        assert_eq!(every_interval(&uneven, 0.25), vec![2, 4, 5, 6]);
+        assert_eq!(every_interval(&[0.0], 0.125), vec![0]);
+        assert!(every_interval(&[], 0.125).is_empty());
     }
 
     #[test]
