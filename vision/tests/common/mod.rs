@@ -7,11 +7,11 @@ use vision::liveness::landmarks::LANDMARKS_FILE;
 use vision::liveness::passive::find_models;
 use vision::liveness::track::{TrackedFrame, Tracker, TrackerConfig};
 use vision::runtime::ORT_DYLIB_FILE;
-use vision::video::{VideoLimits, probe, sample_frames};
+use vision::video::{DENSE_MAX_SIDE, VideoLimits, every_interval, probe, sample_plan_each};
 
-/// The dense pass over the video at `path` as the server's defaults run it: `fps` frames a
-/// second through the tracker (SCRFD at 160, the 106 landmarks), with the passive models on
-/// about 16 frames when `passive`.
+/// The dense pass over the video at `path` as the server's defaults run it: the frames
+/// nearest to every 1/`fps` s by their timestamps, at 640 px, through the tracker (SCRFD at
+/// 320, the 106 landmarks), with the passive models on about 16 frames when `passive`.
 pub fn tracked(path: &std::path::Path, fps: f64, passive: bool) -> Vec<TrackedFrame> {
     let mut cfg = TrackerConfig::new(
         RuntimeConfig::cpu(models_dir().join(ORT_DYLIB_FILE), 2),
@@ -31,8 +31,19 @@ pub fn tracked(path: &std::path::Path, fps: f64, passive: bool) -> Vec<TrackedFr
         ..VideoLimits::default()
     };
     let info = probe(path, limits).expect("probed");
-    let k = (info.duration_s * fps) as usize;
-    let (frames, _) = sample_frames(path, &info, k, limits).expect("decoded");
+    let mut frames = Vec::new();
+    sample_plan_each(
+        path,
+        &info,
+        limits,
+        |_, _, times| every_interval(times, 1.0 / fps),
+        |_| DENSE_MAX_SIDE,
+        |f| {
+            frames.push(f);
+            true
+        },
+    )
+    .expect("decoded");
     let every = frames.len().div_ceil(16).max(1);
     frames
         .iter()
