@@ -398,9 +398,23 @@ impl Sessions {
         &self,
         session: &AuthorizedSession,
     ) -> Result<Option<IdCaptureStatus>, SessionsError> {
-        Ok(self
-            .journal
-            .artifact(&session.id(), crate::flow::ID_CAPTURE)?)
+        self.sealed_artifact(&session.id(), crate::flow::ID_CAPTURE)
+    }
+
+    /// A sealed artifact of session `id`. One that cannot be opened because the session's key
+    /// is already gone (a purge or erasure between its steps: the key goes before the journal's
+    /// record) means the session is no longer there.
+    fn sealed_artifact<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &SessionId,
+        name: &str,
+    ) -> Result<Option<T>, SessionsError> {
+        match self.journal.artifact(id, name) {
+            Err(JournalError::Seal { .. }) if matches!(self.media.data_key(id), Ok(None)) => {
+                Err(SessionsError::Unknown(*id))
+            }
+            other => Ok(other?),
+        }
     }
 
     /// The session a comparison (or upload) id belongs to.
@@ -414,7 +428,7 @@ impl Sessions {
         &self,
         id: &SessionId,
     ) -> Result<Option<ComparisonReport>, SessionsError> {
-        Ok(self.journal.artifact(id, crate::flow::COMPARISON)?)
+        self.sealed_artifact(id, crate::flow::COMPARISON)
     }
 
     /// Runs the capture quality gate on a live camera frame in its own bounded lane and tells
