@@ -44,8 +44,8 @@ pub fn image_limits(settings: &Settings) -> ImageLimits {
 
 /// The liveness dense pass's models as the settings place them: SCRFD and the landmark model
 /// in `models.dir`, MiniFASNet where the optional models are (`None` when `mode` is off).
-pub fn tracker_config(settings: &Settings, mode: Option<Mode>) -> Option<TrackerConfig> {
-    if mode.unwrap_or(settings.liveness.mode) == Mode::Off {
+pub fn tracker_config(settings: &Settings, mode: Mode) -> Option<TrackerConfig> {
+    if mode == Mode::Off {
         return None;
     }
     let engine = engine_config(settings, None);
@@ -58,7 +58,8 @@ pub fn tracker_config(settings: &Settings, mode: Option<Mode>) -> Option<Tracker
 }
 
 /// A face pool configuration with `workers` workers (the settings' count when `None`); its
-/// workers hold the liveness models unless liveness is off.
+/// workers hold the liveness models whatever `liveness.mode` says, as a tenant may turn
+/// liveness on for its sessions (a one-shot command that needs none sets `tracker` itself).
 pub fn face_pool_config(
     settings: &Settings,
     kind: Option<EngineKind>,
@@ -66,7 +67,7 @@ pub fn face_pool_config(
     warm_up: bool,
 ) -> PoolConfig {
     PoolConfig {
-        tracker: tracker_config(settings, None),
+        tracker: tracker_config(settings, Mode::Challenge),
         name: "face".into(),
         workers: workers.unwrap_or_else(|| settings.engine.worker_count()),
         queue_capacity: settings.engine.queue_capacity,

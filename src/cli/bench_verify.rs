@@ -55,7 +55,7 @@ pub fn run(args: VerifyBenchArgs) -> ExitCode {
     };
     rt.block_on(async {
         let mut cfg = engines::face_pool_config(&settings, None, args.workers, true);
-        cfg.tracker = engines::tracker_config(&settings, Some(mode));
+        cfg.tracker = engines::tracker_config(&settings, mode);
         let pool = match FacePool::start(cfg).await {
             Ok(p) => p,
             Err(e) => {

@@ -194,7 +194,7 @@ pub fn run(args: VerifyArgs) -> ExitCode {
     rt.block_on(async {
         // Two workers: the ID photo and the first frames are analysed in parallel.
         let mut cfg = engines::face_pool_config(&settings, args.engine.kind(), Some(2), false);
-        cfg.tracker = engines::tracker_config(&settings, Some(mode));
+        cfg.tracker = engines::tracker_config(&settings, mode);
         let pool = match FacePool::start(cfg).await {
             Ok(p) => p,
             Err(e) => return fail(args.json, "ENGINE_ERROR", &e.to_string(), EXIT_FAILURE),

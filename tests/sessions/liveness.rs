@@ -186,3 +186,38 @@ async fn a_tenant_chooses_its_own_liveness_mode() {
     );
     server.stop().await;
 }
+
+/// The reverse: liveness off on the server, on for one tenant. The workers hold the liveness
+/// models anyway, so that tenant's video is tracked and judged (a photo fails the challenge).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_turns_liveness_on_where_the_server_has_it_off() {
+    let server = spawn(&[("KYC__LIVENESS__MODE", "off"), ("KYC__ADMIN__TOKEN", ADMIN)]).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = std::fs::read(video(tmp.path(), "img2.jpg", 3)).expect("clip");
+    tenant_options(
+        &server,
+        serde_json::json!({ "showScores": false, "livenessMode": "challenge" }),
+    )
+    .await;
+    let client = Client::create(&server).await;
+    let mut w = client.watch(0).await;
+    let (status, body) = client
+        .upload("/api/v1/id-capture", card_image("img1.jpg", 14), "card.png")
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let accepted = w.state(STEP, "id_accepted").await;
+    assert!(
+        accepted["result"]["challenge"]["actions"].is_array(),
+        "{accepted}"
+    );
+    let (last, cid) = video_and_decision(&client, &mut w, clip).await;
+    assert_eq!(last["decision"], "rejected", "{last}");
+    let (status, report) = server
+        .tenant_get(&format!("/api/v1/face-similarity/{cid}"))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let live = &report["data"]["liveness"];
+    assert_eq!(live["mode"], "challenge", "{report}");
+    assert!(live["framesTracked"].as_u64().unwrap_or(0) >= 20, "{live}");
+    server.stop().await;
+}
