@@ -50,7 +50,7 @@ impl VerifyOptions {
             quality: v.frame_quality(),
             decision: v.decision(settings.engine.match_threshold),
             liveness: LivenessOptions {
-                policy: settings.liveness.policy(None),
+                policy: settings.liveness.policy(),
                 dense_fps: settings.liveness.dense_fps,
                 passive_frames: settings.liveness.passive_frames,
             },

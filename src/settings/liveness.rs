@@ -44,10 +44,10 @@ impl Default for LivenessSettings {
 }
 
 impl LivenessSettings {
-    /// The verdict's policy, in `mode` (the settings' own when `None`).
-    pub fn policy(&self, mode: Option<Mode>) -> LivenessPolicy {
+    /// The verdict's policy (a session or a command may then change its mode).
+    pub fn policy(&self) -> LivenessPolicy {
         LivenessPolicy {
-            mode: mode.unwrap_or(self.mode),
+            mode: self.mode,
             passive_threshold: self.passive_threshold,
             passive_margin: self.passive_margin,
             still_spread: self.still_spread,
