@@ -5,18 +5,13 @@
 //! spliced in, and a clip where a second person stands beside the holder for half its length.
 //! Each is 30 fps H.264, like the selfie-like clips of [`crate::video`].
 
-use crate::video::ffmpeg;
+use crate::video::{ffmpeg, utf8};
 use std::path::{Path, PathBuf};
-
-fn utf8(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 const H264: [&str; 8] = [
     "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-pix_fmt", "yuv420p",
 ];
 
-/// `enable` expression true during each `(from, to)` second window.
 /// FFmpeg's input arguments for the still `image` looped at 30 fps for `seconds`.
 fn looped<'a>(image: &'a Path, seconds: &'a str) -> [&'a str; 8] {
     [
@@ -31,6 +26,7 @@ fn looped<'a>(image: &'a Path, seconds: &'a str) -> [&'a str; 8] {
     ]
 }
 
+/// `enable` expression true during each `(from, to)` second window.
 fn windows(w: &[(f32, f32)]) -> String {
     let parts: Vec<String> = w
         .iter()

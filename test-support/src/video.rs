@@ -29,7 +29,7 @@ pub fn ffmpeg_output(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-fn utf8(p: &Path) -> &str {
+pub(crate) fn utf8(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
