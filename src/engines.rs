@@ -25,6 +25,7 @@ pub fn engine_config(settings: &Settings, kind: Option<EngineKind>) -> EngineCon
             threads: e.threads_per_worker,
             gpu_mem_limit: e.gpu_mem_limit_bytes(),
             cuda_lib_dirs: e.cuda_lib_dirs.clone(),
+            keep_prelu: false,
         },
         models: paths,
         det_size: e.det_size,

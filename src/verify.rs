@@ -317,11 +317,15 @@ pub async fn analyse_video(
             &path,
             &sampler_info,
             limits,
-            |count, keys, times| {
-                let mut plan = vision::video::plan_near_keys(count, k, keys);
+            |frames| {
+                let mut plan = vision::video::plan_near_keys(frames.count, k, frames.keys);
                 samples.borrow_mut().extend(plan.iter().copied());
                 if dense {
-                    let d = vision::video::every_interval(times, interval_s);
+                    let d = vision::video::every_interval(
+                        frames.times_s,
+                        frames.disposable,
+                        interval_s,
+                    );
                     dense_set.borrow_mut().extend(d.iter().copied());
                     plan.extend(d);
                 }
@@ -353,6 +357,8 @@ pub async fn analyse_video(
         FuturesUnordered::new();
     let mut frames = Vec::with_capacity(k);
     let mut track = Vec::new();
+    // Where the face was last seen: the next dense frames' SCRFD searches around it.
+    let mut follow = vision::liveness::track::Follow::default();
     let (mut decoded, mut analysed, mut tracked) = (0usize, 0usize, 0usize);
     let mut open = true;
     while open || !pending.is_empty() {
@@ -362,13 +368,14 @@ pub async fn analyse_video(
                     let Decoded { frame, shared, compare, dense: dense_frame, dense_total } = d?;
                     if dense_frame {
                         let (shared, t_ms) = (shared.clone(), frame.timestamp_ms);
+                        let near = follow.hint(t_ms);
                         // The passive model on every n-th tracked frame, so that about
                         // `passive_frames` get it.
                         let passive_every = dense_total.div_ceil(passive_frames).max(1);
                         let passive = tracked % passive_every == 0;
                         tracked += 1;
                         pending.push(Box::pin(async move {
-                            Done::Track(pool.track(shared, t_ms, passive).await)
+                            Done::Track(pool.track(shared, t_ms, passive, near).await)
                         }));
                     }
                     if compare {
@@ -388,7 +395,11 @@ pub async fn analyse_video(
                     progress(Progress::Analysed { done: analysed, total: planned.max(decoded) });
                     frames.push(*done);
                 }
-                Done::Track(r) => track.push(r.map_err(VerifyError::Frame)?),
+                Done::Track(r) => {
+                    let t = r.map_err(VerifyError::Frame)?;
+                    follow.observe(&t);
+                    track.push(t);
+                }
             }
         }
     }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use thiserror::Error;
 use tokio::sync::oneshot;
 use vision::face::engine::{EngineConfig, EngineInfo, FaceEngine, build_engine};
+use vision::liveness::passive::FaceRect;
 use vision::liveness::track::{TrackedFrame, Tracker, TrackerConfig};
 use vision::{FaceAnalysis, ImageLimits, SharedFrame, VisionError};
 
@@ -75,6 +76,8 @@ pub enum FaceWork {
         frame: SharedFrame,
         t_ms: f64,
         passive: bool,
+        /// Where the face was last seen (`Follow::hint`): SCRFD searches around it.
+        near: Option<FaceRect>,
     },
 }
 
@@ -221,9 +224,10 @@ fn inference_thread(
                 frame,
                 t_ms,
                 passive,
+                near,
             } => match &mut tracker {
                 Some(t) => t
-                    .track(&frame.to_image()?.mat, *t_ms, *passive)
+                    .track(&frame.to_image()?.mat, *t_ms, *passive, *near)
                     .map(Answer::Track),
                 None => Err(VisionError::Runtime(
                     "this pool was started without the liveness models".into(),
@@ -497,18 +501,20 @@ impl FacePool {
     }
 
     /// Tracks the largest face of a dense-pass frame at `t_ms`: its landmarks and motion, and
-    /// its passive score when `passive`.
+    /// its passive score when `passive`; `near` is where the face was last seen, if known.
     pub async fn track(
         &self,
         frame: SharedFrame,
         t_ms: f64,
         passive: bool,
+        near: Option<FaceRect>,
     ) -> Result<TrackedFrame, PoolError> {
         match self
             .run(FaceWork::Track {
                 frame,
                 t_ms,
                 passive,
+                near,
             })
             .await?
         {

@@ -9,6 +9,7 @@ pub mod face;
 pub mod image;
 pub mod liveness;
 pub mod ocr;
+pub mod prelu;
 pub mod quality;
 pub mod runtime;
 pub mod video;

@@ -41,6 +41,9 @@ pub struct RuntimeConfig {
     pub gpu_mem_limit: usize,
     /// Folders holding the CUDA and cuDNN libraries to preload (CUDA only).
     pub cuda_lib_dirs: Vec<PathBuf>,
+    /// Run the models' PRelu layers as the files have them instead of rewritten
+    /// ([`crate::prelu`]): slower, the same results; for the tests that compare the two.
+    pub keep_prelu: bool,
 }
 
 impl RuntimeConfig {
@@ -52,6 +55,7 @@ impl RuntimeConfig {
             threads,
             gpu_mem_limit: 2 << 30,
             cuda_lib_dirs: Vec::new(),
+            keep_prelu: false,
         }
     }
 }
@@ -101,10 +105,36 @@ impl std::fmt::Display for ActiveDevice {
     }
 }
 
+/// A model as a file, or as bytes read from `path` and changed ([`crate::prelu`]).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    File(&'a Path),
+    Memory(&'a Path, &'a [u8]),
+}
+
+impl Source<'_> {
+    fn path(&self) -> &Path {
+        match self {
+            Self::File(p) | Self::Memory(p, _) => p,
+        }
+    }
+
+    fn commit(&self, b: &mut ort::session::builder::SessionBuilder) -> Result<Session> {
+        match self {
+            Self::File(p) => b.commit_from_file(p),
+            Self::Memory(_, bytes) => b.commit_from_memory(bytes),
+        }
+        .map_err(|e| VisionError::Model {
+            path: self.path().display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
 fn cpu_session(
     env: &ort::environment::Environment,
     cfg: &RuntimeConfig,
-    model: &Path,
+    model: Source<'_>,
 ) -> Result<Session> {
     let mut b = Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::Level3)
@@ -118,17 +148,14 @@ fn cpu_session(
         // than 1 with spinning on). Idle threads sleep instead.
         .with_intra_op_spinning(false)
         .map_err(oe)?;
-    b.commit_from_file(model).map_err(|e| VisionError::Model {
-        path: model.display().to_string(),
-        reason: e.to_string(),
-    })
+    model.commit(&mut b)
 }
 
 #[cfg(feature = "cuda")]
 fn cuda_session(
     env: &ort::environment::Environment,
     cfg: &RuntimeConfig,
-    model: &Path,
+    model: Source<'_>,
 ) -> Result<Session> {
     use ort::ep::{ArenaExtendStrategy, CUDA};
     static PRELOAD: OnceLock<()> = OnceLock::new();
@@ -157,22 +184,34 @@ fn cuda_session(
         .map_err(oe)?
         .with_execution_providers([ep])
         .map_err(oe)?;
-    b.commit_from_file(model).map_err(|e| VisionError::Model {
-        path: model.display().to_string(),
-        reason: e.to_string(),
-    })
+    model.commit(&mut b)
 }
 
-/// Builds a session for `model` on the configured device. `auto` and `cuda` try CUDA first and
+/// Builds a session for `model` on the configured device, its PRelu layers rewritten
+/// ([`crate::prelu`]) unless `keep_prelu`. `auto` and `cuda` try CUDA first and
 /// fall back to CPU with a warning when the provider does not load (or the build lacks it).
 pub fn session(cfg: &RuntimeConfig, model: &Path) -> Result<(Session, ActiveDevice)> {
-    let env = init_ort(&cfg.ort_dylib)?;
     if !model.is_file() {
         return Err(VisionError::Model {
             path: model.display().to_string(),
             reason: "file not found (run `kyc models fetch`)".into(),
         });
     }
+    if cfg.keep_prelu {
+        return session_of(cfg, Source::File(model));
+    }
+    let bytes = std::fs::read(model).map_err(|e| VisionError::Model {
+        path: model.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    match crate::prelu::rewrite_prelu(&bytes)? {
+        Some((fast, _)) => session_of(cfg, Source::Memory(model, &fast)),
+        None => session_of(cfg, Source::File(model)),
+    }
+}
+
+fn session_of(cfg: &RuntimeConfig, model: Source<'_>) -> Result<(Session, ActiveDevice)> {
+    let env = init_ort(&cfg.ort_dylib)?;
     match cfg.device {
         Device::Cpu => Ok((cpu_session(env, cfg, model)?, ActiveDevice::Cpu)),
         Device::Auto | Device::Cuda => {
@@ -187,7 +226,7 @@ pub fn session(cfg: &RuntimeConfig, model: &Path) -> Result<(Session, ActiveDevi
                         Err(e) => {
                             CUDA_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
                             tracing::warn!(
-                                model = %model.display(),
+                                model = %model.path().display(),
                                 error = %e,
                                 "CUDA execution provider did not load; running on CPU"
                             );

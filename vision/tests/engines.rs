@@ -1,6 +1,7 @@
 //! The real face engines on real photos (fetched by `kyc models fetch` from the PyPI sdist of
 //! face-recognition 1.3.0): each engine finds the face, same-person pairs score above
-//! different-person pairs, and both runtimes of the recognizer give comparable embeddings.
+//! different-person pairs, and both runtimes of the recognizer give comparable embeddings (and
+//! ONNX Runtime the same with its PRelu layers rewritten, `vision::prelu`).
 
 use opencv::core::{Mat, Point2f, Scalar};
 use opencv::imgproc;
@@ -66,6 +67,21 @@ fn both_recognizer_runtimes_give_comparable_embeddings() {
     let s = compare(&a.embedding, &b.embedding, 0.0).unwrap().similarity;
     // Different detectors give slightly different landmarks, so not identical, but close.
     assert!(s > 0.85, "same photo through both engines: {s}");
+}
+
+#[test]
+fn the_rewritten_prelu_layers_give_the_embeddings_the_model_file_gives() {
+    let mut on_disk = config(EngineKind::Insightface);
+    on_disk.runtime.keep_prelu = true;
+    let mut fast = build_engine(&config(EngineKind::Insightface)).unwrap();
+    let mut reference = build_engine(&on_disk).unwrap();
+    let lim = ImageLimits::default();
+    for name in ["obama.jpg", "biden.jpg"] {
+        let a = fast.analyze_bytes(&photo(name), lim).unwrap();
+        let b = reference.analyze_bytes(&photo(name), lim).unwrap();
+        let s = compare(&a.embedding, &b.embedding, 0.0).unwrap().similarity;
+        assert!(s > 0.99999, "{name}: {s}");
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The 106 landmarks land on the face: on the real photos of `../shared/testdata/faces`, the
 //! point nearest each of SCRFD's five (eyes, nose tip, mouth corners) is within 8 % of the
-//! face's width and belongs to the group the liveness measures read it as.
+//! face's width and belongs to the group the liveness measures read it as. The model as loaded
+//! (its PRelu layers rewritten, `vision::prelu`) gives the points the file on disk
+//! gives.
 
 use test_support::{faces_dir, models_dir, require};
 use vision::face::detect::Detector;
@@ -28,6 +30,12 @@ fn the_points_nearest_scrfds_five_are_the_eyes_nose_and_mouth() {
         &require(models_dir().join(LANDMARKS_FILE), "the 106-point model"),
     )
     .expect("the landmark model loads");
+    let on_disk = RuntimeConfig {
+        keep_prelu: true,
+        ..cfg.clone()
+    };
+    let mut unchanged = Landmarks::load(&on_disk, &models_dir().join(LANDMARKS_FILE))
+        .expect("the landmark model loads as it is on disk");
     let mut photos: Vec<_> = std::fs::read_dir(faces_dir())
         .expect("the faces folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -52,17 +60,24 @@ fn the_points_nearest_scrfds_five_are_the_eyes_nose_and_mouth() {
         else {
             continue;
         };
-        let pts = marks
-            .points(
-                &img,
-                FaceRect {
-                    x: f.x,
-                    y: f.y,
-                    width: f.width,
-                    height: f.height,
-                },
-            )
-            .expect("landmarks");
+        let rect = FaceRect {
+            x: f.x,
+            y: f.y,
+            width: f.width,
+            height: f.height,
+        };
+        let pts = marks.points(&img, rect).expect("landmarks");
+        let reference = unchanged.points(&img, rect).expect("landmarks");
+        let moved = pts
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a[0] - b[0]).hypot(a[1] - b[1]))
+            .fold(0f32, f32::max);
+        assert!(
+            moved < 0.01,
+            "{}: the rewritten model moved a point by {moved} px",
+            p.display()
+        );
         let mut idx = [0usize; 5];
         for (k, lm) in f.landmarks.iter().enumerate() {
             let d = |q: &[f32; 2]| (q[0] - lm[0]).hypot(q[1] - lm[1]);

@@ -106,7 +106,7 @@ fn eyes_covered(photo: &Path, out: &Path) {
             &models,
         );
         let mut t = Tracker::load(&cfg).expect("the tracker loads");
-        let f = t.track(&image, 0.0, false).expect("tracked");
+        let f = t.track(&image, 0.0, false, None).expect("tracked");
         *f.points.expect("the photo's landmarks")
     };
     for eye in [LEFT_EYE, RIGHT_EYE] {

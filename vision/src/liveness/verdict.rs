@@ -376,6 +376,7 @@ mod tests {
         TrackedFrame {
             t_ms,
             faces: 1,
+            region: false,
             rect: None,
             points: None,
             motion: Some(FaceMotion {

@@ -10,6 +10,6 @@ mod sample;
 
 pub use probe::{Container, VideoError, VideoInfo, VideoLimits, probe};
 pub use sample::{
-    ANALYSIS_MAX_SIDE, DENSE_MAX_SIDE, SampledFrame, SamplingStats, every_interval, plan,
-    plan_near_keys, sample_frames, sample_frames_each, sample_plan_each,
+    ANALYSIS_MAX_SIDE, DENSE_MAX_SIDE, FrameTable, SampledFrame, SamplingStats, every_interval,
+    plan, plan_near_keys, sample_frames, sample_frames_each, sample_plan_each,
 };

@@ -74,6 +74,22 @@ struct PacketIndex {
     pts: Vec<i64>,
     /// Presentation timestamps of the key frames, ascending.
     keys: Vec<i64>,
+    /// Frame `i`: whether no other frame refers to it (`nal::h264_is_disposable`).
+    disposable: Vec<bool>,
+}
+
+/// What the demux-only pass knows of the frames, for a plan to choose from.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameTable<'a> {
+    /// Frames in the video, counted from its packets.
+    pub count: u64,
+    /// The key frames' indices, ascending.
+    pub keys: &'a [u64],
+    /// Each frame's time, seconds after the first frame's.
+    pub times_s: &'a [f64],
+    /// Each frame: whether no other frame refers to it, so that decoding it serves only itself
+    /// (an H.264 non-reference frame; never said of other codecs).
+    pub disposable: &'a [bool],
 }
 
 impl PacketIndex {
@@ -168,7 +184,11 @@ fn index_packets(
     // Packets of any stream: a file of endless audio or data packets is read this far only.
     let max_packets = max_frames.saturating_mul(8);
     let mut read = 0u64;
-    let mut pts = Vec::new();
+    let h264 = input
+        .stream(stream)
+        .is_some_and(|s| s.parameters().id() == ff::codec::Id::H264);
+    // (timestamp, disposable), in decoding order.
+    let mut pts: Vec<(i64, bool)> = Vec::new();
     let mut keys = Vec::new();
     let mut packet = ff::Packet::empty();
     loop {
@@ -196,7 +216,8 @@ fn index_packets(
                 "the video's packets carry no timestamps".into(),
             ));
         };
-        pts.push(t);
+        let disposable = h264 && packet.data().is_some_and(nal::h264_is_disposable);
+        pts.push((t, disposable));
         if packet.is_key() {
             keys.push(t);
         }
@@ -207,8 +228,16 @@ fn index_packets(
             });
         }
     }
-    pts.sort_unstable();
-    pts.dedup();
+    pts.sort_unstable_by_key(|&(t, _)| t);
+    // Two packets with one timestamp (a damaged file): the frame is a reference if either is.
+    pts.dedup_by(|b, a| {
+        let same = a.0 == b.0;
+        if same {
+            a.1 &= b.1;
+        }
+        same
+    });
+    let (pts, disposable): (Vec<i64>, Vec<bool>) = pts.into_iter().unzip();
     keys.sort_unstable();
     keys.dedup();
     if pts.is_empty() {
@@ -227,7 +256,11 @@ fn index_packets(
         // Streams whose first packet is not flagged key still decode from the start.
         keys.insert(0, pts[0]);
     }
-    Ok(PacketIndex { pts, keys })
+    Ok(PacketIndex {
+        pts,
+        keys,
+        disposable,
+    })
 }
 
 /// A decoder over the video stream that hands out frames by presentation timestamp.
@@ -508,7 +541,7 @@ pub fn sample_frames_each(
         path,
         info,
         limits,
-        |count, keys, _| plan_near_keys(count, k, keys),
+        |f| plan_near_keys(f.count, k, f.keys),
         |_| ANALYSIS_MAX_SIDE,
         on_frame,
     )
@@ -517,21 +550,35 @@ pub fn sample_frames_each(
 /// The frames nearest to every `interval_s` of the video by their timestamps (`times_s`,
 /// ascending, one per frame), starting half an interval in: the dense pass's frames. By
 /// time, not by a frame rate: a browser's recording has none in its header and an uneven one
-/// in its frames.
-pub fn every_interval(times_s: &[f64], interval_s: f64) -> Vec<u64> {
+/// in its frames. A frame other frames refer to is taken over a nearer `disposable` one when
+/// it is within a third of an interval of the time: the decoder must decode it anyway, while a
+/// disposable frame it can skip.
+pub fn every_interval(times_s: &[f64], disposable: &[bool], interval_s: f64) -> Vec<u64> {
     let Some(&last) = times_s.last() else {
         return Vec::new();
     };
     let interval = interval_s.max(1e-3);
+    let is_ref = |i: usize| !disposable.get(i).copied().unwrap_or(false);
     let mut out: Vec<u64> = Vec::new();
     let mut t = interval / 2.0;
     while t <= last + interval / 2.0 {
         let after = times_s.partition_point(|&x| x < t);
-        let i = match after {
+        let nearest = match after {
             0 => 0,
             n if n >= times_s.len() => times_s.len() - 1,
             n if t - times_s[n - 1] <= times_s[n] - t => n - 1,
             n => n,
+        };
+        let reach = interval / 3.0;
+        let i = if is_ref(nearest) {
+            nearest
+        } else {
+            let lo = times_s.partition_point(|&x| x < t - reach);
+            let hi = times_s.partition_point(|&x| x <= t + reach);
+            (lo..hi)
+                .filter(|&j| is_ref(j))
+                .min_by(|&a, &b| (times_s[a] - t).abs().total_cmp(&(times_s[b] - t).abs()))
+                .unwrap_or(nearest)
         };
         if out.last() != Some(&(i as u64)) {
             out.push(i as u64);
@@ -548,7 +595,7 @@ pub fn sample_plan_each(
     path: &Path,
     info: &VideoInfo,
     limits: VideoLimits,
-    plan: impl FnOnce(u64, &[u64], &[f64]) -> Vec<u64>,
+    plan: impl FnOnce(FrameTable<'_>) -> Vec<u64>,
     max_side: impl Fn(u64) -> u32,
     mut on_frame: impl FnMut(SampledFrame) -> bool,
 ) -> Result<SamplingStats, VideoError> {
@@ -578,10 +625,14 @@ pub fn sample_plan_each(
         index.pts[0],
         limits.max_side,
     )?;
-    let mut wanted: Vec<u64> = plan(count, &index.key_frames(), &times)
-        .into_iter()
-        .filter(|&i| i < count)
-        .collect();
+    let keys = index.key_frames();
+    let table = FrameTable {
+        count,
+        keys: &keys,
+        times_s: &times,
+        disposable: &index.disposable,
+    };
+    let mut wanted: Vec<u64> = plan(table).into_iter().filter(|&i| i < count).collect();
     wanted.sort_unstable();
     wanted.dedup();
     dec.wanted = wanted.iter().map(|&i| index.pts[i as usize]).collect();
@@ -697,14 +748,33 @@ mod tests {
         // 30 fps: every 0.125 s from 0.0625 s.
         let even: Vec<f64> = (0..30).map(|i| f64::from(i) / 30.0).collect();
         assert_eq!(
-            every_interval(&even, 0.125),
+            every_interval(&even, &[], 0.125),
             vec![2, 6, 9, 13, 17, 21, 24, 28]
         );
         // Uneven frames (a browser's recording) are chosen by time, not by index.
         let uneven = [0.0, 0.01, 0.02, 0.3, 0.31, 0.6, 1.0];
-        assert_eq!(every_interval(&uneven, 0.25), vec![2, 4, 5, 6]);
-        assert_eq!(every_interval(&[0.0], 0.125), vec![0]);
-        assert!(every_interval(&[], 0.125).is_empty());
+        assert_eq!(every_interval(&uneven, &[], 0.25), vec![2, 4, 5, 6]);
+        assert_eq!(every_interval(&[0.0], &[], 0.125), vec![0]);
+        assert!(every_interval(&[], &[], 0.125).is_empty());
+    }
+
+    #[test]
+    fn every_interval_prefers_a_reference_frame_near_the_time() {
+        // 30 fps, every odd frame disposable (x264's B-frames): the even frame next to it is
+        // taken, one frame (33 ms) off the time; never two frames off.
+        let even: Vec<f64> = (0..30).map(|i| f64::from(i) / 30.0).collect();
+        let odd: Vec<bool> = (0..30).map(|i| i % 2 == 1).collect();
+        let chosen = every_interval(&even, &odd, 0.125);
+        assert!(chosen.iter().all(|&i| i % 2 == 0), "{chosen:?}");
+        for (i, c) in every_interval(&even, &[], 0.125).iter().zip(&chosen) {
+            assert!(i.abs_diff(*c) <= 1, "{i} → {c}");
+        }
+        // All disposable: the nearest, as without the flags.
+        let all = vec![true; 30];
+        assert_eq!(
+            every_interval(&even, &all, 0.125),
+            every_interval(&even, &[], 0.125)
+        );
     }
 
     #[test]
@@ -721,6 +791,7 @@ mod tests {
         let index = PacketIndex {
             pts: (0..10).collect(),
             keys: vec![0, 4, 8],
+            disposable: vec![false; 10],
         };
         assert_eq!(index.key_before(0), Some(0));
         assert_eq!(index.key_before(3), Some(0));
