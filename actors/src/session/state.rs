@@ -43,7 +43,8 @@ pub enum TransitionError {
 /// What a client can send a session: each is taken only in the states the machine allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Intake {
-    /// A live camera frame (quality check only, nothing kept): while the ID is being captured.
+    /// A live camera frame (quality check only, nothing kept): while the ID is being captured,
+    /// or retaken after it was accepted (the person did not recognise what was read).
     LiveFrame,
     /// The ID photo: starts (or retries) the ID capture.
     IdPhoto,
@@ -70,7 +71,7 @@ impl SessionState {
     /// machine's (a live frame changes no state: it is taken until an ID photo is accepted).
     pub fn accepts(self, intake: Intake) -> bool {
         match intake {
-            Intake::LiveFrame => matches!(self, Self::Created | Self::IdCapture),
+            Intake::LiveFrame => matches!(self, Self::Created | Self::IdCapture | Self::IdAccepted),
             Intake::IdPhoto => self.can_go_to(Self::IdCapture),
             Intake::Video => self.can_go_to(Self::Video),
             Intake::Comparison => self.can_go_to(Self::Comparing),
@@ -177,7 +178,10 @@ mod tests {
         };
         assert_eq!(takes(Created), [Intake::LiveFrame, Intake::IdPhoto]);
         assert_eq!(takes(IdCapture), [Intake::LiveFrame, Intake::IdPhoto]);
-        assert_eq!(takes(IdAccepted), [Intake::IdPhoto, Intake::Video]);
+        assert_eq!(
+            takes(IdAccepted),
+            [Intake::LiveFrame, Intake::IdPhoto, Intake::Video]
+        );
         assert_eq!(takes(Video), [Intake::Video]);
         assert_eq!(takes(VideoAccepted), [Intake::Comparison]);
         for s in [Comparing, Decided, Failed, Expired, Erased] {
