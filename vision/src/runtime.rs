@@ -191,6 +191,8 @@ fn cuda_session(
 /// ([`crate::prelu`]) unless `keep_prelu`. `auto` and `cuda` try CUDA first and
 /// fall back to CPU with a warning when the provider does not load (or the build lacks it).
 pub fn session(cfg: &RuntimeConfig, model: &Path) -> Result<(Session, ActiveDevice)> {
+    // The runtime first: without it no model loads, and that is what to say.
+    init_ort(&cfg.ort_dylib)?;
     if !model.is_file() {
         return Err(VisionError::Model {
             path: model.display().to_string(),
