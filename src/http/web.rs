@@ -40,7 +40,9 @@ impl Asset {
         }
     }
 
-    /// The asset for this request: 304 when the browser has it, gzipped when it takes gzip.
+    /// The asset for this request: 304 when the browser has it, gzipped when it takes gzip. A
+    /// page gets its security policy; the script and the styles may be loaded by a tenant's
+    /// page on another origin (the SDK).
     fn respond(&'static self, headers: &HeaderMap, page: bool) -> Response {
         let mut out = if headers
             .get(header::IF_NONE_MATCH)
@@ -80,6 +82,11 @@ impl Asset {
             h.insert(
                 "permissions-policy",
                 HeaderValue::from_static("camera=(self), microphone=()"),
+            );
+        } else {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
             );
         }
         out
@@ -151,23 +158,12 @@ pub async fn page(headers: HeaderMap) -> Response {
 
 /// `GET /kyc/assets/kyc.js` and `GET /kyc/sdk.js`
 pub async fn script(headers: HeaderMap) -> Response {
-    let mut r = SCRIPT.respond(&headers, false);
-    // A tenant's page on another origin loads the SDK.
-    r.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    r
+    SCRIPT.respond(&headers, false)
 }
 
 /// `GET /kyc/assets/kyc.css`
 pub async fn style(headers: HeaderMap) -> Response {
-    let mut r = STYLE.respond(&headers, false);
-    r.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    r
+    STYLE.respond(&headers, false)
 }
 
 fn demo_enabled(app: &AppState) -> bool {

@@ -88,7 +88,7 @@ fn fields(buf: &[u8]) -> Result<Vec<Field<'_>>> {
         let start = at;
         let tag = varint(buf, &mut at)?;
         let (number, wire) = (tag >> 3, tag & 7);
-        let payload_at = at;
+        let mut payload_at = at;
         let end = match wire {
             VARINT => {
                 varint(buf, &mut at)?;
@@ -98,6 +98,8 @@ fn fields(buf: &[u8]) -> Result<Vec<Field<'_>>> {
             FIXED32 => at + 4,
             LEN => {
                 let n = usize::try_from(varint(buf, &mut at)?).map_err(|_| bad("length"))?;
+                // A length-delimited payload starts after its length.
+                payload_at = at;
                 at.checked_add(n).ok_or_else(|| bad("length"))?
             }
             _ => return Err(bad("unsupported wire type")),
@@ -105,12 +107,7 @@ fn fields(buf: &[u8]) -> Result<Vec<Field<'_>>> {
         if end > buf.len() {
             return Err(bad("a field runs past the end"));
         }
-        let payload = if wire == LEN {
-            let n_at = at;
-            &buf[n_at..end]
-        } else {
-            &buf[payload_at..end]
-        };
+        let payload = &buf[payload_at..end];
         out.push(Field {
             number,
             wire,
