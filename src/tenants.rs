@@ -196,6 +196,15 @@ impl Tenants {
         })
     }
 
+    /// Whether some enabled tenant lists `origin` (normalised) in its `allowedOrigins`: a
+    /// page there may call the person's routes from a browser (CORS).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.read()
+            .by_id
+            .values()
+            .any(|t| !t.disabled && t.options.allowed_origins.iter().any(|a| a == origin))
+    }
+
     /// Tenant `id` as last loaded.
     pub fn get(&self, id: &str) -> Option<Arc<Tenant>> {
         self.read().by_id.get(id).cloned()

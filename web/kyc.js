@@ -171,6 +171,30 @@
     },
   };
 
+  /** The card's fields as the confirm screen names them: [English, Korean]. */
+  /** @type {Record<string, [string, string]>} */
+  const FIELDS = {
+    title: ['Document', '신분증 종류'],
+    document_type: ['Document', '신분증 종류'],
+    name: ['Name', '성명'],
+    name_hanja: ['Name (Hanja)', '성명(한자)'],
+    rrn: ['Resident registration number', '주민등록번호'],
+    resident_number: ['Resident registration number', '주민등록번호'],
+    address: ['Address', '주소'],
+    issue_date: ['Issued', '발급일'],
+    issuer: ['Issued by', '발급기관'],
+    licence_number: ['Licence number', '면허번호'],
+    licence_type: ['Licence class', '면허 종류'],
+    renewal_period: ['Renewal period', '갱신기간'],
+    document_code: ['Document code', '문서 코드'],
+    issuing_state: ['Issuing country', '발급국'],
+    document_number: ['Document number', '문서 번호'],
+    nationality: ['Nationality', '국적'],
+    birth_date: ['Date of birth', '생년월일'],
+    expiry_date: ['Expires', '만료일'],
+    sex: ['Sex', '성별'],
+  };
+
   /** The four steps of the bar, and the session states each covers. */
   /** @type {[string, string[]][]} */
   const STAGES = [
@@ -273,7 +297,10 @@
     // ---- the frame: header, progress bar, screen, event log ----
 
     render() {
-      document.documentElement.lang = this.locale;
+      // The flow's own language; the whole document's only on kyc's own page (an embedding
+      // page keeps its own).
+      this.root.lang = this.locale;
+      if (this.root.hasAttribute('data-kyc-page')) document.documentElement.lang = this.locale;
       this.root.replaceChildren();
       this.root.classList.add('kyc');
       this.langButton = h('button', {
@@ -287,7 +314,7 @@
       this.fill = h('div', { class: 'kyc-fill' });
       this.meter = h(
         'div',
-        { class: 'kyc-meter', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100 },
+        { class: 'kyc-meter', role: 'progressbar', 'aria-label': this.t('progressTitle'), 'aria-valuemin': 0, 'aria-valuemax': 100 },
         this.fill,
       );
       this.status = h('p', { class: 'kyc-status', role: 'status', 'aria-live': 'polite' });
@@ -778,13 +805,24 @@
       );
     }
 
+    /**
+     * A field's name in the page's language; on a Korean card the document number is the
+     * resident registration number.
+     * @param {string} key @param {string} [doc]
+     */
+    fieldName(key, doc) {
+      const korean = doc === 'resident_registration_card' || doc === 'driver_licence';
+      const names = FIELDS[korean && key === 'document_number' ? 'rrn' : key];
+      return names ? names[this.locale === 'ko' ? 1 : 0] : key.replace(/_/g, ' ');
+    }
+
     async confirmScreen() {
       this.stopCamera();
       const r = await this.api('GET', '/api/v1/id-capture/' + this.id);
       const d = r.data || {};
       if (d.challenge) this.challenge = d.challenge;
       const rows = Object.entries(d.fields || {}).map(([k, f]) =>
-        h('div', { class: 'kyc-field' }, h('dt', { text: k.replace(/_/g, ' ') }), h('dd', { text: f.value })),
+        h('div', { class: 'kyc-field', 'data-field': k }, h('dt', { text: this.fieldName(k, d.documentType) }), h('dd', { text: f.value })),
       );
       this.show(
         'confirm',

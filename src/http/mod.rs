@@ -12,6 +12,7 @@ mod auth;
 mod body_rate;
 mod client_addr;
 pub mod comparisons;
+mod cors;
 mod envelope;
 mod error;
 pub mod extract;
@@ -199,7 +200,13 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limits::admin_rate,
         ));
-    finish(routes).with_state(state)
+    // Outside the fallbacks: a preflight is answered before any route's 405.
+    finish(routes)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::api_cors,
+        ))
+        .with_state(state)
 }
 
 /// Adds the envelope fallbacks (404, and 405 for every route registered so far, so call it

@@ -254,6 +254,47 @@ async fn slow_clients_are_dropped_and_one_address_gets_its_share_while_sessions_
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(origin_status("https://shop.example".into()).await, 101);
+    // The same origins may call the API from a browser (CORS): a preflight from the tenant's
+    // page is answered, one from elsewhere refused; answers name the allowed origin.
+    let preflight = |origin: &'static str| {
+        let url = server.url(&format!("/api/v1/sessions/{}", c.id));
+        async move {
+            reqwest::Client::new()
+                .request(reqwest::Method::OPTIONS, url)
+                .header("origin", origin)
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "authorization")
+                .send()
+                .await
+                .expect("preflight")
+        }
+    };
+    let ok = preflight("https://shop.example").await;
+    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    assert!(
+        ok.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("authorization")
+    );
+    let refused = preflight("https://evil.example").await;
+    assert_eq!(refused.status(), 403);
+    let answer = reqwest::Client::new()
+        .get(server.url(&format!("/api/v1/sessions/{}", c.id)))
+        .header("origin", "https://shop.example")
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .expect("a cross-origin call");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
     let (status, body) = set_origins(serde_json::json!(["javascript:alert(1)"])).await;
     assert_eq!(status, 422, "{body}");
     server.stop().await;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+const ADMIN: &str = "admin-token-for-browser-tests-0123";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -111,7 +112,11 @@ async fn session(server: &Server) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_page_takes_a_person_from_consent_to_a_decision_in_chromium() {
     require_browser();
-    let server = spawn(&[("KYC__LIVENESS__MODE", "challenge")]).await;
+    let server = spawn(&[
+        ("KYC__LIVENESS__MODE", "challenge"),
+        ("KYC__ADMIN__TOKEN", ADMIN),
+    ])
+    .await;
     let dir = tempfile::tempdir().expect("temp dir");
     let card = dir.path().join("card.png");
     std::fs::write(&card, card_image("img1.jpg", 1601)).expect("card written");
@@ -126,6 +131,14 @@ async fn the_page_takes_a_person_from_consent_to_a_decision_in_chromium() {
     );
     let clip = video(dir.path(), "img2.jpg", 4);
     let face_cam = y4m(&clip, &dir.path().join("face.y4m"), "", "640x480", 15, 4);
+    let dark_cam = y4m(
+        &card,
+        &dir.path().join("dark.y4m"),
+        "lutyuv=y=val*0.15,",
+        "640x360",
+        5,
+        2,
+    );
     let out = shots();
     let base = &server.address;
 
@@ -175,11 +188,17 @@ async fn the_page_takes_a_person_from_consent_to_a_decision_in_chromium() {
             "out": out, "prefix": "en-"}),
     );
     assert!(v["fields"].as_u64().unwrap_or(0) > 0, "{v:#}");
+    assert!(
+        v["fieldNames"].to_string().contains("\"Name\""),
+        "the fields' names in English: {v:#}"
+    );
+    // The network drops the first upload of the video: the page sends it again by itself.
     let v = scenario(
         "video",
         serde_json::json!({"base": base, "session": id, "token": token, "camera": face_cam,
-            "out": out, "prefix": "en-"}),
+            "out": out, "prefix": "en-", "failFirstUpload": true}),
     );
+    assert_eq!(v["uploads"], 2, "the upload was not retried once: {v:#}");
     let prompts = v["prompts"].as_array().map(Vec::len).unwrap_or(0);
     assert!((2..=3).contains(&prompts), "the challenge's prompts: {v:#}");
     assert_eq!(v["decision"], "rejected", "{v:#}");
@@ -192,11 +211,17 @@ async fn the_page_takes_a_person_from_consent_to_a_decision_in_chromium() {
 
     // (b) The same in Korean, the page refreshed while the video is checked: it comes back at
     // the session's stage and shows what it missed.
+    // The card is retaken once after it was accepted ("No, retake").
     let (id, token) = session(&server).await;
-    scenario(
+    let v = scenario(
         "card",
         serde_json::json!({"base": base, "session": id, "token": token, "camera": card_cam,
-            "out": out, "prefix": "ko-", "locale": "ko-KR"}),
+            "out": out, "prefix": "ko-", "locale": "ko-KR", "retake": true}),
+    );
+    assert_eq!(v["retaken"], true, "{v:#}");
+    assert!(
+        v["fieldNames"].to_string().contains("성명"),
+        "the fields' names in Korean: {v:#}"
     );
     let v = scenario(
         "video",
@@ -213,6 +238,54 @@ async fn the_page_takes_a_person_from_consent_to_a_decision_in_chromium() {
         "no missed event shown: {v:#}"
     );
     assert_eq!(v["decision"], "rejected", "{v:#}");
+
+    // A dark camera below 720p: both warnings, in English and Korean; axe's WCAG 2 AA rules
+    // hold on every screen on the way.
+    let (id, token) = session(&server).await;
+    let v = scenario(
+        "conditions",
+        serde_json::json!({"base": base, "session": id, "token": token, "camera": dark_cam,
+            "out": out, "prefix": "en-"}),
+    );
+    let warning = v["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("720p") && warning.contains("dark"),
+        "{v:#}"
+    );
+    assert!(
+        v["warningKo"].as_str().unwrap_or_default().contains("어둡"),
+        "{v:#}"
+    );
+    let screens = v["axe"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(screens, 3, "axe ran on every screen: {v:#}");
+    let broken: Vec<&Value> = v["axe"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["violations"] != serde_json::json!([]))
+        .collect();
+    assert!(broken.is_empty(), "accessibility: {broken:#?}");
+
+    // Embedded by /kyc/sdk.js on the tenant's own page (another origin): refused until the
+    // tenant lists the origin, then the flow runs there, its API calls cross-origin.
+    let (id, token) = session(&server).await;
+    let host_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port for the shop's page")
+        .port();
+    let embed = |refused: bool| {
+        serde_json::json!({"base": base, "session": id, "token": token, "camera": card_cam,
+            "out": out, "prefix": "en-", "expectRefused": refused, "hostPort": host_port})
+    };
+    scenario("embed", embed(true));
+    let path = format!("/admin/tenants/{}", server.tenant_id);
+    let origins = serde_json::json!({ "options": { "allowedOrigins": [format!("http://127.0.0.1:{host_port}")] } });
+    let (status, body) = server
+        .with_bearer(reqwest::Method::PATCH, &path, ADMIN, Some(origins))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let v = scenario("embed", embed(false));
+    assert!(v["fields"].as_u64().unwrap_or(0) > 0, "{v:#}");
 
     // The API docs render their Markdown.
     scenario("docs", serde_json::json!({"base": base, "out": out}));

@@ -7,10 +7,14 @@
 //
 // Scenarios: card (consent, then the card captured by itself and confirmed), video (the
 // selfie stage to the outcome), blurred (guidance, never a capture), denied (no camera
-// permission: guidance and the file upload), latency (frame → guidance over N frames).
+// permission: guidance and the file upload), latency (frame → guidance over N frames),
+// conditions (a dark camera below 720p: the warnings, and axe's accessibility rules on each
+// screen), embed (the flow mounted by /kyc/sdk.js on a page of another origin).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import http from 'node:http';
+import { createRequire } from 'node:module';
 
 const [scenario, json] = process.argv.slice(2);
 const a = JSON.parse(json || '{}');
@@ -21,8 +25,10 @@ if (!fs.existsSync(executablePath)) {
   process.exit(2);
 }
 
+/** What the pages logged as errors (reported when a scenario fails). */
+const console_ = [];
 /** A browser whose camera plays `camera` (none: the permission is refused). */
-async function open(camera, { phone = true, grant = true } = {}) {
+async function open(camera, { phone = true, grant = true, bypassCSP = false } = {}) {
   const args = ['--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required'];
   if (camera) args.push(`--use-file-for-fake-video-capture=${camera}`);
   if (grant) args.push('--use-fake-ui-for-media-stream');
@@ -30,11 +36,11 @@ async function open(camera, { phone = true, grant = true } = {}) {
   const context = await browser.newContext(
     phone
       ? { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1,
-          locale: a.locale || 'en-US', permissions: grant ? ['camera'] : [] }
-      : { locale: a.locale || 'en-US', permissions: grant ? ['camera'] : [] },
+          locale: a.locale || 'en-US', permissions: grant ? ['camera'] : [], bypassCSP }
+      : { locale: a.locale || 'en-US', permissions: grant ? ['camera'] : [], bypassCSP },
   );
   const page = await context.newPage();
-  const errors = [];
+  const errors = console_;
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
   return { browser, page, errors };
@@ -56,6 +62,20 @@ async function shot(page, name) {
   await page.screenshot({ path: file, fullPage: true });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   return { file, overflow };
+}
+/** axe-core's rules (WCAG 2 A/AA) on the page as it is: the violations, by rule. */
+async function axe(page, name) {
+  const require = createRequire(import.meta.url);
+  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  const r = await page.evaluate(() =>
+    // @ts-ignore axe is the script just added
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } }),
+  );
+  return {
+    screen: name,
+    violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length })),
+    passes: r.passes.length,
+  };
 }
 const url = () => `${a.base}/kyc/${a.session}#token=${a.token}`;
 const result = { scenario, shots: [], errors: [] };
@@ -91,7 +111,15 @@ try {
     await waitScreen(page, 'confirm', 60000);
     result.shots.push(await shot(page, `${a.prefix || ''}confirm`));
     result.fields = await page.locator('.kyc-field').count();
+    result.fieldNames = await page.locator('.kyc-field dt').allTextContents();
     result.liveFrames = await page.evaluate(() => window.kycFlow.liveLatencies.length);
+    if (a.retake) {
+      // "No, retake": back to the camera, and the card is taken again by itself.
+      await page.locator('.kyc-secondary').click();
+      await waitScreen(page, 'id_capture');
+      await waitScreen(page, 'confirm', 60000);
+      result.retaken = true;
+    }
     await page.locator('.kyc-primary').click();
     await waitScreen(page, 'video');
     result.errors = errors;
@@ -105,6 +133,13 @@ try {
     await waitScreen(page, 'video');
     await page.waitForSelector('.kyc-camera video');
     result.prompts = await page.locator('.kyc-actions li').allTextContents();
+    if (a.failFirstUpload) {
+      // The network drops the first upload: the page sends the same recording again.
+      result.uploads = 0;
+      await page.route('**/api/v1/face-video', (route) =>
+        result.uploads++ === 0 ? route.abort('connectionreset') : route.continue(),
+      );
+    }
     await page.locator('.kyc-primary').click();
     await page.waitForSelector('.kyc-prompt .kyc-say', { timeout: 10000 });
     await page.waitForTimeout(2600);
@@ -129,7 +164,8 @@ try {
     result.decision = await page.locator('.kyc-screen').getAttribute('data-decision');
     result.shots.push(await shot(page, `${a.prefix || ''}outcome`));
     result.log = await page.locator('.kyc-log li').evaluateAll((l) => l.map((x) => x.dataset.en || x.textContent));
-    result.errors = errors;
+    // The upload dropped on purpose is the one error the console may show.
+    result.errors = errors.filter((e) => !(a.failFirstUpload && /ERR_CONNECTION_RESET/.test(e)));
     await browser.close();
     done(!!result.decision);
   } else if (scenario === 'blurred' || scenario === 'latency') {
@@ -166,6 +202,71 @@ try {
     result.errors = errors;
     await browser.close();
     done(true);
+  } else if (scenario === 'conditions') {
+    // A dark camera below 720p: both warnings before any capture. Every screen on the way
+    // is checked against axe's WCAG rules.
+    const { browser, page, errors } = await open(a.camera, { bypassCSP: true });
+    result.axe = [];
+    await page.goto(url());
+    await waitScreen(page, 'consent');
+    result.axe.push(await axe(page, 'consent'));
+    await page.locator('#kyc-c1').check();
+    await page.locator('#kyc-c2').check();
+    await page.locator('.kyc-primary').click();
+    await waitScreen(page, 'id_capture');
+    await page.waitForFunction(() => /720p/.test(document.querySelector('.kyc-warning')?.textContent || ''), null, {
+      timeout: 15000,
+    });
+    await page.waitForFunction(() => window.kycFlow.liveLatencies.length >= 3, null, { timeout: 20000 });
+    result.warning = await page.locator('.kyc-warning').textContent();
+    result.shots.push(await shot(page, `${a.prefix || ''}dark`));
+    result.axe.push(await axe(page, 'id_capture'));
+    result.screen = await screen(page);
+    // The language switch, and the same screen in Korean.
+    await page.locator('.kyc-lang').click();
+    await page.waitForFunction(() => document.documentElement.lang === 'ko', null, { timeout: 5000 });
+    await page.waitForFunction(() => /720p/.test(document.querySelector('.kyc-warning')?.textContent || ''), null, {
+      timeout: 15000,
+    });
+    result.warningKo = await page.locator('.kyc-warning').textContent();
+    result.axe.push(await axe(page, 'id_capture-ko'));
+    result.errors = errors;
+    await browser.close();
+    done(result.screen === 'id_capture');
+  } else if (scenario === 'embed') {
+    // The tenant's own page (another origin: another port, served here) loads /kyc/sdk.js
+    // and mounts the flow; its calls to the API are cross-origin.
+    const { browser, page, errors } = await open(a.camera);
+    const shop = `<!doctype html><meta name="viewport" content="width=device-width">
+<title>Shop</title><h1>Shop checkout</h1><div id="kyc"></div>
+<script src="${a.base}/kyc/sdk.js"></script>
+<script>window.decisions = []; window.kycFlow = Kyc.mount(document.getElementById('kyc'),
+  { sessionId: ${JSON.stringify(a.session)}, token: ${JSON.stringify(a.token)}, locale: 'en',
+    onDecision: (d) => window.decisions.push(d) });</script>`;
+    const server = http.createServer((_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(shop));
+    await new Promise((r) => server.listen(a.hostPort, '127.0.0.1', r));
+    const host = `http://127.0.0.1:${a.hostPort}/shop/checkout.html`;
+    await page.goto(host);
+    if (a.expectRefused) {
+      // The origin is not the tenant's: the API keeps the page out.
+      await page.waitForTimeout(4000);
+      result.screen = await page.evaluate(() => document.querySelector('.kyc-screen')?.getAttribute('data-screen') || null);
+      result.errors = [];
+      await browser.close();
+      server.close();
+      done(result.screen !== 'consent');
+    }
+    await consent(page);
+    await waitScreen(page, 'id_capture');
+    await waitScreen(page, 'confirm', 60000);
+    result.fields = await page.locator('.kyc-field').count();
+    result.liveFrames = await page.evaluate(() => window.kycFlow.liveLatencies.length);
+    result.shots.push(await shot(page, `${a.prefix || ''}embedded`));
+    // The console reports the refused preflights of the first attempt; nothing else.
+    result.errors = errors;
+    await browser.close();
+    server.close();
+    done(result.fields > 0 && result.liveFrames >= 3);
   } else if (scenario === 'docs') {
     // The API docs render their Markdown: no backtick left, code set as code.
     const { browser, page, errors } = await open(null, { phone: false });
@@ -182,5 +283,5 @@ try {
     process.exit(2);
   }
 } catch (e) {
-  done(false, { error: String(e && e.stack ? e.stack : e) });
+  done(false, { error: String(e && e.stack ? e.stack : e), console: console_ });
 }
