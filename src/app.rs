@@ -2,6 +2,8 @@
 //! bound listener. `kyc serve` and every test that starts a server build it the same way and
 //! differ only in their settings.
 
+use crate::cluster::Cluster;
+use crate::cluster::worker::Worker;
 use crate::engines::{self, Engines};
 use crate::http::{self, AppState};
 use crate::records::RecordsService;
@@ -26,6 +28,8 @@ pub struct Application {
     reloader: tokio::task::JoinHandle<()>,
     /// Delivers the tenants' webhook notifications.
     webhooks: tokio::task::JoinHandle<()>,
+    /// In a cluster: the heartbeat, and the engine worker's loops on an `all` node.
+    cluster_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -38,21 +42,10 @@ impl Application {
         // Private: 0700 (its files are 0600; the media in it are encrypted).
         crate::media::private_dir(data)
             .with_context(|| format!("cannot create the data folder {}", data.display()))?;
-        let bind = settings.server.bind_address();
-        let listener = TcpListener::bind(&bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind}"))?;
-        let address = listener
-            .local_addr()
-            .context("cannot read the bound address")?;
-        // Open the image codecs while the engines load, not on the first upload.
-        std::thread::spawn(|| {
-            if let Err(e) = vision::codecs::preload() {
-                tracing::error!(error = %e, "cannot open the image codecs; no image can be decoded");
-            }
-        });
+        let (listener, address) = listen(&settings).await?;
+        let cluster = Cluster::connect(&settings).await?;
         let engines = Arc::new(
-            engines::start(&settings)
+            engines::start(&settings, cluster.as_ref())
                 .await
                 .context("cannot start the engine pools")?,
         );
@@ -85,6 +78,10 @@ impl Application {
         let webhooks = Dispatcher::new(queue, Arc::clone(&tenants), settings.webhooks.clone())
             .context("cannot make the webhook client")?
             .spawn();
+        let cluster_tasks = match &cluster {
+            Some(c) => start_cluster(c, &settings, &engines)?,
+            None => Vec::new(),
+        };
         let state = AppState::new(settings, engines, sessions, records, tenants, address);
         if state.settings.tenants.development_tenant {
             Box::pin(development_tenant(&state)).await;
@@ -96,6 +93,7 @@ impl Application {
             retention,
             reloader,
             webhooks,
+            cluster_tasks,
         })
     }
 
@@ -151,7 +149,10 @@ impl Application {
         self.retention.stop().await;
         // Stopped and waited for: they hold the journal's and the records store's databases,
         // which a next start on the same folder must be able to lock.
-        for task in [self.reloader, self.webhooks] {
+        for task in [self.reloader, self.webhooks]
+            .into_iter()
+            .chain(self.cluster_tasks)
+        {
             task.abort();
             let _ = task.await;
         }
@@ -160,6 +161,49 @@ impl Application {
         self.state.engines.shutdown().await;
         served
     }
+}
+
+/// Binds `server.host:server.port` and opens the image codecs on a thread of their own while
+/// the engines load (not on the first upload).
+pub async fn listen(settings: &Settings) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let bind = settings.server.bind_address();
+    let listener = TcpListener::bind(&bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    std::thread::spawn(|| {
+        if let Err(e) = vision::codecs::preload() {
+            tracing::error!(error = %e, "cannot open the image codecs; no image can be decoded");
+        }
+    });
+    Ok((listener, address))
+}
+
+/// A node of a cluster: its heartbeat, and on an `all` node the loops that take engine jobs
+/// from Redis (so its pool works for the whole cluster).
+fn start_cluster(
+    cluster: &Arc<Cluster>,
+    settings: &Arc<Settings>,
+    engines: &Arc<Engines>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    if engines.face.is_some() {
+        let master =
+            crate::media::master::resolve(settings).context("cannot load the master key")?;
+        let worker = Worker::new(
+            Arc::clone(cluster),
+            Arc::clone(engines),
+            master,
+            Arc::clone(settings),
+        );
+        tasks.extend(worker.spawn());
+    }
+    let e = Arc::clone(engines);
+    tasks.push(cluster.spawn_heartbeat(move |c| c.info(e.status().first())));
+    tracing::info!(node = %cluster.node, role = %cluster.role, "cluster node");
+    Ok(tasks)
 }
 
 /// Development: at a start with no tenant at all, makes `development` and prints its key (shown

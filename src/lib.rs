@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod consent;
 pub mod crypto;
 pub mod engines;

@@ -168,7 +168,7 @@ impl Sessions {
         let data = settings.server.data_dir.clone();
         let s = &settings.sessions;
         let running = match s.max_running_jobs {
-            0 => 2 * engines.face.status().workers,
+            0 => 2 * engines.workers().max(1),
             n => n,
         };
         let queue = Arc::new(JobQueue::new(

@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// Data folder (journal, media); overrides `server.data_dir`.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// What this process runs: `all` (one node), `api` (sessions and API; engine work through
+    /// Redis) or `engine` (engine pools taking work from Redis); overrides `cluster.role`.
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<crate::settings::Role>,
 }
 
 impl ServeArgs {
@@ -34,6 +38,9 @@ impl ServeArgs {
         }
         if let Some(dir) = &self.data_dir {
             settings.server.data_dir.clone_from(dir);
+        }
+        if let Some(role) = self.role {
+            settings.cluster.role = role;
         }
     }
 }
@@ -107,6 +114,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         home = %settings.home.describe(),
         "starting kyc"
     );
+    if settings.cluster.role == crate::settings::Role::Engine {
+        return crate::cluster::node::EngineNode::build(settings)
+            .await?
+            .run_until_stopped(shutdown)
+            .await;
+    }
     Application::build(settings)
         .await?
         .run_until_stopped(shutdown)

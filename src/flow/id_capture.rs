@@ -7,8 +7,10 @@
 use super::mask::mask_field;
 use super::records::{document_read, id_face_samples};
 use super::{CHALLENGE, ID_CAPTURE, ID_FACE, IdFaceArtifact, Inner, progress};
+use crate::cluster::wire::FaceResult;
+use crate::engines::EngineError;
 use crate::records::Record;
-use crate::verify::{FaceSample, IdFace};
+use crate::verify::IdFace;
 use actors::session::{Artifacts, Message, SessionState, Stage, Step, StepSink};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -18,10 +20,10 @@ use std::sync::Arc;
 use vision::card::read::CardReader;
 use vision::card::rectify::{photo_region, rectify};
 use vision::card::{DocumentType, ID1_ASPECT};
+use vision::decode_image;
 use vision::liveness::challenge::Challenge;
 use vision::liveness::verdict::Mode;
 use vision::quality::QualityReport;
-use vision::{SharedFrame, decode_image};
 
 /// What `GET /api/v1/id-capture/{sessionId}` shows of the last ID photo (no personal data in
 /// clear).
@@ -407,19 +409,39 @@ impl IdJob<'_> {
         &self,
         status: IdCaptureStatus,
         crop: Option<vision::opencv::core::Mat>,
-    ) -> anyhow::Result<Next<(IdCaptureStatus, vision::face::FaceAnalysis)>> {
+    ) -> anyhow::Result<Next<(IdCaptureStatus, FaceResult)>> {
         let face = match crop {
-            Some(crop) => match self
-                .inner
-                .engines
-                .face
-                .analyze_frame(SharedFrame::from_mat(&crop)?)
-                .await
-            {
-                Ok(f) => Some(f),
-                Err(e) if e.is_bad_input() => None,
-                Err(e) => return Err(e).context("the face engine failed on the ID photo"),
-            },
+            Some(crop) => {
+                // Lossless: the engine sees the pixels the card reader cut out.
+                let mut png = vision::opencv::core::Vector::<u8>::new();
+                vision::opencv::imgcodecs::imencode(
+                    ".png",
+                    &crop,
+                    &mut png,
+                    &vision::opencv::core::Vector::new(),
+                )
+                .context("encoding the card's photo")?;
+                let image = png.as_slice().to_vec();
+                let key = self.inner.data_key(&self.session)?;
+                let wrapped = self
+                    .inner
+                    .media
+                    .wrapped_key(&self.session)
+                    .context("the session's data key")?;
+                match self
+                    .inner
+                    .engines
+                    .face(self.session, &key, &wrapped, image)
+                    .await
+                {
+                    Ok(f) => Some(f),
+                    Err(EngineError::Failed(e)) if e.bad_input => None,
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e))
+                            .context("the face engine failed on the ID photo");
+                    }
+                }
+            }
             None => None,
         };
         Ok(match face {
@@ -435,14 +457,9 @@ impl IdJob<'_> {
     }
 
     /// Keeps the card face for the comparison and moves the session to `id_accepted`.
-    async fn accept(
-        &self,
-        mut status: IdCaptureStatus,
-        face: vision::face::FaceAnalysis,
-    ) -> anyhow::Result<()> {
-        let info = IdFace::of(&face);
+    async fn accept(&self, mut status: IdCaptureStatus, face: FaceResult) -> anyhow::Result<()> {
+        let FaceResult { sample, info } = face;
         status.face = Some(info.clone());
-        let sample = FaceSample::of(&face);
         let samples = id_face_samples(
             &self.inner.data_key(&self.session)?,
             &self.session,

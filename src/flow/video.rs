@@ -6,7 +6,9 @@
 
 use super::records::video_face_samples;
 use super::{CHALLENGE, Inner, VIDEO, progress};
-use crate::verify::{AssessedFrame, Progress, VerifyOptions, analyse_video};
+use crate::cluster::wire::JobProgress;
+use crate::engines::{EngineError, VideoWork};
+use crate::verify::{AssessedFrame, VerifyOptions};
 use actors::session::{Artifacts, Message, SessionState, Stage, Step, StepSink};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -110,24 +112,47 @@ pub(super) async fn run(
     }
     // FFmpeg reads a path: the video decrypted into an unnamed file that lives as long as this
     // job (dropped at the end of this function, or freed by the kernel if the process dies).
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("bin")
+        .to_owned();
     let media = std::sync::Arc::clone(&inner.media);
     let plain = tokio::task::spawn_blocking(move || media.plain_file(&session, &video_id, &file))
         .await
         .context("the video decryptor stopped")?
         .context("decrypting the stored video")?;
-    let file = plain.path().to_path_buf();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let key = inner.data_key(&session)?;
+    let wrapped = inner
+        .media
+        .wrapped_key(&session)
+        .context("the session's data key")?;
+    let work = VideoWork {
+        session,
+        key: &key,
+        wrapped_key: &wrapped,
+        path: plain.path().to_path_buf(),
+        ext,
+        opts,
+        mode,
+        asked: challenge.as_ref().map(|c| c.actions.clone()),
+        deadline_ms: now
+            + deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .as_millis() as u64,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
     let analysis = async {
-        let report = move |p: Progress| {
+        let report = move |p: JobProgress| {
             let _ = tx.send(p);
         };
-        analyse_video(&inner.engines.face, file, &opts, &report).await
+        inner.engines.video(work, &report).await
     };
     // Each analysed frame is an event (journaled in order by the session's actor).
     let forward = async {
         while let Some(p) = rx.recv().await {
             let (percent, message, result) = match p {
-                Progress::Probed { frames } => (
+                JobProgress::Probed { frames } => (
                     10,
                     Message::new(
                         "Video opened; sampling frames",
@@ -135,7 +160,7 @@ pub(super) async fn run(
                     ),
                     serde_json::json!({ "videoId": video_id, "framesPlanned": frames }),
                 ),
-                Progress::Analysed { done, total } => (
+                JobProgress::Analysed { done, total } => (
                     (10 + 85 * done / total.max(1)).min(95) as u8,
                     Message::new(
                         format!("Analysed frame {done} of {total}"),
@@ -143,7 +168,6 @@ pub(super) async fn run(
                     ),
                     serde_json::json!({ "videoId": video_id, "framesAnalysed": done, "framesPlanned": total }),
                 ),
-                Progress::Decoded { .. } | Progress::Compared => continue,
             };
             progress(steps, state, stage, percent, message, Some(result)).await?;
         }
@@ -153,7 +177,7 @@ pub(super) async fn run(
     forwarded?;
     let analysed = match analysed {
         Ok(a) => a,
-        Err(e) if e.is_bad_input() => {
+        Err(EngineError::Failed(e)) if e.bad_input => {
             let step = Step::reached(
                 state,
                 stage,
@@ -163,15 +187,16 @@ pub(super) async fn run(
                 ),
             )
             .with_result(
-                serde_json::json!({ "videoId": video_id, "accepted": false, "code": e.code() }),
+                serde_json::json!({ "videoId": video_id, "accepted": false, "code": e.code }),
             )
             .with_records(inner.records(vec![stored]))
             .ending_job();
             steps.step(step).await?;
             return Ok(());
         }
-        Err(e) => return Err(e).context("analysing the video"),
+        Err(e) => return Err(anyhow::Error::new(e)).context("analysing the video"),
     };
+    drop(plain);
     // Whether enough frames are usable is the decision's own rule; the comparison comes later.
     let kept = analysed.frames.iter().filter(|f| f.kept).count();
     let evidence: Vec<_> = analysed.frames.iter().map(|f| f.evidence(None)).collect();
@@ -180,8 +205,8 @@ pub(super) async fn run(
         "videoId": video_id,
         "framesSampled": analysed.frames.len(),
         "framesKept": kept,
-        "frameCount": analysed.sampling.frame_count,
-        "durationS": analysed.info.duration_s,
+        "frameCount": analysed.frame_count,
+        "durationS": analysed.duration_s,
     });
     if let Some(reason) = too_few {
         let mut result = summary;
@@ -201,7 +226,7 @@ pub(super) async fn run(
         steps.step(step).await?;
         return Ok(());
     }
-    let liveness = analysed.liveness(challenge.as_ref().map(|c| c.actions.as_slice()), &opts);
+    let liveness = analysed.liveness;
     let samples = video_face_samples(
         &inner.data_key(&session)?,
         &session,
@@ -212,8 +237,8 @@ pub(super) async fn run(
         VIDEO,
         &VideoArtifact {
             video_id,
-            frame_count: analysed.sampling.frame_count,
-            duration_s: analysed.info.duration_s,
+            frame_count: analysed.frame_count,
+            duration_s: analysed.duration_s,
             frames: analysed.frames,
             liveness: Some(liveness.clone()),
         },

@@ -28,7 +28,52 @@ pub struct Tree {
     pub live_frames: crate::flow::live::LiveStats,
     /// GPU memory in use, where a CUDA device reports it (not yet read on this node).
     pub gpu_memory_bytes: Option<u64>,
+    /// The cluster through Redis (absent without `redis.url`).
+    pub cluster: Option<ClusterView>,
     pub licences: &'static str,
+}
+
+/// The cluster as this node sees it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    /// This node's name and role.
+    pub node: String,
+    pub role: String,
+    /// `up`, or `down` (this node is degraded).
+    pub redis: &'static str,
+    /// The nodes alive (each renews its key every 2 s), with their engine workers and load.
+    pub nodes: Vec<crate::cluster::NodeInfo>,
+    /// Engine workers alive in all.
+    pub engine_workers: usize,
+    /// The job streams: entries and jobs handed out but not answered.
+    pub streams: Vec<crate::cluster::StreamInfo>,
+    /// This node's jobs sent through Redis: count, bytes each way, time beyond the workers' own.
+    pub transport: Option<serde_json::Value>,
+}
+
+/// The cluster view of `app` (None outside a cluster).
+async fn cluster_view(app: &AppState) -> Option<ClusterView> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let remote = app.engines.remote.as_ref()?;
+    let c = remote.cluster();
+    let t = &remote.stats;
+    let jobs = t.jobs.load(Relaxed);
+    Some(ClusterView {
+        node: c.node.clone(),
+        role: c.role.to_string(),
+        redis: if c.is_up() { "up" } else { "down" },
+        nodes: c.nodes(),
+        engine_workers: c.engine_workers(),
+        streams: c.streams().await.unwrap_or_default(),
+        transport: Some(serde_json::json!({
+            "jobs": jobs,
+            "failed": t.failed.load(Relaxed),
+            "bytesSent": t.bytes_sent.load(Relaxed),
+            "bytesReceived": t.bytes_received.load(Relaxed),
+            "overheadMs": t.overhead_ms.load(Relaxed),
+        })),
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -73,6 +118,7 @@ pub async fn tree(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<
         job_queue: s.queue_stats(),
         live_frames: s.live_stats(),
         gpu_memory_bytes: None,
+        cluster: cluster_view(&app).await,
         licences: "InsightFace model weights (scrfd_500m_bnkps, w600k_mbf, 2d106det): \
                    non-commercial research use only",
     }))

@@ -23,8 +23,11 @@ pub struct Health {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Ready {
-    /// Always `"ready"`.
+    /// `"ready"`, or `"degraded"`: work is taken, but not as configured (Redis away: this node
+    /// runs its own sessions in-process); `degraded` says why.
     pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
     /// The records backend and the outbox waiting for it.
     #[serde(flatten)]
     pub records: Option<RecordsHealth>,
@@ -45,7 +48,12 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResponse<Health> {
 /// the reason in `error.details.reason`.
 #[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, description = "Ready for work; `recordsBackend`, `outbox {count, oldestAgeMs, dead}` and `lagging` say how far the records store is behind", body = Envelope<Ready>), (status = 503, description = "NOT_READY: the engine pools are still loading", body = ErrorEnvelope)))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Ready> {
-    ready(state.engines.as_ref(), Some(state.records.health()))
+    let mut r = ready(state.engines.as_ref(), Some(state.records.health()))?;
+    if let Some(why) = state.engines.degraded() {
+        r.data.status = "degraded";
+        r.data.degraded = Some(why);
+    }
+    Ok(r)
 }
 
 /// `/readyz`'s answer for `readiness`.
@@ -53,6 +61,7 @@ fn ready(readiness: &dyn Readiness, records: Option<RecordsHealth>) -> ApiResult
     match readiness.ready() {
         Ok(()) => Ok(ApiResponse::ok(Ready {
             status: "ready",
+            degraded: None,
             records,
         })),
         Err(reason) => Err(ApiError::NotReady(reason)),

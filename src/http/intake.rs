@@ -212,8 +212,21 @@ pub async fn id_capture(
             seq: session.record().seq,
         }));
     }
+    engines_can_work(&app)?;
     let accepted = accept(&app.sessions, &session, file, UploadKind::IdPhoto).await?;
     Ok(ApiResponse::accepted(accepted))
+}
+
+/// New engine work is refused (503 `BUSY`, Retry-After) while no engine can take it: an api
+/// node whose workers are all away, or whose Redis is down. Never queued to hang.
+fn engines_can_work(app: &AppState) -> Result<(), ApiError> {
+    app.engines.can_take_work().map_err(|why| {
+        tracing::warn!(reason = %why, "new engine work refused");
+        ApiError::Busy {
+            what: "no engine worker can take work now",
+            retry_after_secs: 5,
+        }
+    })
 }
 
 /// `POST /api/v1/face-video` (multipart `sessionId`, `file`)
@@ -231,6 +244,7 @@ pub async fn face_video(
     req: axum::extract::Request,
 ) -> ApiResult<Accepted> {
     let max = app.settings.video.max_bytes;
+    engines_can_work(&app)?;
     let (session, _, file) = receive_for_session(
         &app,
         &ip,

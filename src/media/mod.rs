@@ -125,6 +125,15 @@ fn transient_aad(upload: &uuid::Uuid) -> Vec<u8> {
 }
 
 /// The context a session's data key is wrapped for.
+/// Session `id`'s data key from its wrapped form ([`MediaStore::wrapped_key`]).
+pub fn open_wrapped_key(
+    master: &MasterKey,
+    id: &SessionId,
+    wrapped: &[u8],
+) -> Result<DataKey, crate::crypto::CryptoError> {
+    WrappedKey::from_bytes(wrapped).and_then(|w| master.unwrap(&w, &key_context(id)))
+}
+
 fn key_context(session: &SessionId) -> Vec<u8> {
     format!("kyc session data key v1\0{}", session.simple()).into_bytes()
 }
@@ -222,6 +231,13 @@ impl MediaStore {
     /// The folder of session `id`'s media.
     pub fn session_dir(&self, id: &SessionId) -> PathBuf {
         self.media_dir.join(id.simple().to_string())
+    }
+
+    /// Session `id`'s data key as stored (wrapped by the master key), for a job that travels to
+    /// an engine node: a node with the same master key opens it with [`open_wrapped_key`].
+    pub fn wrapped_key(&self, id: &SessionId) -> Result<Vec<u8>, MediaError> {
+        let path = self.session_dir(id).join(KEY_FILE);
+        std::fs::read(&path).map_err(io("read", &path))
     }
 
     /// Session `id`'s data key, `None` when it has none yet.

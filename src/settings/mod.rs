@@ -20,6 +20,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+mod cluster;
 mod database;
 mod edge;
 pub mod home;
@@ -30,6 +31,7 @@ pub mod security;
 mod sessions;
 mod video;
 mod webhooks;
+pub use cluster::{ClusterSettings, Role};
 pub use database::DatabaseSettings;
 pub use edge::EdgeSettings;
 pub use home::Home;
@@ -157,6 +159,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     #[serde(default)]
     pub redis: RedisSettings,
+    #[serde(default)]
+    pub cluster: ClusterSettings,
     #[serde(default)]
     pub security: SecuritySettings,
     #[serde(default)]
@@ -505,6 +509,7 @@ impl Settings {
         self.retention.validate()?;
         self.webhooks.validate()?;
         self.edge.validate()?;
+        self.cluster.validate()?;
         if self.admin.rate_per_minute == 0 {
             return Err(SettingsError::invalid(
                 "admin.rate_per_minute",

@@ -370,3 +370,34 @@ fn empty_folders_resolve_to_the_home() {
     assert_eq!(s.models.yunet_dirs, vec![PathBuf::from("/opt/models")]);
     assert_eq!(s.server.data_dir, PathBuf::from("/srv/data"));
 }
+
+#[test]
+fn the_cluster_role_and_its_job_settings_load_and_bad_ones_name_their_key() {
+    let s = load(&[("KYC__CLUSTER__ROLE", "engine")]).expect("loads");
+    assert_eq!(s.cluster.role, Role::Engine);
+    assert!(!s.cluster.role.serves_api() && s.cluster.role.runs_engines());
+    let s = load(&[]).expect("loads");
+    assert_eq!(s.cluster.role, Role::All);
+    assert_eq!(s.cluster.max_deliveries, 3);
+    assert!(matches!("API".parse::<Role>(), Ok(Role::Api)));
+    assert!("worker".parse::<Role>().is_err());
+    let e = load(&[("KYC__CLUSTER__ROLE", "worker")]).expect_err("unknown role");
+    assert!(e.to_string().contains("role"), "{e}");
+    for (key, value, named) in [
+        ("KYC__CLUSTER__BATCH", "0", "cluster.batch"),
+        (
+            "KYC__CLUSTER__MAX_DELIVERIES",
+            "0",
+            "cluster.max_deliveries",
+        ),
+        (
+            "KYC__CLUSTER__VISIBILITY_TIMEOUT_SECS",
+            "0.1",
+            "cluster.visibility_timeout_secs",
+        ),
+        ("KYC__CLUSTER__NODE_NAME", "a b", "cluster.node_name"),
+    ] {
+        let e = load(&[(key, value)]).expect_err(key);
+        assert!(e.to_string().contains(named), "{e}");
+    }
+}

@@ -6,6 +6,7 @@ mod abuse;
 mod admin;
 mod bad_input;
 mod browser;
+mod cluster;
 mod consent;
 mod crash;
 mod edge;
