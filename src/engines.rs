@@ -163,6 +163,11 @@ pub async fn start(settings: &Settings, cluster: Option<&Arc<Cluster>>) -> anyho
 }
 
 impl Engines {
+    /// The cluster this node is part of (None without Redis, or on an engine node).
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.remote.as_ref().map(|r| r.cluster())
+    }
+
     pub fn status(&self) -> Vec<PoolStatus> {
         self.face.iter().map(FacePool::status).collect()
     }

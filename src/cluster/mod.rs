@@ -5,6 +5,8 @@
 //! does everything in-process; while Redis is down a node says so (`/readyz` degraded) and an
 //! `all` node keeps serving with its own engines.
 
+pub mod events;
+pub mod limits;
 pub mod node;
 pub mod remote;
 pub mod wire;

@@ -49,6 +49,8 @@ pub struct TransportStats {
 /// Sends jobs and routes their answers.
 pub struct Remote {
     cluster: Arc<Cluster>,
+    /// The sessions' events to and from the other nodes.
+    pub events: Arc<super::events::EventBus>,
     reply_stream: String,
     waiting: Mutex<HashMap<Uuid, mpsc::UnboundedSender<Reply>>>,
     pub stats: TransportStats,
@@ -60,6 +62,7 @@ impl Remote {
     pub fn start(cluster: Arc<Cluster>) -> Arc<Self> {
         let me = Arc::new(Self {
             reply_stream: wire::reply_stream(&cluster.node),
+            events: super::events::EventBus::start(Arc::clone(&cluster)),
             cluster,
             waiting: Mutex::new(HashMap::new()),
             stats: TransportStats::default(),

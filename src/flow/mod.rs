@@ -163,6 +163,13 @@ impl Pipeline for KycPipeline {
         self.inner.settings.sessions.job_limits()
     }
 
+    /// In a cluster, every event goes to the other nodes too (their sockets may watch).
+    fn published(&self, event: &actors::session::SessionEvent) {
+        if let Some(r) = &self.inner.engines.remote {
+            r.events.publish(event);
+        }
+    }
+
     fn run(&self, ctx: JobContext) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {

@@ -48,6 +48,25 @@ impl AppState {
             })
     }
 
+    /// [`Self::limit`] for the whole cluster when there is one (counted in Redis), else (or
+    /// while Redis is away) for this node.
+    pub(super) async fn limit_shared(&self, key: &str, per_minute: u32) -> Result<(), ApiError> {
+        if let Some(cluster) = self.engines.cluster().filter(|c| c.is_up()) {
+            match crate::cluster::limits::check(cluster, key, per_minute).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(s)) => {
+                    return Err(ApiError::TooManyRequests {
+                        retry_after_secs: Some(s),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared limit not checked; this node's own instead")
+                }
+            }
+        }
+        self.limit(key, per_minute)
+    }
+
     pub(crate) fn limit_ip(&self, ip: &str) -> Result<(), ApiError> {
         self.limit(
             &format!("ip:{ip}"),
@@ -172,7 +191,8 @@ pub(crate) async fn open_session(
         .options
         .sessions_per_minute
         .unwrap_or(app.settings.sessions.rate_per_tenant_per_minute);
-    app.limit(&format!("tenant:{}", tenant.id), per_minute)?;
+    app.limit_shared(&format!("tenant:{}", tenant.id), per_minute)
+        .await?;
     let owner = Owner {
         tenant: Some(tenant.id.clone()),
         external_id,
@@ -189,10 +209,38 @@ pub(crate) async fn open_session(
     };
     let (record, token) = app.sessions.create(owner).await?;
     place.made(&record);
+    register_in_directory(app, &record, &token).await;
     if let Some(c) = &consent {
         app.sessions.record_consent(record.id, c).await?;
     }
     Ok((record, token))
+}
+
+/// In a cluster: where the session lives, so a socket on another node can watch it. A
+/// directory Redis cannot take now only costs that (sockets on this node work as ever).
+async fn register_in_directory(
+    app: &AppState,
+    record: &actors::session::SessionRecord,
+    token: &str,
+) {
+    let Some(remote) = &app.engines.remote else {
+        return;
+    };
+    let entry = crate::cluster::events::DirectoryEntry {
+        owner: remote.cluster().node.clone(),
+        url: match app.settings.cluster.advertise_url.trim() {
+            "" => app.public_url.to_string(),
+            own => own.to_owned(),
+        },
+        token_hash: crate::sessions::token_hash(token),
+        tenant: record.tenant.clone(),
+        token_expires_ms: record
+            .created_ms
+            .saturating_add(app.settings.sessions.max_lifetime_secs.saturating_mul(1000)),
+    };
+    if let Err(e) = remote.events.register(record.id, &entry).await {
+        tracing::warn!(session = %record.id, error = %e, "session not in the cluster's directory");
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

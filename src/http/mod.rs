@@ -15,6 +15,7 @@ pub mod comparisons;
 mod cors;
 mod envelope;
 mod error;
+mod events;
 pub mod extract;
 mod headers;
 mod health;
@@ -154,6 +155,7 @@ pub fn router(state: AppState) -> Router {
             get(kyc::session_status).delete(privacy::erase),
         )
         .route("/api/v1/sessions/{id}/export", get(privacy::export))
+        .route("/api/v1/sessions/{id}/events", get(events::since))
         .route("/api/v1/sessions/{id}/consent", post(kyc::record_consent))
         .route(
             "/api/v1/id-capture/{session_id}",

@@ -3,7 +3,7 @@
 //! `/api/v1/docs` that renders it (self-contained: no script from elsewhere).
 
 use super::{
-    ErrorEnvelope, admin, admin_tenants, health, intake, kyc, metrics, privacy, tenant_api,
+    ErrorEnvelope, admin, admin_tenants, events, health, intake, kyc, metrics, privacy, tenant_api,
     webhook_api, ws,
 };
 use axum::http::{HeaderValue, header};
@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         kyc::session_status,
         privacy::erase,
         privacy::export,
+        events::since,
         kyc::record_consent,
         intake::id_capture,
         kyc::id_capture_status,

@@ -8,7 +8,7 @@
 //! disabled is closed at its next ping.
 
 use super::auth::SessionAccess;
-use super::extract::Query;
+use super::extract::{Path, Query};
 use super::kyc::ClientIp;
 use super::{ApiError, AppState};
 use crate::records::normal_origin;
@@ -28,13 +28,16 @@ use tokio::time::Instant;
 const QUEUE: usize = 64;
 const BUFFER: usize = 4 * 1024;
 /// Close code asking the client to reconnect (with `since`).
-const TRY_AGAIN: u16 = 1013;
+pub(super) const TRY_AGAIN: u16 = 1013;
 
 /// The query besides `token` (which [`SessionAccess`] reads).
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
     #[serde(default)]
     pub since: u64,
+    /// Read by [`SessionAccess`]; here for a session another node holds.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// The upgrade: the token is checked before the socket opens.
@@ -55,12 +58,27 @@ pub struct WsQuery {
     ))]
 pub async fn watch(
     State(app): State<AppState>,
-    access: SessionAccess,
+    Path(path_id): Path<String>,
+    access: Result<SessionAccess, ApiError>,
     Query(q): Query<WsQuery>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let access = match access {
+        Ok(a) => a,
+        // Not a session of this node's: in a cluster, perhaps another node's.
+        Err(refused @ (ApiError::NotFound(_) | ApiError::Unauthorized | ApiError::Forbidden)) => {
+            let id = super::auth::parse_session_id(&path_id)?;
+            return match super::events::remote_session(&app, id, q.token.as_deref()).await {
+                Some((bus, entry)) => {
+                    watch_remote(&app, id, bus, entry, q, client, &headers, upgrade)
+                }
+                None => Err(refused),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let id = access.session.id();
     let tenant = access.session.record().tenant.clone();
     check_origin(&app, tenant.as_deref(), headers.get(header::ORIGIN))?;
@@ -78,23 +96,42 @@ pub async fn watch(
         tenant,
         tenants: std::sync::Arc::clone(&app.tenants),
     };
-    let upgrade = upgrade.map_err(|e| {
-        ApiError::BadRequest(format!("this endpoint takes WebSocket connections: {e}"))
-    })?;
     let sessions = app.sessions.clone();
     let s = &app.settings.sessions;
     let (ping, dead) = (s.ws_ping(), s.ws_dead());
+    upgraded(upgrade, id, move |mut socket| async move {
+        let _slot = slot;
+        let ended = run(&mut socket, &sessions, &watcher, id, q.since, ping, dead).await;
+        // The closing handshake without the sessions: a server that stops does not wait for
+        // clients slow to answer it.
+        drop((sessions, watcher));
+        (socket, ended)
+    })
+}
+
+/// The upgrade with this module's buffers and limits: `upgrade` checked, then `serve` runs
+/// on the socket (its `Some((code, reason))` closes it).
+fn upgraded<F, Fut>(
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    id: SessionId,
+    serve: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(WebSocket) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = (WebSocket, Result<Option<(u16, &'static str)>, axum::Error>)>
+        + Send
+        + 'static,
+{
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::BadRequest(format!("this endpoint takes WebSocket connections: {e}"))
+    })?;
     Ok(upgrade
         .read_buffer_size(BUFFER)
         .write_buffer_size(BUFFER)
         .max_message_size(MESSAGE_MAX)
         .max_frame_size(MESSAGE_MAX)
-        .on_upgrade(move |mut socket| async move {
-            let _slot = slot;
-            let ended = run(&mut socket, &sessions, &watcher, id, q.since, ping, dead).await;
-            // The closing handshake without the sessions: a server that stops does not wait
-            // for clients slow to answer it.
-            drop((sessions, watcher));
+        .on_upgrade(move |socket| async move {
+            let (mut socket, ended) = serve(socket).await;
             match ended {
                 Ok(Some((code, reason))) => close(&mut socket, code, reason).await,
                 Ok(None) => {}
@@ -102,6 +139,49 @@ pub async fn watch(
             }
         })
         .into_response())
+}
+
+/// The socket of a session another node holds (found in the cluster's directory).
+#[allow(clippy::too_many_arguments)]
+fn watch_remote(
+    app: &AppState,
+    id: SessionId,
+    bus: std::sync::Arc<crate::cluster::events::EventBus>,
+    entry: crate::cluster::events::DirectoryEntry,
+    q: WsQuery,
+    client: String,
+    headers: &HeaderMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    check_origin(app, entry.tenant.as_deref(), headers.get(header::ORIGIN))?;
+    let slot = app
+        .websockets
+        .take(Some(client))
+        .map_err(|full| ApiError::AtCapacity(full.describe("WebSockets")))?;
+    let redact = !entry
+        .tenant
+        .as_deref()
+        .and_then(|t| app.tenants.get(t))
+        .is_some_and(|t| t.options.show_scores);
+    let s = &app.settings.sessions;
+    let (ping, dead) = (s.ws_ping(), s.ws_dead());
+    let token = q.token.unwrap_or_default();
+    upgraded(upgrade, id, move |mut socket| async move {
+        let _slot = slot;
+        let ended = super::events::run_remote(
+            &mut socket,
+            &bus,
+            &entry,
+            id,
+            &token,
+            q.since,
+            redact,
+            ping,
+            dead,
+        )
+        .await;
+        (socket, ended)
+    })
 }
 
 /// The largest message (and frame) a client may send: it sends pongs and close frames only.

@@ -69,6 +69,9 @@ pub struct ClusterSettings {
     pub role: Role,
     /// This node's name in Redis and `/admin/tree`; empty: host name and process id.
     pub node_name: String,
+    /// The URL other nodes reach this node at (to replay a session's events for a socket they
+    /// hold); empty: `server.public_url`, which is right only when it reaches this very node.
+    pub advertise_url: String,
     /// A job a worker has held this long without a sign of life is taken by another worker
     /// (`XAUTOCLAIM`). A working worker renews its jobs every third of it.
     pub visibility_timeout_secs: f64,
@@ -87,6 +90,7 @@ impl Default for ClusterSettings {
         Self {
             role: Role::All,
             node_name: String::new(),
+            advertise_url: String::new(),
             visibility_timeout_secs: 30.0,
             max_deliveries: 3,
             job_timeout_secs: 300.0,

@@ -191,20 +191,27 @@ async fn wait_for_engines(server: &Server, n: usize, engines: &[&Engine]) -> Val
 
 /// The node (in-process) of a cluster on `redis`.
 async fn node(role: &str, redis: &Redis) -> Server {
+    let name = if role == "api" { "api-a" } else { "all-a" };
+    named_node(role, name, redis, None).await
+}
+
+/// [`node`] named `name`, its records in MariaDB at `db` when given (shared by the nodes).
+async fn named_node(role: &str, name: &str, redis: &Redis, db: Option<&str>) -> Server {
     let key = master_key();
     let url = redis.url();
-    spawn(&[
+    let mut vars = vec![
         ("KYC__CLUSTER__ROLE", role),
         ("KYC__REDIS__URL", url.as_str()),
         ("KYC__SECURITY__MASTER_KEY", key.as_str()),
         ("KYC__CLUSTER__VISIBILITY_TIMEOUT_SECS", VISIBILITY),
-        (
-            "KYC__CLUSTER__NODE_NAME",
-            if role == "api" { "api-a" } else { "all-a" },
-        ),
+        ("KYC__CLUSTER__NODE_NAME", name),
         ("KYC__ADMIN__TOKEN", ADMIN),
-    ])
-    .await
+        ("KYC__SESSIONS__RATE_PER_IP_PER_MINUTE", "100000"),
+    ];
+    if let Some(db) = db {
+        vars.push(("KYC__DATABASE__URL", db));
+    }
+    spawn(&vars).await
 }
 
 /// Every event numbered once, in order, none missing.
@@ -432,5 +439,135 @@ async fn wait_for_all(server: &Server, up: bool) {
             if up { "up" } else { "down" }
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_api_nodes_share_a_sessions_events_and_one_tenant_limit() {
+    let redis = Redis::start();
+    let db = super::records_db::TestDb::create().await;
+    let db_url = db.url_via(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let e1 = Engine::start(dir.path(), "engine-1", &redis);
+    let e2 = Engine::start(dir.path(), "engine-2", &redis);
+    let a = named_node("api", "api-a", &redis, Some(&db_url)).await;
+    let b = named_node("api", "api-b", &redis, Some(&db_url)).await;
+    wait_for_engines(&a, 2, &[&e1, &e2]).await;
+    wait_for_engines(&b, 2, &[&e1, &e2]).await;
+    let clip = video(dir.path(), "img1.jpg", 4);
+
+    // Created on A, watched on B (from the start, and a second socket joining later with
+    // `since`), uploads sent to A: B shows every event, in order, none missing.
+    let c = Client::create(&a).await;
+    let ws = |s: &Server| s.address.replace("http://", "ws://");
+    let on_b = c.ws_url.replace(&ws(&a), &ws(&b));
+    assert_ne!(on_b, c.ws_url, "{on_b}");
+    let mut watch_b = watch_url(&format!("{on_b}&since=0")).await;
+    let mut watch_a = c.watch(0).await;
+    let card = card_image("img1.jpg", 1721);
+    let (s, body) = c.upload("/api/v1/id-capture", card, "card.png").await;
+    assert_eq!(s, 202, "{body}");
+    watch_b.state(STEP, "id_accepted").await;
+    let joined_at = watch_b
+        .events
+        .last()
+        .and_then(|e| e["seq"].as_u64())
+        .unwrap_or(0);
+    let mut late_b = watch_url(&format!("{on_b}&since={joined_at}")).await;
+    let clip_bytes = std::fs::read(&clip).expect("clip");
+    let (s, body) = c
+        .upload("/api/v1/face-video", clip_bytes, "selfie.mp4")
+        .await;
+    assert_eq!(s, 202, "{body}");
+    watch_b.state(STEP, "video_accepted").await;
+    let (s, body) = c.compare().await;
+    assert_eq!(s, 202, "{body}");
+    let done = |e: &Value| e["state"] == "decided" || e["state"] == "failed";
+    let last_b = watch_b.until(STEP, done).await;
+    let last_a = watch_a.until(STEP, done).await;
+    assert_eq!(last_b["decision"], "verified", "{last_b}");
+    assert_eq!(last_b["seq"], last_a["seq"]);
+    assert_no_gap(&watch_b);
+    assert_eq!(
+        watch_b.seqs().first(),
+        Some(&1),
+        "B missed the first events"
+    );
+    let journaled = |w: &Watcher| -> Vec<u64> {
+        w.events
+            .iter()
+            .filter(|e| e["transient"] != true)
+            .filter_map(|e| e["seq"].as_u64())
+            .collect()
+    };
+    assert_eq!(
+        journaled(&watch_b),
+        journaled(&watch_a),
+        "B and A saw other events"
+    );
+    late_b.until(STEP, done).await;
+    assert_no_gap(&late_b);
+    assert_eq!(
+        late_b.seqs().first(),
+        Some(&(joined_at + 1)),
+        "the late socket's replay"
+    );
+    // A session neither B nor the directory knows: refused as ever.
+    let unknown = format!("{}/ws/kyc/{}?token=nope", ws(&b), uuid::Uuid::new_v4());
+    assert!(tokio_tungstenite::connect_async(unknown).await.is_err());
+
+    // One tenant limit across both nodes: N sessions a minute, N + k attempts → k refused.
+    let n = 3u64;
+    let path = format!("/admin/tenants/{}", b.tenant_id);
+    let body = serde_json::json!({ "options": { "sessionsPerMinute": n } });
+    let (s, body) = b
+        .with_bearer(reqwest::Method::PATCH, &path, ADMIN, Some(body))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    // The other node reads the tenants again within `tenants::RELOAD_EVERY`.
+    tokio::time::sleep(kyc::tenants::RELOAD_EVERY + Duration::from_secs(1)).await;
+    // Not across a minute's turn (the window is the clock minute).
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        % 60;
+    if second > 50 {
+        tokio::time::sleep(Duration::from_secs(61 - second)).await;
+    }
+    let mut refused = 0;
+    for i in 0..(n + 2) {
+        let via = if i % 2 == 0 { &a } else { &b };
+        let r = via
+            .client
+            .post(via.url("/api/v1/sessions"))
+            .header("x-api-key", &b.api_key)
+            .json(&super::helpers::consent())
+            .send()
+            .await
+            .expect("send");
+        match r.status().as_u16() {
+            201 => {}
+            429 => {
+                assert!(r.headers().contains_key("retry-after"));
+                refused += 1;
+            }
+            other => panic!("{other}: {}", r.text().await.unwrap_or_default()),
+        }
+    }
+    assert_eq!(refused, 2, "N + 2 attempts over two nodes: 2 refused");
+    drop((e1, e2));
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A socket on `url` (a WebSocket URL with its token and `since`).
+async fn watch_url(url: &str) -> Watcher {
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .unwrap_or_else(|e| panic!("websocket {url}: {e}"));
+    Watcher {
+        ws,
+        events: Vec::new(),
     }
 }

@@ -235,6 +235,9 @@ impl SessionActorState {
         }
         self.record = next;
         self.watchers.retain(|w| w.try_send(event.clone()).is_ok());
+        if let Some(p) = &self.pipeline {
+            p.published(&event);
+        }
         Ok(event)
     }
 
@@ -254,6 +257,9 @@ impl SessionActorState {
             transient: true,
         };
         self.watchers.retain(|w| w.try_send(event.clone()).is_ok());
+        if let Some(p) = &self.pipeline {
+            p.published(&event);
+        }
     }
 
     /// Starts the pending job, if any, on its own task; the actor hears when it ends.

@@ -130,6 +130,10 @@ pub trait Pipeline: Send + Sync + 'static {
     fn job_limits(&self) -> JobLimits {
         JobLimits::default()
     }
+
+    /// Every event the session sends its watchers (journaled or transient), for watchers
+    /// elsewhere (another node's WebSockets). Must not block.
+    fn published(&self, _event: &super::SessionEvent) {}
 }
 
 /// What a job may cost before its session gives it up.
