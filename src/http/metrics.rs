@@ -40,6 +40,9 @@ pub async fn render(app: &AppState) -> String {
     stages(&mut out, app.sessions.metrics());
     live_frames(&mut out, app.sessions.live_stats());
     engines(&mut out, &app.engines.status());
+    if let Some(remote) = &app.engines.remote {
+        cluster(&mut out, remote);
+    }
     out.push_str(&app.records.prometheus());
     out
 }
@@ -246,4 +249,65 @@ pub async fn metrics(State(app): State<AppState>, headers: axum::http::HeaderMap
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     res
+}
+
+/// The cluster through Redis: whether Redis answers, the nodes and engine workers alive, and
+/// what this node's jobs cost in transport.
+fn cluster(out: &mut String, remote: &crate::cluster::remote::Remote) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = remote.cluster();
+    let t = &remote.stats;
+    let series: [(&str, &str, &str, u64); 8] = [
+        (
+            "kyc_cluster_redis_up",
+            "1 while Redis answers, 0 while this node is degraded.",
+            "gauge",
+            u64::from(c.is_up()),
+        ),
+        (
+            "kyc_cluster_nodes",
+            "Nodes alive in the cluster.",
+            "gauge",
+            c.nodes().len() as u64,
+        ),
+        (
+            "kyc_cluster_engine_workers",
+            "Engine workers alive in the cluster.",
+            "gauge",
+            c.engine_workers() as u64,
+        ),
+        (
+            "kyc_cluster_jobs_total",
+            "Jobs this node sent through Redis.",
+            "counter",
+            t.jobs.load(Relaxed),
+        ),
+        (
+            "kyc_cluster_jobs_failed_total",
+            "Jobs sent through Redis that failed or timed out.",
+            "counter",
+            t.failed.load(Relaxed),
+        ),
+        (
+            "kyc_cluster_bytes_sent_total",
+            "Bytes of jobs sent through Redis.",
+            "counter",
+            t.bytes_sent.load(Relaxed),
+        ),
+        (
+            "kyc_cluster_bytes_received_total",
+            "Bytes of results received through Redis.",
+            "counter",
+            t.bytes_received.load(Relaxed),
+        ),
+        (
+            "kyc_cluster_overhead_ms_total",
+            "Time of answered jobs beyond their workers' own, summed (ms).",
+            "counter",
+            t.overhead_ms.load(Relaxed),
+        ),
+    ];
+    for (name, help, kind, value) in series {
+        single(out, name, help, kind, value);
+    }
 }

@@ -277,6 +277,11 @@ async fn engine_workers_in_other_processes_decide_sessions_and_take_over_a_kille
         c["transport"]["jobs"].as_u64().unwrap_or(0) >= 2,
         "the card's face and the video went through Redis: {c:#}"
     );
+    let metrics = api.metrics().await;
+    for series in ["kyc_cluster_redis_up 1", "kyc_cluster_engine_workers 2"] {
+        assert!(metrics.contains(series), "{series} not in /metrics:\n{metrics}");
+    }
+    assert!(!metrics.contains("kyc_cluster_jobs_total 0\n"), "{metrics}");
     let (status, tree) = api
         .with_bearer(reqwest::Method::GET, "/admin/tree", ADMIN, None)
         .await;
