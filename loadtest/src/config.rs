@@ -25,8 +25,9 @@ pub const DEFAULT_PATH: &str = "/healthz";
                   comes first. Only loopback targets (127.0.0.0/8, localhost, ::1) are accepted.\n\n\
                   Exit status: 0 when every request got a 2xx answer, 1 when any failed, \
                   2 on bad arguments.\n\n\
-                  `loadtest sessions --help` describes the other scenario: thousands of KYC \
-                  sessions, each with an open WebSocket."
+                  `loadtest sessions --help` and `loadtest flow --help` describe the other \
+                  scenarios: thousands of KYC sessions, each with an open WebSocket; whole \
+                  verifications (ID card, selfie video, comparison) by a few virtual users."
 )]
 pub struct Cli {
     /// Server to load, e.g. http://127.0.0.1:8080 (loopback hosts only, plain http).

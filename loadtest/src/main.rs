@@ -1,21 +1,30 @@
 //! `loadtest` binary: parse, validate, run, print; exit 0 (all ok), 1 (something failed),
 //! 2 (bad arguments, or the run cannot start). `loadtest sessions …` runs the KYC sessions
-//! scenario; any other command line is the GET scenario.
+//! scenario, `loadtest flow …` whole verifications; any other command line is the GET scenario.
 
 use std::ffi::OsString;
+use std::fmt::Display;
 use std::process::ExitCode;
 
 use clap::Parser;
-use loadtest::sessions::{SessionsCli, run_sessions};
-use loadtest::{Cli, run};
+use loadtest::flow::{FlowCli, FlowReport, run_flow};
+use loadtest::sessions::{SessionsCli, SessionsReport, run_sessions};
+use loadtest::{Cli, Report, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "sessions") {
-        let argv =
-            std::iter::once(OsString::from("loadtest sessions")).chain(args.into_iter().skip(2));
-        return sessions(argv).await;
+    let scenario = args.get(1).and_then(|a| a.to_str()).unwrap_or_default();
+    if matches!(scenario, "sessions" | "flow") {
+        let name = format!("loadtest {scenario}");
+        let argv: Vec<OsString> = std::iter::once(OsString::from(&name))
+            .chain(args.iter().skip(2).cloned())
+            .collect();
+        return if scenario == "sessions" {
+            sessions(&name, argv).await
+        } else {
+            flow(&name, argv).await
+        };
     }
 
     let cli = match Cli::try_parse_from(args) {
@@ -26,51 +35,73 @@ async fn main() -> ExitCode {
     let json = cli.json;
     let cfg = match cli.into_config() {
         Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("loadtest: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return cannot_start("loadtest", e),
     };
-
-    let report = run(&cfg).await;
-    if json {
-        println!("{}", report.to_json());
-    } else {
-        println!("{report}");
-    }
-    if report.all_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    finish(&run(&cfg).await, json)
 }
 
-async fn sessions(argv: impl Iterator<Item = OsString>) -> ExitCode {
-    let cli = match SessionsCli::try_parse_from(argv) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
-    };
+async fn sessions(name: &str, argv: Vec<OsString>) -> ExitCode {
+    let cli = SessionsCli::try_parse_from(argv).unwrap_or_else(|e| e.exit());
     let json = cli.json;
     let cfg = match cli.into_config() {
         Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("loadtest sessions: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return cannot_start(name, e),
     };
-    let report = match run_sessions(&cfg).await {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("loadtest sessions: {e}");
-            return ExitCode::from(2);
-        }
+    match run_sessions(&cfg).await {
+        Ok(report) => finish(&report, json),
+        Err(e) => cannot_start(name, e),
+    }
+}
+
+async fn flow(name: &str, argv: Vec<OsString>) -> ExitCode {
+    let cli = FlowCli::try_parse_from(argv).unwrap_or_else(|e| e.exit());
+    let json = cli.json;
+    let cfg = match cli.into_config() {
+        Ok(cfg) => cfg,
+        Err(e) => return cannot_start(name, e),
     };
+    match run_flow(&cfg).await {
+        Ok(report) => finish(&report, json),
+        Err(e) => cannot_start(name, e),
+    }
+}
+
+/// Exit status 2, saying why on stderr.
+fn cannot_start(name: &str, why: impl Display) -> ExitCode {
+    eprintln!("{name}: {why}");
+    ExitCode::from(2)
+}
+
+/// A scenario's report, as the binary prints it.
+trait Finished: Display {
+    fn json(&self) -> String;
+    fn ok(&self) -> bool;
+}
+
+macro_rules! finished {
+    ($($report:ty),*) => {$(
+        impl Finished for $report {
+            fn json(&self) -> String {
+                self.to_json()
+            }
+            fn ok(&self) -> bool {
+                self.all_ok()
+            }
+        }
+    )*};
+}
+
+finished!(Report, SessionsReport, FlowReport);
+
+/// Prints `report` (one JSON object with `json`, text otherwise); exit 0 when all went well,
+/// 1 otherwise.
+fn finish(report: &impl Finished, json: bool) -> ExitCode {
     if json {
-        println!("{}", report.to_json());
+        println!("{}", report.json());
     } else {
         println!("{report}");
     }
-    if report.all_ok() {
+    if report.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -279,7 +279,10 @@ async fn engine_workers_in_other_processes_decide_sessions_and_take_over_a_kille
     );
     let metrics = api.metrics().await;
     for series in ["kyc_cluster_redis_up 1", "kyc_cluster_engine_workers 2"] {
-        assert!(metrics.contains(series), "{series} not in /metrics:\n{metrics}");
+        assert!(
+            metrics.contains(series),
+            "{series} not in /metrics:\n{metrics}"
+        );
     }
     assert!(!metrics.contains("kyc_cluster_jobs_total 0\n"), "{metrics}");
     let (status, tree) = api

@@ -33,7 +33,7 @@ impl Fault {
     }
 
     /// An HTTP call of `step` that reqwest gave up on.
-    fn http(step: &str, err: &reqwest::Error) -> Self {
+    pub fn http(step: &str, err: &reqwest::Error) -> Self {
         if is_out_of_descriptors(err) {
             Self::new("too_many_open_files")
         } else {
@@ -41,7 +41,8 @@ impl Fault {
         }
     }
 
-    fn status(step: &str, status: StatusCode) -> Self {
+    /// An HTTP call of `step` answered with an unexpected `status`.
+    pub fn status(step: &str, status: StatusCode) -> Self {
         Self(format!("{step}_status_{}", status.as_u16()))
     }
 
@@ -87,12 +88,7 @@ pub async fn create_session(cfg: &SessionsConfig) -> Result<Created, Fault> {
         .client()
         .post(cfg.endpoint("/api/v1/sessions"))
         .header("x-api-key", cfg.api_key())
-        .json(&serde_json::json!({
-            "consent": {
-                "version": "loadtest",
-                "purposes": ["identity_verification", "biometric_processing"],
-            }
-        }))
+        .json(&consent_body("loadtest"))
         .send()
         .await
         .map_err(|e| Fault::http(STEP, &e))?;
@@ -103,10 +99,26 @@ pub async fn create_session(cfg: &SessionsConfig) -> Result<Created, Fault> {
         return Err(Fault::status(STEP, status));
     }
     let body = response.bytes().await.map_err(|e| Fault::http(STEP, &e))?;
+    parse_created(cfg.base(), &body)
+}
+
+/// The body of `POST /api/v1/sessions`: consent `version` to both purposes a verification needs.
+pub fn consent_body(version: &str) -> serde_json::Value {
+    serde_json::json!({
+        "consent": {
+            "version": version,
+            "purposes": ["identity_verification", "biometric_processing"],
+        }
+    })
+}
+
+/// The session in a 201 answer's `body`, watched on `base`'s host; `create_bad_answer` unless
+/// it is an envelope with the id, token and a `wsUrl` of `/ws/kyc/{id}?token=…`.
+pub fn parse_created(base: &Url, body: &[u8]) -> Result<Created, Fault> {
     let bad = || Fault::new("create_bad_answer");
-    let envelope: Envelope<CreatedData> = serde_json::from_slice(&body).map_err(|_| bad())?;
+    let envelope: Envelope<CreatedData> = serde_json::from_slice(body).map_err(|_| bad())?;
     let data = envelope.data.filter(|_| envelope.success).ok_or_else(bad)?;
-    let ws_url = watch_url(cfg.base(), &data.ws_url, &data.session_id).ok_or_else(bad)?;
+    let ws_url = watch_url(base, &data.ws_url, &data.session_id).ok_or_else(bad)?;
     Ok(Created {
         session_id: data.session_id,
         token: data.token,

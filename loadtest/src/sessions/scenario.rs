@@ -163,7 +163,7 @@ pub async fn run_sessions(cfg: &SessionsConfig) -> Result<SessionsReport, SetupE
     }
     let (w, h) = FRAME_SIZE;
     let frame = card_frame_png(w, h)?;
-    wait_ready(cfg).await?;
+    wait_ready(cfg.client(), cfg.endpoint("/readyz"), cfg.wait()).await?;
     let rss_before = cfg.server_pid().map(host::vm_rss_kb).transpose()?;
 
     let start = Instant::now();
@@ -245,15 +245,19 @@ pub async fn run_sessions(cfg: &SessionsConfig) -> Result<SessionsReport, SetupE
     Ok(report)
 }
 
-/// Polls `GET /readyz` until it answers 200, for at most `cfg.wait()`.
-async fn wait_ready(cfg: &SessionsConfig) -> Result<(), SetupError> {
-    if cfg.wait().is_zero() {
+/// Polls `url` (the server's `GET /readyz`) until it answers 200, for at most `wait` (zero: not
+/// at all).
+pub async fn wait_ready(
+    client: &reqwest::Client,
+    url: reqwest::Url,
+    wait: Duration,
+) -> Result<(), SetupError> {
+    if wait.is_zero() {
         return Ok(());
     }
-    let url = cfg.endpoint("/readyz");
-    let until = Instant::now() + cfg.wait();
+    let until = Instant::now() + wait;
     loop {
-        let ready = timeout_at(until, cfg.client().get(url.clone()).send()).await;
+        let ready = timeout_at(until, client.get(url.clone()).send()).await;
         match ready {
             Ok(Ok(r)) if r.status().is_success() => return Ok(()),
             Err(_) => break,
@@ -266,7 +270,7 @@ async fn wait_ready(cfg: &SessionsConfig) -> Result<(), SetupError> {
     }
     Err(SetupError::NotReady {
         url: url.to_string(),
-        secs: cfg.wait().as_secs(),
+        secs: wait.as_secs(),
     })
 }
 
