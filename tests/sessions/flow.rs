@@ -232,3 +232,20 @@ async fn a_socket_dropped_mid_processing_gets_exactly_the_missed_events_on_recon
     );
     server.stop().await;
 }
+
+/// The media of the `loadtest flow` benchmark (BENCHMARKS.md): a generated 주민등록증 with a
+/// real photo (`card.png`) and a selfie clip of the same person (`selfie.mp4`), written to
+/// `KYC_BENCH_MEDIA` (a folder). Not a test:
+/// `KYC_BENCH_MEDIA=/tmp/bench cargo test --release --test sessions bench_media -- --ignored`
+#[test]
+#[ignore = "writes the flow benchmark's media: run it by name with --ignored"]
+fn bench_media() {
+    let dir = std::path::PathBuf::from(
+        std::env::var("KYC_BENCH_MEDIA").expect("KYC_BENCH_MEDIA names the folder to write to"),
+    );
+    std::fs::create_dir_all(&dir).expect("the folder");
+    std::fs::write(dir.join("card.png"), card_image("img1.jpg", 1801)).expect("card.png");
+    let clip = video(&dir, "img1.jpg", 4);
+    std::fs::rename(&clip, dir.join("selfie.mp4")).expect("selfie.mp4");
+    println!("{}", dir.display());
+}
