@@ -79,7 +79,7 @@ impl Application {
             .context("cannot make the webhook client")?
             .spawn();
         let cluster_tasks = match &cluster {
-            Some(c) => start_cluster(c, &settings, &engines)?,
+            Some(c) => start_cluster(c, &settings, &engines, sessions.media().master())?,
             None => Vec::new(),
         };
         let state = AppState::new(settings, engines, sessions, records, tenants, address);
@@ -187,17 +187,17 @@ fn start_cluster(
     cluster: &Arc<Cluster>,
     settings: &Arc<Settings>,
     engines: &Arc<Engines>,
+    master: Arc<crate::crypto::MasterKey>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut tasks = Vec::new();
     if engines.face.is_some() {
-        let master =
-            crate::media::master::resolve(settings).context("cannot load the master key")?;
         let worker = Worker::new(
             Arc::clone(cluster),
             Arc::clone(engines),
             master,
             Arc::clone(settings),
-        );
+        )
+        .context("cannot make the engine worker's work folder")?;
         tasks.extend(worker.spawn());
     }
     let e = Arc::clone(engines);

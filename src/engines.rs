@@ -10,7 +10,7 @@ use crate::crypto::DataKey;
 use crate::models;
 use crate::settings::Settings;
 use crate::verify::{FaceSample, IdFace, Progress, VerifyOptions, analyse_video};
-use actors::{FacePool, PoolConfig, PoolStatus};
+use actors::{FacePool, PoolConfig, PoolError, PoolStatus};
 use std::path::PathBuf;
 use std::sync::Arc;
 use vision::face::engine::{EngineConfig, EngineKind, ModelPaths};
@@ -112,12 +112,17 @@ pub enum EngineError {
     Unavailable(String),
 }
 
+/// A session's data key as an engine job needs it.
+pub struct JobKey {
+    pub key: DataKey,
+    /// Its stored form (wrapped by the master key), which travels with a remote job.
+    pub wrapped: Vec<u8>,
+}
+
 /// A selfie video to analyse, with what a remote worker needs to open it.
 pub struct VideoWork<'a> {
     pub session: uuid::Uuid,
-    pub key: &'a DataKey,
-    /// The session's data key as stored (wrapped by the master key).
-    pub wrapped_key: &'a [u8],
+    pub key: &'a JobKey,
     /// The video in clear, in a file of this node's.
     pub path: PathBuf,
     pub ext: String,
@@ -196,17 +201,28 @@ impl Engines {
         }
     }
 
-    /// Whether new work can be taken at all; `Err` says why not (503 with Retry-After).
+    /// Whether new work can be taken at all; `Err` says why not (`/readyz`; 503 with
+    /// Retry-After for an upload).
     pub fn can_take_work(&self) -> Result<(), String> {
         if self.face.as_ref().is_some_and(FacePool::is_ready)
             || self.remote.as_ref().is_some_and(|r| r.available())
         {
-            Ok(())
-        } else {
-            Err(self
-                .degraded()
-                .unwrap_or_else(|| "the engine pool is not ready".into()))
+            return Ok(());
         }
+        Err(match &self.face {
+            Some(face) => {
+                let s = face.status();
+                format!(
+                    "face pool: {}/{} workers loaded{}",
+                    s.workers_loaded,
+                    s.workers,
+                    s.last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+                )
+            }
+            None => self
+                .degraded()
+                .unwrap_or_else(|| "no engine worker can be reached".into()),
+        })
     }
 
     /// The remote workers when they can take a job now (preferred in a cluster, so the work
@@ -237,7 +253,6 @@ impl Engines {
                     JobKind::Video,
                     work.session,
                     work.key,
-                    work.wrapped_key,
                     params,
                     &body,
                     progress,
@@ -257,25 +272,26 @@ impl Engines {
             .map_err(EngineError::Failed)
     }
 
-    /// The face on an encoded image (the card's photo), on a worker of the cluster or here.
+    /// The face on a decoded image (the card's photo): on a worker of the cluster (sent as
+    /// PNG, lossless), or on this node's pool as it is.
     pub async fn face(
         &self,
         session: uuid::Uuid,
-        key: &DataKey,
-        wrapped_key: &[u8],
-        image: Vec<u8>,
+        key: &JobKey,
+        image: &vision::opencv::core::Mat,
     ) -> Result<FaceResult, EngineError> {
         if let Some(remote) = self.remote_now() {
+            let mut png = vision::opencv::core::Vector::<u8>::new();
+            vision::opencv::imgcodecs::imencode(
+                ".png",
+                image,
+                &mut png,
+                &vision::opencv::core::Vector::new(),
+            )
+            .map_err(|e| EngineError::Unavailable(format!("cannot encode the image: {e}")))?;
+            let params = JobParams::Face;
             match remote
-                .run(
-                    JobKind::Face,
-                    session,
-                    key,
-                    wrapped_key,
-                    JobParams::Face,
-                    &image,
-                    &|_| {},
-                )
+                .run(JobKind::Face, session, key, params, png.as_slice(), &|_| {})
                 .await
             {
                 Ok(r) => return r.map_err(EngineError::Failed),
@@ -285,18 +301,19 @@ impl Engines {
                 Err(e) => return Err(EngineError::Unavailable(e.to_string())),
             }
         }
-        face_here(self.local()?, image.into())
+        let frame = vision::SharedFrame::from_mat(image)
+            .map_err(|e| EngineError::Failed(failure(&PoolError::from(e))))?;
+        self.local()?
+            .analyze_frame(frame)
             .await
-            .map_err(EngineError::Failed)
+            .map(|a| face_result(&a))
+            .map_err(|e| EngineError::Failed(failure(&e)))
     }
 
     fn local(&self) -> Result<&FacePool, EngineError> {
-        self.face.as_ref().ok_or_else(|| {
-            EngineError::Unavailable(
-                self.degraded()
-                    .unwrap_or_else(|| "no engine worker can be reached".into()),
-            )
-        })
+        self.face
+            .as_ref()
+            .ok_or_else(|| EngineError::Unavailable(self.can_take_work().err().unwrap_or_default()))
     }
 
     /// Stops the pools after the HTTP server has stopped.
@@ -336,38 +353,32 @@ pub async fn video_here(
     }
 }
 
-/// The face on an encoded image, analysed on `pool`.
+/// The face on an encoded image, analysed on `pool` (a remote face job).
 pub async fn face_here(pool: &FacePool, image: Arc<[u8]>) -> Result<FaceResult, Failure> {
-    match pool.analyze(image).await {
-        Ok(a) => Ok(FaceResult {
-            sample: FaceSample::of(&a),
-            info: IdFace::of(&a),
-        }),
-        Err(e) => Err(Failure {
-            code: e.code().into(),
-            message: e.to_string(),
-            bad_input: e.is_bad_input(),
-        }),
+    pool.analyze(image)
+        .await
+        .map(|a| face_result(&a))
+        .map_err(|e| failure(&e))
+}
+
+fn face_result(a: &vision::FaceAnalysis) -> FaceResult {
+    FaceResult {
+        sample: FaceSample::of(a),
+        info: IdFace::of(a),
+    }
+}
+
+/// A pool's refusal as it travels.
+fn failure(e: &PoolError) -> Failure {
+    Failure {
+        code: e.code().into(),
+        message: e.to_string(),
+        bad_input: e.is_bad_input(),
     }
 }
 
 impl Readiness for Engines {
     fn ready(&self) -> Result<(), String> {
-        if let Some(face) = &self.face {
-            if face.is_ready() {
-                return Ok(());
-            }
-            if self.remote.as_ref().is_some_and(|r| r.available()) {
-                return Ok(());
-            }
-            let s = face.status();
-            return Err(format!(
-                "face pool: {}/{} workers loaded{}",
-                s.workers_loaded,
-                s.workers,
-                s.last_error.map(|e| format!(" ({e})")).unwrap_or_default()
-            ));
-        }
         self.can_take_work()
     }
 }

@@ -32,8 +32,6 @@ pub enum ClusterError {
     BadUrl(String),
     #[error("Redis cannot be reached: {0}")]
     Down(String),
-    #[error("no engine worker is running (none has announced itself in Redis)")]
-    NoWorker,
     #[error("the engine job timed out after {0:?} without an answer")]
     Timeout(Duration),
     #[error("a job could not be made or read: {0}")]

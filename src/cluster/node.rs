@@ -40,6 +40,7 @@ impl EngineNode {
             .await?
             .context("an engine node needs redis.url: it takes its work from Redis")?;
         let master = crate::media::master::resolve(&settings)
+            .map(Arc::new)
             .context("cannot load the master key (every node of a cluster needs the same)")?;
         let (listener, address) = crate::app::listen(&settings).await?;
         let engines = Arc::new(
@@ -52,7 +53,8 @@ impl EngineNode {
             Arc::clone(&engines),
             master,
             Arc::clone(&settings),
-        );
+        )
+        .context("cannot make the engine worker's work folder")?;
         let mut tasks = worker.spawn();
         let e = Arc::clone(&engines);
         tasks.push(cluster.spawn_heartbeat(move |c| c.info(e.status().first())));
@@ -124,26 +126,43 @@ async fn readyz(State(s): State<NodeState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<NodeState>) -> impl IntoResponse {
+    use crate::http::metrics::single;
     let me: NodeInfo = s.cluster.info(s.engines.status().first());
-    let body = format!(
-        "# HELP kyc_cluster_redis_up Whether Redis answers (1) or not (0).\n\
-         # TYPE kyc_cluster_redis_up gauge\nkyc_cluster_redis_up {}\n\
-         # HELP kyc_engine_workers_loaded Engine workers loaded on this node.\n\
-         # TYPE kyc_engine_workers_loaded gauge\nkyc_engine_workers_loaded {}\n\
-         # HELP kyc_engine_jobs_in_flight Jobs running on this node's engines.\n\
-         # TYPE kyc_engine_jobs_in_flight gauge\nkyc_engine_jobs_in_flight {}\n\
-         # HELP kyc_engine_jobs_completed_total Inferences this node's engines finished.\n\
-         # TYPE kyc_engine_jobs_completed_total counter\nkyc_engine_jobs_completed_total {}\n",
-        u8::from(s.cluster.is_up()),
-        me.engine_workers,
-        me.in_flight,
-        me.completed
-    );
+    let mut out = String::new();
+    let series: [(&str, &str, &str, u64); 4] = [
+        (
+            "kyc_cluster_redis_up",
+            "Whether Redis answers (1) or not (0).",
+            "gauge",
+            u64::from(s.cluster.is_up()),
+        ),
+        (
+            "kyc_engine_workers_loaded",
+            "Engine workers loaded on this node.",
+            "gauge",
+            me.engine_workers as u64,
+        ),
+        (
+            "kyc_engine_jobs_in_flight",
+            "Jobs running on this node's engines.",
+            "gauge",
+            me.in_flight as u64,
+        ),
+        (
+            "kyc_engine_jobs_completed_total",
+            "Inferences this node's engines finished.",
+            "counter",
+            me.completed,
+        ),
+    ];
+    for (name, help, kind, value) in series {
+        single(&mut out, name, help, kind, value);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        body,
+        out,
     )
 }

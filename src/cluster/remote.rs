@@ -8,7 +8,7 @@ use super::wire::{
     self, BODY, Failure, HEADER, JobHeader, JobKind, JobParams, JobProgress, ReplyHeader,
 };
 use super::{Cluster, ClusterError};
-use crate::crypto::DataKey;
+use crate::engines::JobKey;
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -46,6 +46,29 @@ pub struct TransportStats {
     pub failed: AtomicU64,
 }
 
+/// [`TransportStats`] read at one moment (`/admin/tree`, `/metrics`).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransportSnapshot {
+    pub jobs: u64,
+    pub failed: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub overhead_ms: u64,
+}
+
+impl TransportStats {
+    pub fn snapshot(&self) -> TransportSnapshot {
+        TransportSnapshot {
+            jobs: self.jobs.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            overhead_ms: self.overhead_ms.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Sends jobs and routes their answers.
 pub struct Remote {
     cluster: Arc<Cluster>,
@@ -81,34 +104,30 @@ impl Remote {
         self.cluster.is_up() && self.cluster.engine_workers() > 0
     }
 
-    /// Sends a job of `kind` for `session` (its data key `key`, stored wrapped as `wrapped`)
+    /// Sends a job of `kind` for `session` (sealed with its data key `key`)
     /// and waits for its result; `progress` hears how far it is.
-    #[allow(clippy::too_many_arguments)]
     pub async fn run<T: DeserializeOwned>(
         &self,
         kind: JobKind,
         session: Uuid,
-        key: &DataKey,
-        wrapped: &[u8],
+        key: &JobKey,
         params: JobParams,
         body: &[u8],
         progress: &(dyn Fn(JobProgress) + Sync),
     ) -> Result<Result<T, Failure>, ClusterError> {
-        if self.cluster.engine_workers() == 0 {
-            return Err(ClusterError::NoWorker);
-        }
         let id = Uuid::new_v4();
         let header = JobHeader {
             id,
             session,
             reply_to: self.reply_stream.clone(),
-            wrapped_key: base64::engine::general_purpose::STANDARD.encode(wrapped),
+            wrapped_key: base64::engine::general_purpose::STANDARD.encode(&key.wrapped),
             params,
             sent_ms: wire::now_ms(),
         };
         let header =
             serde_json::to_string(&header).map_err(|e| ClusterError::Codec(e.to_string()))?;
         let sealed = key
+            .key
             .seal(&wire::aad(&id, "body"), body)
             .map_err(|e| ClusterError::Codec(e.to_string()))?;
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -183,9 +202,12 @@ impl Remote {
                 self.stats
                     .bytes_received
                     .fetch_add(body.len() as u64, Ordering::Relaxed);
-                let plain = key.open(&wire::aad(&id, "result"), &body).map_err(|e| {
-                    ClusterError::Codec(format!("the result cannot be opened: {e}"))
-                })?;
+                let plain = key
+                    .key
+                    .open(&wire::aad(&id, "result"), &body)
+                    .map_err(|e| {
+                        ClusterError::Codec(format!("the result cannot be opened: {e}"))
+                    })?;
                 let value = serde_json::from_slice(&plain)
                     .map_err(|e| ClusterError::Codec(format!("the result cannot be read: {e}")))?;
                 Ok(Ok(value))

@@ -32,23 +32,28 @@ const REPLY_TTL_SECS: u64 = 86_400;
 pub struct Worker {
     cluster: Arc<Cluster>,
     engines: Arc<Engines>,
-    master: MasterKey,
+    master: Arc<MasterKey>,
     settings: Arc<Settings>,
+    /// Where a video job's file lives while it runs (removed when the job ends).
+    work_dir: std::path::PathBuf,
 }
 
 impl Worker {
     pub fn new(
         cluster: Arc<Cluster>,
         engines: Arc<Engines>,
-        master: MasterKey,
+        master: Arc<MasterKey>,
         settings: Arc<Settings>,
-    ) -> Arc<Self> {
-        Arc::new(Self {
+    ) -> Result<Arc<Self>, crate::media::MediaError> {
+        let work_dir = settings.server.data_dir.join("work");
+        crate::media::private_dir(&work_dir)?;
+        Ok(Arc::new(Self {
             cluster,
             engines,
             master,
             settings,
-        })
+            work_dir,
+        }))
     }
 
     /// One loop per job kind; they run until aborted.
@@ -206,7 +211,7 @@ impl Worker {
                 bad_input: false,
             };
             tracing::warn!(kind = kind.as_str(), job = %header.id, deliveries, "job given up (poison rule)");
-            self.answer(&header, Err(failure), None).await;
+            self.answer(&header, Err(failure)).await;
             self.finish(kind, &entry.id).await;
             return;
         }
@@ -214,13 +219,8 @@ impl Worker {
         let started = Instant::now();
         let outcome = self.run(kind, &header, &entry).await;
         let compute_ms = started.elapsed().as_millis() as u64;
-        match outcome {
-            Ok((key, result)) => {
-                self.answer(&header, Ok((result, compute_ms)), Some(&key))
-                    .await
-            }
-            Err(f) => self.answer(&header, Err(f), None).await,
-        }
+        self.answer(&header, outcome.map(|(key, json)| (key, json, compute_ms)))
+            .await;
         renew.abort();
         self.finish(kind, &entry.id).await;
     }
@@ -274,18 +274,21 @@ impl Worker {
                     .filter(char::is_ascii_alphanumeric)
                     .take(8)
                     .collect();
-                let file = tempfile::Builder::new()
-                    .prefix("job-")
-                    .suffix(&format!(".{ext}"))
-                    .tempfile_in(self.work_dir())
-                    .and_then(|mut f| {
-                        use std::io::Write;
-                        f.write_all(&body)?;
-                        f.flush()?;
-                        Ok(f)
-                    })
-                    .map_err(|e| engine_failure(format!("cannot write the video here: {e}")))?;
-                drop(body);
+                // A few MB written: off the async threads.
+                let dir = self.work_dir.clone();
+                let file = tokio::task::spawn_blocking(move || {
+                    use std::io::Write;
+                    let mut f = tempfile::Builder::new()
+                        .prefix("job-")
+                        .suffix(&format!(".{ext}"))
+                        .tempfile_in(dir)?;
+                    f.write_all(&body)?;
+                    f.flush()?;
+                    Ok::<_, std::io::Error>(f)
+                })
+                .await
+                .map_err(|e| engine_failure(format!("cannot write the video here: {e}")))?
+                .map_err(|e| engine_failure(format!("cannot write the video here: {e}")))?;
                 let mut opts = VerifyOptions::from_settings(&self.settings);
                 opts.liveness.policy.mode = *mode;
                 let left = deadline_ms.saturating_sub(wire::now_ms());
@@ -318,13 +321,6 @@ impl Worker {
         Ok((key, json))
     }
 
-    /// Where a video job's file lives while it runs (removed when the job ends).
-    fn work_dir(&self) -> std::path::PathBuf {
-        let dir = self.settings.server.data_dir.join("work");
-        let _ = crate::media::private_dir(&dir);
-        dir
-    }
-
     /// Progress goes out in order from one task per job.
     fn progress_sender(
         &self,
@@ -355,40 +351,31 @@ impl Worker {
         tx
     }
 
-    async fn answer(
-        &self,
-        header: &JobHeader,
-        outcome: Result<(Vec<u8>, u64), Failure>,
-        key: Option<&DataKey>,
-    ) {
-        let worker = self.cluster.node.clone();
-        let (h, body) = match (outcome, key) {
-            (Ok((json, compute_ms)), Some(key)) => {
-                match key.seal(&wire::aad(&header.id, "result"), &json) {
-                    Ok(sealed) => (
-                        ReplyHeader::Done {
-                            job: header.id,
-                            worker,
-                            compute_ms,
-                        },
-                        Some(sealed),
-                    ),
-                    Err(e) => (
-                        ReplyHeader::Failed {
-                            job: header.id,
-                            worker,
-                            code: "ENGINE_ERROR".into(),
-                            message: format!("the result cannot be sealed: {e}"),
-                            bad_input: false,
-                        },
-                        None,
-                    ),
-                }
-            }
-            (Ok(_), None) => return,
-            (Err(f), _) => (
+    /// Answers a job: its result sealed with the session's key (and the worker's time on
+    /// it), or its failure.
+    async fn answer(&self, header: &JobHeader, outcome: Result<(DataKey, Vec<u8>, u64), Failure>) {
+        let (job, worker) = (header.id, self.cluster.node.clone());
+        let sealed = outcome.and_then(|(key, json, compute_ms)| {
+            key.seal(&wire::aad(&job, "result"), &json)
+                .map(|sealed| (sealed, compute_ms))
+                .map_err(|e| Failure {
+                    code: "ENGINE_ERROR".into(),
+                    message: format!("the result cannot be sealed: {e}"),
+                    bad_input: false,
+                })
+        });
+        let (h, body) = match sealed {
+            Ok((sealed, compute_ms)) => (
+                ReplyHeader::Done {
+                    job,
+                    worker,
+                    compute_ms,
+                },
+                Some(sealed),
+            ),
+            Err(f) => (
                 ReplyHeader::Failed {
-                    job: header.id,
+                    job,
                     worker,
                     code: f.code,
                     message: f.message,
@@ -398,7 +385,7 @@ impl Worker {
             ),
         };
         if let Err(e) = send_reply(&self.cluster, &header.reply_to, &h, body.as_deref()).await {
-            tracing::warn!(job = %header.id, error = %e, "cannot answer a job");
+            tracing::warn!(job = %job, error = %e, "cannot answer a job");
         }
     }
 

@@ -412,28 +412,8 @@ impl IdJob<'_> {
     ) -> anyhow::Result<Next<(IdCaptureStatus, FaceResult)>> {
         let face = match crop {
             Some(crop) => {
-                // Lossless: the engine sees the pixels the card reader cut out.
-                let mut png = vision::opencv::core::Vector::<u8>::new();
-                vision::opencv::imgcodecs::imencode(
-                    ".png",
-                    &crop,
-                    &mut png,
-                    &vision::opencv::core::Vector::new(),
-                )
-                .context("encoding the card's photo")?;
-                let image = png.as_slice().to_vec();
-                let key = self.inner.data_key(&self.session)?;
-                let wrapped = self
-                    .inner
-                    .media
-                    .wrapped_key(&self.session)
-                    .context("the session's data key")?;
-                match self
-                    .inner
-                    .engines
-                    .face(self.session, &key, &wrapped, image)
-                    .await
-                {
+                let key = self.inner.job_key(&self.session)?;
+                match self.inner.engines.face(self.session, &key, &crop).await {
                     Ok(f) => Some(f),
                     Err(EngineError::Failed(e)) if e.bad_input => None,
                     Err(e) => {

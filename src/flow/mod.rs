@@ -16,7 +16,7 @@ pub use decide::ComparisonReport;
 pub use id_capture::IdCaptureStatus;
 pub use queue::{JobQueue, QueueStats};
 
-use crate::engines::Engines;
+use crate::engines::{Engines, JobKey};
 use crate::media::MediaStore;
 use crate::metrics::Metrics;
 use crate::records::{Outbox, OutboxRecords, Record};
@@ -122,6 +122,20 @@ impl Inner {
         self.media
             .data_key_or_create(session)
             .context("the session's data key")
+    }
+
+    /// What an engine job needs of the session's key: the key, and its stored (wrapped) form
+    /// for a job that travels to another node.
+    fn job_key(&self, session: &SessionId) -> anyhow::Result<JobKey> {
+        if let Some((key, wrapped)) = self.media.data_key_wrapped(session)? {
+            return Ok(JobKey { key, wrapped });
+        }
+        self.data_key(session)?;
+        let (key, wrapped) = self
+            .media
+            .data_key_wrapped(session)?
+            .context("the session's data key")?;
+        Ok(JobKey { key, wrapped })
     }
 }
 

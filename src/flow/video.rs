@@ -122,15 +122,10 @@ pub(super) async fn run(
         .await
         .context("the video decryptor stopped")?
         .context("decrypting the stored video")?;
-    let key = inner.data_key(&session)?;
-    let wrapped = inner
-        .media
-        .wrapped_key(&session)
-        .context("the session's data key")?;
+    let key = inner.job_key(&session)?;
     let work = VideoWork {
         session,
         key: &key,
-        wrapped_key: &wrapped,
         path: plain.path().to_path_buf(),
         ext,
         opts,

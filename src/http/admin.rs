@@ -49,16 +49,13 @@ pub struct ClusterView {
     /// The job streams: entries and jobs handed out but not answered.
     pub streams: Vec<crate::cluster::StreamInfo>,
     /// This node's jobs sent through Redis: count, bytes each way, time beyond the workers' own.
-    pub transport: Option<serde_json::Value>,
+    pub transport: crate::cluster::remote::TransportSnapshot,
 }
 
 /// The cluster view of `app` (None outside a cluster).
 async fn cluster_view(app: &AppState) -> Option<ClusterView> {
-    use std::sync::atomic::Ordering::Relaxed;
     let remote = app.engines.remote.as_ref()?;
     let c = remote.cluster();
-    let t = &remote.stats;
-    let jobs = t.jobs.load(Relaxed);
     Some(ClusterView {
         node: c.node.clone(),
         role: c.role.to_string(),
@@ -66,13 +63,7 @@ async fn cluster_view(app: &AppState) -> Option<ClusterView> {
         nodes: c.nodes(),
         engine_workers: c.engine_workers(),
         streams: c.streams().await.unwrap_or_default(),
-        transport: Some(serde_json::json!({
-            "jobs": jobs,
-            "failed": t.failed.load(Relaxed),
-            "bytesSent": t.bytes_sent.load(Relaxed),
-            "bytesReceived": t.bytes_received.load(Relaxed),
-            "overheadMs": t.overhead_ms.load(Relaxed),
-        })),
+        transport: remote.stats.snapshot(),
     })
 }
 

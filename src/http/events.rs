@@ -63,13 +63,7 @@ pub(super) async fn remote_session(
     let remote = app.engines.remote.as_ref()?;
     let token = token?;
     let entry = remote.events.lookup(id).await.ok()??;
-    let hash = crate::sessions::token_hash(token);
-    let same = hash.len() == entry.token_hash.len()
-        && hash
-            .bytes()
-            .zip(entry.token_hash.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+    let same = crate::sessions::same_secret(&crate::sessions::token_hash(token), &entry.token_hash);
     (same && actors::session::event::now_ms() < entry.token_expires_ms)
         .then(|| (std::sync::Arc::clone(&remote.events), entry))
 }

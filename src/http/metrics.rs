@@ -19,7 +19,13 @@ fn line(out: &mut String, name: &str, help: &str, kind: &str) {
 }
 
 /// One value with its HELP and TYPE lines.
-fn single(out: &mut String, name: &str, help: &str, kind: &str, value: impl std::fmt::Display) {
+pub(crate) fn single(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    kind: &str,
+    value: impl std::fmt::Display,
+) {
     line(out, name, help, kind);
     let _ = writeln!(out, "{name} {value}");
 }
@@ -254,9 +260,8 @@ pub async fn metrics(State(app): State<AppState>, headers: axum::http::HeaderMap
 /// The cluster through Redis: whether Redis answers, the nodes and engine workers alive, and
 /// what this node's jobs cost in transport.
 fn cluster(out: &mut String, remote: &crate::cluster::remote::Remote) {
-    use std::sync::atomic::Ordering::Relaxed;
     let c = remote.cluster();
-    let t = &remote.stats;
+    let t = remote.stats.snapshot();
     let series: [(&str, &str, &str, u64); 8] = [
         (
             "kyc_cluster_redis_up",
@@ -280,31 +285,31 @@ fn cluster(out: &mut String, remote: &crate::cluster::remote::Remote) {
             "kyc_cluster_jobs_total",
             "Jobs this node sent through Redis.",
             "counter",
-            t.jobs.load(Relaxed),
+            t.jobs,
         ),
         (
             "kyc_cluster_jobs_failed_total",
             "Jobs sent through Redis that failed or timed out.",
             "counter",
-            t.failed.load(Relaxed),
+            t.failed,
         ),
         (
             "kyc_cluster_bytes_sent_total",
             "Bytes of jobs sent through Redis.",
             "counter",
-            t.bytes_sent.load(Relaxed),
+            t.bytes_sent,
         ),
         (
             "kyc_cluster_bytes_received_total",
             "Bytes of results received through Redis.",
             "counter",
-            t.bytes_received.load(Relaxed),
+            t.bytes_received,
         ),
         (
             "kyc_cluster_overhead_ms_total",
             "Time of answered jobs beyond their workers' own, summed (ms).",
             "counter",
-            t.overhead_ms.load(Relaxed),
+            t.overhead_ms,
         ),
     ];
     for (name, help, kind, value) in series {

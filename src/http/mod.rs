@@ -22,7 +22,7 @@ mod health;
 mod intake;
 pub mod kyc;
 mod limits;
-mod metrics;
+pub(crate) mod metrics;
 pub mod openapi;
 mod person_view;
 mod privacy;

@@ -35,7 +35,7 @@ use actors::session::SessionId;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 /// File name of a session's wrapped data key.
@@ -179,7 +179,7 @@ type Reader = DecryptingReader<std::io::BufReader<std::fs::File>>;
 
 /// The media folders and the keys that protect them.
 pub struct MediaStore {
-    master: MasterKey,
+    master: Arc<MasterKey>,
     data_dir: PathBuf,
     media_dir: PathBuf,
     work_dir: PathBuf,
@@ -206,7 +206,7 @@ impl MediaStore {
             );
         }
         Ok(Self {
-            master,
+            master: Arc::new(master),
             data_dir: data_dir.to_path_buf(),
             media_dir,
             work_dir,
@@ -233,28 +233,34 @@ impl MediaStore {
         self.media_dir.join(id.simple().to_string())
     }
 
-    /// Session `id`'s data key as stored (wrapped by the master key), for a job that travels to
-    /// an engine node: a node with the same master key opens it with [`open_wrapped_key`].
-    pub fn wrapped_key(&self, id: &SessionId) -> Result<Vec<u8>, MediaError> {
-        let path = self.session_dir(id).join(KEY_FILE);
-        std::fs::read(&path).map_err(io("read", &path))
-    }
-
     /// Session `id`'s data key, `None` when it has none yet.
     pub fn data_key(&self, id: &SessionId) -> Result<Option<DataKey>, MediaError> {
+        Ok(self.data_key_wrapped(id)?.map(|(key, _)| key))
+    }
+
+    /// Session `id`'s data key with its stored form (wrapped by the master key), for a job that
+    /// travels to an engine node: a node with the same master key opens the stored form with
+    /// [`open_wrapped_key`]. `None` when it has none yet.
+    pub fn data_key_wrapped(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(DataKey, Vec<u8>)>, MediaError> {
         let path = self.session_dir(id).join(KEY_FILE);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io("read", &path)(e)),
         };
-        let key = WrappedKey::from_bytes(&bytes)
-            .and_then(|w| self.master.unwrap(&w, &key_context(id)))
-            .map_err(|source| MediaError::Key {
-                session: *id,
-                source,
-            })?;
-        Ok(Some(key))
+        let key = open_wrapped_key(&self.master, id, &bytes).map_err(|source| MediaError::Key {
+            session: *id,
+            source,
+        })?;
+        Ok(Some((key, bytes)))
+    }
+
+    /// The master key (the engine worker of an `all` node opens the jobs' keys with it).
+    pub fn master(&self) -> Arc<MasterKey> {
+        Arc::clone(&self.master)
     }
 
     /// The key an upload for session `id` is encrypted with as it arrives: the session's, or a
